@@ -1,0 +1,158 @@
+-- intake311 initial schema (SQLite). Never edit once landed: add a new migration instead.
+-- Timestamps are Unix milliseconds (INTEGER) so the same queries work on PostgreSQL (BIGINT).
+
+CREATE TABLE cities (
+    id             INTEGER PRIMARY KEY,
+    name           TEXT    NOT NULL,
+    state          TEXT    NOT NULL,
+    population     INTEGER,
+    eligible       INTEGER NOT NULL DEFAULT 1 CHECK (eligible IN (0, 1)),
+    eligible_from  TEXT,
+    eligible_until TEXT,
+    notes          TEXT    NOT NULL DEFAULT '',
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    UNIQUE (name, state)
+);
+
+CREATE TABLE city_domains (
+    domain  TEXT    NOT NULL PRIMARY KEY,
+    city_id INTEGER NOT NULL REFERENCES cities (id) ON DELETE CASCADE
+);
+CREATE INDEX city_domains_city ON city_domains (city_id);
+
+CREATE TABLE staff (
+    id         INTEGER PRIMARY KEY,
+    email      TEXT    NOT NULL UNIQUE,
+    name       TEXT    NOT NULL DEFAULT '',
+    role       TEXT    NOT NULL DEFAULT 'staff' CHECK (role IN ('staff', 'admin')),
+    active     INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    created_at INTEGER NOT NULL
+);
+
+-- One row per (prefix, year): the last sequence number handed out. Only ever increases.
+CREATE TABLE tracking_counters (
+    prefix   TEXT    NOT NULL,
+    year     INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    PRIMARY KEY (prefix, year)
+);
+
+CREATE TABLE requests (
+    id                 INTEGER PRIMARY KEY,
+    tracking           TEXT    NOT NULL UNIQUE,
+    city_id            INTEGER REFERENCES cities (id) ON DELETE SET NULL,
+    official_email     TEXT    NOT NULL,
+    official_name      TEXT    NOT NULL DEFAULT '',
+    subject            TEXT    NOT NULL DEFAULT '',
+    status             TEXT    NOT NULL,
+    eligibility        TEXT    NOT NULL CHECK (eligibility IN ('eligible', 'not_eligible', 'unknown')),
+    eligibility_reason TEXT    NOT NULL DEFAULT '',
+    due_date           TEXT,
+    assignee           TEXT    NOT NULL DEFAULT '',
+    created_at         INTEGER NOT NULL,
+    updated_at         INTEGER NOT NULL
+);
+CREATE INDEX requests_status ON requests (status, created_at);
+CREATE INDEX requests_official ON requests (official_email);
+
+-- Every mail in and out. Inbound rows keep the raw bytes; outbound rows point at their outbox row.
+CREATE TABLE messages (
+    id          INTEGER PRIMARY KEY,
+    request_id  INTEGER REFERENCES requests (id) ON DELETE SET NULL,
+    direction   TEXT    NOT NULL CHECK (direction IN ('in', 'out')),
+    kind        TEXT    NOT NULL,
+    message_id  TEXT    NOT NULL,
+    in_reply_to TEXT    NOT NULL DEFAULT '',
+    refs        TEXT    NOT NULL DEFAULT '',
+    from_addr   TEXT    NOT NULL DEFAULT '',
+    from_name   TEXT    NOT NULL DEFAULT '',
+    to_addrs    TEXT    NOT NULL DEFAULT '',
+    cc_addrs    TEXT    NOT NULL DEFAULT '',
+    subject     TEXT    NOT NULL DEFAULT '',
+    body_text   TEXT    NOT NULL DEFAULT '',
+    raw         BLOB,
+    size        INTEGER NOT NULL DEFAULT 0,
+    mailbox     TEXT,
+    uidvalidity INTEGER,
+    uid         INTEGER,
+    outbox_id   INTEGER,
+    note        TEXT    NOT NULL DEFAULT '',
+    created_at  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX messages_imap_position ON messages (mailbox, uidvalidity, uid);
+CREATE INDEX messages_message_id ON messages (message_id);
+CREATE INDEX messages_request ON messages (request_id, created_at);
+
+CREATE TABLE attachments (
+    id           INTEGER PRIMARY KEY,
+    message_id   INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    filename     TEXT    NOT NULL DEFAULT '',
+    content_type TEXT    NOT NULL DEFAULT '',
+    size         INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX attachments_message ON attachments (message_id);
+
+-- Mail waiting to be sent. The whole RFC 5322 message is rendered when the row is written, so
+-- a resend after a crash is byte-identical and keeps its Message-ID.
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    request_id      INTEGER REFERENCES requests (id) ON DELETE SET NULL,
+    kind            TEXT    NOT NULL,
+    message_id      TEXT    NOT NULL UNIQUE,
+    envelope_from   TEXT    NOT NULL,
+    recipients      TEXT    NOT NULL,
+    raw             BLOB    NOT NULL,
+    status          TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT    NOT NULL DEFAULT '',
+    created_at      INTEGER NOT NULL,
+    sent_at         INTEGER
+);
+CREATE INDEX outbox_due ON outbox (status, next_attempt_at, id);
+
+-- Where the poller stands in each mailbox.
+CREATE TABLE mailbox_state (
+    mailbox       TEXT    NOT NULL PRIMARY KEY,
+    uidvalidity   INTEGER NOT NULL,
+    last_uid      INTEGER NOT NULL DEFAULT 0,
+    last_poll_at  INTEGER
+);
+
+-- Mail that could not be handled; the message itself sits in the quarantine folder.
+CREATE TABLE quarantine (
+    id          INTEGER PRIMARY KEY,
+    message_id  INTEGER REFERENCES messages (id) ON DELETE SET NULL,
+    mailbox     TEXT    NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    uid         INTEGER NOT NULL,
+    from_addr   TEXT    NOT NULL DEFAULT '',
+    subject     TEXT    NOT NULL DEFAULT '',
+    size        INTEGER NOT NULL DEFAULT 0,
+    reason      TEXT    NOT NULL,
+    status      TEXT    NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'released', 'retried')),
+    created_at  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX quarantine_position ON quarantine (mailbox, uidvalidity, uid);
+
+-- A request's timeline: who did what, when, and from where (mail, cli, system).
+CREATE TABLE request_events (
+    id         INTEGER PRIMARY KEY,
+    request_id INTEGER NOT NULL REFERENCES requests (id) ON DELETE CASCADE,
+    at         INTEGER NOT NULL,
+    actor      TEXT    NOT NULL,
+    source     TEXT    NOT NULL CHECK (source IN ('mail', 'cli', 'system')),
+    event      TEXT    NOT NULL,
+    detail     TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX request_events_request ON request_events (request_id, at);
+
+-- Who changed the registry or staff list, when, and with what file.
+CREATE TABLE audit_log (
+    id         INTEGER PRIMARY KEY,
+    at         INTEGER NOT NULL,
+    actor      TEXT    NOT NULL,
+    action     TEXT    NOT NULL,
+    detail     TEXT    NOT NULL DEFAULT ''
+);

@@ -1,0 +1,147 @@
+//! `intake311 run`: opens and migrates the database, compiles the templates, then runs the IMAP
+//! poller and the outbox worker as two tasks under one shutdown token. SIGINT or SIGTERM cancel
+//! the token; each task finishes the message or row in flight (a transaction is never cut in
+//! half) and returns.
+//!
+//! The loops only sleep, back off and reconnect; the work is in
+//! [`crate::mailbox::poller::poll_once`] and [`crate::outbound::worker::send_once`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::intake::Intake;
+use crate::mailbox::ImapConn;
+use crate::mailbox::poller::poll_once;
+use crate::outbound::{Templates, worker};
+use crate::store::Store;
+
+/// Opens the store, migrates it, and compiles the templates: what every mail-handling command needs.
+pub async fn prepare(cfg: &Config) -> anyhow::Result<(Store, Arc<Templates>)> {
+    let store = Store::connect(&cfg.database.url, cfg.database.max_connections).await?;
+    store.migrate().await?;
+    let templates = Templates::load(&cfg.intake.templates_dir)?;
+    Ok((store, Arc::new(templates)))
+}
+
+/// Runs until SIGINT/SIGTERM.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let signal_cancel = cancel.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested; finishing the work in flight");
+        signal_cancel.cancel();
+    });
+    run_until(cfg, cancel).await
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Runs the poller and the outbox worker until `cancel` fires (tests and the demo call this).
+pub async fn run_until(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
+    let cfg = Arc::new(cfg);
+    let (store, templates) = prepare(&cfg).await?;
+    let transport = Arc::new(worker::build_transport(&cfg)?);
+    let wake = Arc::new(Notify::new());
+    let intake = Intake::new(store.clone(), Arc::clone(&cfg), templates, Arc::clone(&wake))?;
+    tracing::info!(config = %cfg.source, imap = %format!("{}:{}", cfg.imap.host, cfg.imap.port), smtp = %format!("{}:{}", cfg.smtp.host, cfg.smtp.port), "intake311 started");
+
+    let outbox = tokio::spawn(worker::run(store.clone(), transport, Arc::clone(&cfg), wake, cancel.clone()));
+    let poller = tokio::spawn(poller_loop(intake, Arc::clone(&cfg), cancel.clone()));
+    let (p, o) = tokio::join!(poller, outbox);
+    p.context("poller task")?;
+    o.context("outbox task")?;
+    store.close().await;
+    tracing::info!("intake311 stopped");
+    Ok(())
+}
+
+/// Connect, poll, wait (IDLE or sleep), repeat; on any error log the whole chain, back off
+/// (1 s doubling to 60 s) and reconnect.
+pub async fn poller_loop(intake: Intake, cfg: Arc<Config>, cancel: CancellationToken) {
+    let mut backoff = Duration::from_secs(1);
+    while !cancel.is_cancelled() {
+        match poll_session(&intake, &cfg, &cancel, &mut backoff).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), retry_in = ?backoff, "IMAP poller failed; reconnecting");
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {},
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+    tracing::info!("IMAP poller stopped");
+}
+
+/// One connection's life. Returns Ok only on shutdown.
+async fn poll_session(
+    intake: &Intake,
+    cfg: &Config,
+    cancel: &CancellationToken,
+    backoff: &mut Duration,
+) -> anyhow::Result<()> {
+    let imap = &cfg.imap;
+    let mut conn = ImapConn::connect(imap, &cfg.imap_password).await?;
+    conn.ensure_folders(&[&imap.processed_folder, &imap.quarantine_folder]).await?;
+    let use_idle = imap.idle && conn.has_idle;
+    tracing::info!(idle = use_idle, r#move = conn.has_move, "IMAP connected");
+    loop {
+        let outcome = poll_once(&mut conn, intake, imap, cancel).await?;
+        *backoff = Duration::from_secs(1);
+        if outcome.handled() > 0 {
+            tracing::info!(
+                requests = outcome.requests,
+                duplicates = outcome.duplicates,
+                automatic = outcome.automatic,
+                quarantined = outcome.quarantined,
+                moved_only = outcome.moved_only,
+                "poll pass"
+            );
+        }
+        if cancel.is_cancelled() {
+            conn.logout().await;
+            return Ok(());
+        }
+        if outcome.handled() > 0 {
+            continue; // more may have arrived meanwhile
+        }
+        if use_idle {
+            let limit = imap.idle_timeout.min(imap.poll_interval);
+            let (next, wake) = conn.idle(limit, cancel).await?;
+            conn = next;
+            if wake == crate::mailbox::Wake::Shutdown {
+                conn.logout().await;
+                return Ok(());
+            }
+        } else {
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    conn.logout().await;
+                    return Ok(());
+                }
+                _ = tokio::time::sleep(imap.poll_interval) => {},
+            }
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! The words of the domain as types: ids, tracking numbers, request statuses and their legal
+//! transitions, eligibility outcomes, and the business-day arithmetic behind a due date.
+//!
+//! Owns: rules that need no I/O. Talks to: nothing; every other module uses these types.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use serde::{Deserialize, Serialize};
+
+/// Row id of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct RequestId(pub i64);
+
+/// Row id of a city in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(transparent)]
+pub struct CityId(pub i64);
+
+/// `PREFIX-YYYY-NNNN`: unique, increasing within a year, never reused. The sequence has at least
+/// four digits and grows past 9999 rather than wrapping.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TrackingNumber {
+    pub prefix: String,
+    pub year: i32,
+    pub seq: i64,
+}
+
+impl TrackingNumber {
+    pub fn new(prefix: &str, year: i32, seq: i64) -> Self {
+        TrackingNumber { prefix: prefix.to_string(), year, seq }
+    }
+    /// The tag as it stands in a subject: `[311-2026-0042]`.
+    pub fn tag(&self) -> String {
+        format!("[{self}]")
+    }
+}
+
+impl fmt::Display for TrackingNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}-{:04}", self.prefix, self.year, self.seq)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("`{0}` is not a tracking number (expected PREFIX-YYYY-NNNN, e.g. 311-2026-0042)")]
+pub struct BadTrackingNumber(pub String);
+
+impl FromStr for TrackingNumber {
+    type Err = BadTrackingNumber;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadTrackingNumber(s.to_string());
+        let t = s.trim().trim_start_matches('[').trim_end_matches(']');
+        let mut parts = t.rsplitn(3, '-');
+        let seq = parts.next().ok_or_else(bad)?;
+        let year = parts.next().ok_or_else(bad)?;
+        let prefix = parts.next().ok_or_else(bad)?;
+        let ok = !prefix.is_empty()
+            && prefix.chars().all(|c| c.is_ascii_alphanumeric())
+            && year.len() == 4
+            && year.chars().all(|c| c.is_ascii_digit())
+            && seq.len() >= 4
+            && seq.chars().all(|c| c.is_ascii_digit());
+        if !ok {
+            return Err(bad());
+        }
+        Ok(TrackingNumber {
+            prefix: prefix.to_string(),
+            year: year.parse().map_err(|_| bad())?,
+            seq: seq.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// Where a request stands. The legal moves are in [`RequestStatus::can_move_to`], and nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestStatus {
+    New,
+    Acknowledged,
+    Assigned,
+    InProgress,
+    WaitingOnCity,
+    Responded,
+    Closed,
+    /// The city is known but not eligible; the official was told so.
+    Ineligible,
+    /// No city could be identified; the official was asked which city they represent.
+    NeedsCity,
+}
+
+impl RequestStatus {
+    pub const ALL: [RequestStatus; 9] = [
+        RequestStatus::New,
+        RequestStatus::Acknowledged,
+        RequestStatus::Assigned,
+        RequestStatus::InProgress,
+        RequestStatus::WaitingOnCity,
+        RequestStatus::Responded,
+        RequestStatus::Closed,
+        RequestStatus::Ineligible,
+        RequestStatus::NeedsCity,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::New => "new",
+            RequestStatus::Acknowledged => "acknowledged",
+            RequestStatus::Assigned => "assigned",
+            RequestStatus::InProgress => "in_progress",
+            RequestStatus::WaitingOnCity => "waiting_on_city",
+            RequestStatus::Responded => "responded",
+            RequestStatus::Closed => "closed",
+            RequestStatus::Ineligible => "ineligible",
+            RequestStatus::NeedsCity => "needs_city",
+        }
+    }
+
+    /// The one table of legal transitions.
+    pub fn can_move_to(self, to: RequestStatus) -> bool {
+        use RequestStatus::*;
+        if self == to {
+            return false;
+        }
+        match self {
+            New => matches!(to, Acknowledged | Ineligible | NeedsCity | Assigned | Closed),
+            Acknowledged => matches!(to, Assigned | InProgress | WaitingOnCity | Responded | Closed),
+            Assigned => matches!(to, InProgress | WaitingOnCity | Responded | Closed | Acknowledged),
+            InProgress => matches!(to, Assigned | WaitingOnCity | Responded | Closed),
+            WaitingOnCity => matches!(to, InProgress | Assigned | Responded | Closed),
+            Responded => matches!(to, InProgress | Closed | Assigned),
+            Closed => matches!(to, InProgress | Assigned),
+            Ineligible => matches!(to, Acknowledged | Closed),
+            NeedsCity => matches!(to, Acknowledged | Ineligible | Closed),
+        }
+    }
+}
+
+impl fmt::Display for RequestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "unknown status `{0}` (one of: new, acknowledged, assigned, in_progress, waiting_on_city, responded, closed, ineligible, needs_city)"
+)]
+pub struct BadStatus(pub String);
+
+impl FromStr for RequestStatus {
+    type Err = BadStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm = s.trim().to_ascii_lowercase().replace('-', "_");
+        RequestStatus::ALL.into_iter().find(|st| st.as_str() == norm).ok_or_else(|| BadStatus(s.to_string()))
+    }
+}
+
+/// The outcome of checking a sender's city.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Eligibility {
+    Eligible,
+    NotEligible,
+    Unknown,
+}
+
+impl Eligibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Eligibility::Eligible => "eligible",
+            Eligibility::NotEligible => "not_eligible",
+            Eligibility::Unknown => "unknown",
+        }
+    }
+    /// Status a new request starts in for this outcome.
+    pub fn initial_status(self) -> RequestStatus {
+        match self {
+            Eligibility::Eligible => RequestStatus::Acknowledged,
+            Eligibility::NotEligible => RequestStatus::Ineligible,
+            Eligibility::Unknown => RequestStatus::NeedsCity,
+        }
+    }
+    /// Name of the acknowledgement template for this outcome.
+    pub fn ack_template(self) -> &'static str {
+        match self {
+            Eligibility::Eligible => "ack_eligible",
+            Eligibility::NotEligible => "ack_not_eligible",
+            Eligibility::Unknown => "ack_unknown_city",
+        }
+    }
+}
+
+impl fmt::Display for Eligibility {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Eligibility {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "eligible" => Ok(Eligibility::Eligible),
+            "not_eligible" => Ok(Eligibility::NotEligible),
+            "unknown" => Ok(Eligibility::Unknown),
+            other => Err(format!("unknown eligibility `{other}`")),
+        }
+    }
+}
+
+/// The decision recorded on a request: outcome, city, and a reason a person can read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EligibilityDecision {
+    pub outcome: Eligibility,
+    pub city: Option<CityRef>,
+    /// e.g. `domain daytonohio.gov → Dayton, OH (eligible)`.
+    pub reason: String,
+}
+
+/// A city as it appears in decisions and templates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CityRef {
+    pub id: CityId,
+    pub name: String,
+    pub state: String,
+}
+
+impl CityRef {
+    pub fn display_name(&self) -> String {
+        format!("{}, {}", self.name, self.state)
+    }
+}
+
+/// `date` plus `days` business days (Monday to Friday).
+pub fn add_business_days(date: NaiveDate, days: u32) -> NaiveDate {
+    let mut d = date;
+    let mut left = days;
+    while left > 0 {
+        d = d.succ_opt().unwrap_or(d);
+        if !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
+            left -= 1;
+        }
+    }
+    d
+}
+
+/// Lower-cased, trimmed address; `None` when it has no `local@domain` shape.
+pub fn normalize_email(address: &str) -> Option<String> {
+    let a = address.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    let (local, domain) = a.rsplit_once('@')?;
+    if local.is_empty()
+        || domain.is_empty()
+        || domain.contains(char::is_whitespace)
+        || local.contains(char::is_whitespace)
+    {
+        return None;
+    }
+    Some(format!("{local}@{}", domain.to_ascii_lowercase()).to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracking_number_formats_and_parses() {
+        let t = TrackingNumber::new("311", 2026, 42);
+        assert_eq!(t.to_string(), "311-2026-0042");
+        assert_eq!(t.tag(), "[311-2026-0042]");
+        assert_eq!("311-2026-0042".parse::<TrackingNumber>(), Ok(t.clone()));
+        assert_eq!("[311-2026-0042]".parse::<TrackingNumber>(), Ok(t));
+        assert_eq!(TrackingNumber::new("311", 2026, 12345).to_string(), "311-2026-12345");
+        for bad in ["", "311-26-0042", "311-2026-42", "3-1-1", "311_2026_0042", "-2026-0042"] {
+            assert!(bad.parse::<TrackingNumber>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn status_transitions_are_explicit() {
+        use RequestStatus::*;
+        assert!(New.can_move_to(Acknowledged));
+        assert!(Responded.can_move_to(Closed));
+        assert!(Closed.can_move_to(InProgress));
+        assert!(!Closed.can_move_to(New));
+        assert!(!Acknowledged.can_move_to(Acknowledged));
+        assert!(!Ineligible.can_move_to(Responded));
+        for s in RequestStatus::ALL {
+            assert_eq!(s.as_str().parse::<RequestStatus>(), Ok(s));
+            assert!(!s.can_move_to(New), "nothing goes back to new: {s}");
+        }
+        assert!("waiting-on-city".parse::<RequestStatus>().is_ok());
+        assert!("done".parse::<RequestStatus>().unwrap_err().to_string().contains("one of"));
+    }
+
+    #[test]
+    fn business_days_skip_weekends() {
+        let thu = NaiveDate::from_ymd_opt(2026, 11, 26).expect("date");
+        assert_eq!(add_business_days(thu, 1), NaiveDate::from_ymd_opt(2026, 11, 27).expect("date"));
+        assert_eq!(add_business_days(thu, 2), NaiveDate::from_ymd_opt(2026, 11, 30).expect("date"));
+        assert_eq!(add_business_days(thu, 10), NaiveDate::from_ymd_opt(2026, 12, 10).expect("date"));
+        let sat = NaiveDate::from_ymd_opt(2026, 11, 28).expect("date");
+        assert_eq!(add_business_days(sat, 1), NaiveDate::from_ymd_opt(2026, 11, 30).expect("date"));
+    }
+
+    #[test]
+    fn emails_normalize() {
+        assert_eq!(normalize_email(" <Mayor@DaytonOhio.GOV> ").as_deref(), Some("mayor@daytonohio.gov"));
+        assert_eq!(normalize_email("no-at-sign"), None);
+        assert_eq!(normalize_email("a b@c.d"), None);
+    }
+}

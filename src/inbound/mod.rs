@@ -1,0 +1,266 @@
+//! Raw bytes to [`InboundMail`] with mail-parser, and the pure classification of what a mail is.
+//!
+//! Owns: everything we read out of a message (addresses, subject, text, attachments, thread and
+//! automation headers) and the precise reason when a message cannot be used. Talks to: nothing;
+//! no I/O, so it is unit-tested (and fuzzed) without servers.
+
+pub mod classify;
+
+use mail_parser::{Address, HeaderName, HeaderValue, MessageParser, MimeHeaders as _};
+use sha2::{Digest as _, Sha256};
+
+use crate::domain::normalize_email;
+
+pub use classify::{Classification, classify};
+
+/// Why a message could not be turned into an [`InboundMail`]. The text goes into the quarantine
+/// record, so it says what was wrong in words an administrator can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("empty message (0 bytes)")]
+    Empty,
+    #[error("not an email message: no header block could be parsed")]
+    NotAMessage,
+    #[error("no From address: the message has no usable From header")]
+    NoFrom,
+    #[error("From header `{0}` is not a valid address")]
+    BadFrom(String),
+}
+
+/// An attachment as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundAttachment {
+    /// Sanitised file name (no directories, no control characters); never empty.
+    pub filename: String,
+    pub content_type: String,
+    pub size: usize,
+}
+
+/// Headers that tell automatic mail from a person's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AutomationHeaders {
+    pub auto_submitted: Option<String>,
+    pub precedence: Option<String>,
+    pub x_autoreply: bool,
+    pub list_id: bool,
+    pub return_path: Option<String>,
+    /// Our own loop header (`X-Intake311-Loop`).
+    pub own_loop: bool,
+}
+
+/// One parsed incoming message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundMail {
+    /// Without angle brackets. Synthesised from a hash of the bytes when the header is missing,
+    /// so the same bytes always get the same id.
+    pub message_id: String,
+    pub message_id_synthesised: bool,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    /// Normalised (lower-case) sender address.
+    pub from: String,
+    pub from_name: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    /// The plain text, or the HTML part turned into text when there is no plain part.
+    pub text: String,
+    pub attachments: Vec<InboundAttachment>,
+    pub automation: AutomationHeaders,
+    pub size: usize,
+}
+
+impl InboundMail {
+    /// The domain part of the sender's address.
+    pub fn from_domain(&self) -> &str {
+        self.from.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
+    }
+}
+
+fn addresses(addr: Option<&Address<'_>>) -> Vec<String> {
+    addr.map(|a| a.iter().filter_map(|a| a.address()).filter_map(normalize_email).collect()).unwrap_or_default()
+}
+
+fn ids(value: &HeaderValue<'_>) -> Vec<String> {
+    match value {
+        HeaderValue::Text(t) => vec![clean_id(t)],
+        HeaderValue::TextList(list) => list.iter().map(|t| clean_id(t)).collect(),
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .filter(|s| !s.is_empty())
+    .collect()
+}
+
+fn clean_id(id: &str) -> String {
+    id.trim().trim_start_matches('<').trim_end_matches('>').trim().to_string()
+}
+
+fn header_text(msg: &mail_parser::Message<'_>, name: &str) -> Option<String> {
+    msg.header_raw(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// Collapses runs of white space (including CR/LF) to one space: nothing a sender writes in a
+/// subject or name can break a header line of ours.
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A file name safe to show and store: the last path component, control and path characters
+/// replaced, never empty, at most 200 characters.
+pub fn sanitize_filename(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = last
+        .chars()
+        .map(|c| if c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
+        .take(200)
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    if trimmed.is_empty() { "attachment".to_string() } else { trimmed.to_string() }
+}
+
+/// Parses raw RFC 5322 bytes.
+pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
+    if raw.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ParseError::Empty);
+    }
+    let msg = MessageParser::default().parse(raw).ok_or(ParseError::NotAMessage)?;
+    if msg.headers().is_empty() {
+        return Err(ParseError::NotAMessage);
+    }
+
+    let from_header = msg.from();
+    let first_from = from_header.and_then(|a| a.first());
+    let from_raw = first_from.and_then(|a| a.address()).map(str::to_string);
+    let from = match (&from_raw, header_text(&msg, "From")) {
+        (Some(a), _) => normalize_email(a).ok_or_else(|| ParseError::BadFrom(one_line(a)))?,
+        (None, Some(raw_from)) => return Err(ParseError::BadFrom(one_line(&raw_from))),
+        (None, None) => return Err(ParseError::NoFrom),
+    };
+    let from_name = first_from.and_then(|a| a.name()).map(one_line).unwrap_or_default();
+
+    let (message_id, synthesised) = match msg.message_id().map(clean_id).filter(|s| !s.is_empty()) {
+        Some(id) => (id, false),
+        None => {
+            let digest = Sha256::digest(raw);
+            let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+            (format!("{hex}@no-message-id.intake311.invalid"), true)
+        }
+    };
+
+    let text = msg.body_text(0).map(|t| t.replace("\r\n", "\n")).unwrap_or_default();
+
+    let attachments = msg
+        .attachments()
+        .map(|part| {
+            let ct = part
+                .content_type()
+                .map(|c| match c.subtype() {
+                    Some(sub) => format!("{}/{}", c.ctype(), sub),
+                    None => c.ctype().to_string(),
+                })
+                .unwrap_or_else(|| "application/octet-stream".to_string());
+            InboundAttachment {
+                filename: sanitize_filename(part.attachment_name().unwrap_or("attachment")),
+                content_type: ct.to_ascii_lowercase(),
+                size: part.contents().len(),
+            }
+        })
+        .collect();
+
+    let automation = AutomationHeaders {
+        auto_submitted: header_text(&msg, "Auto-Submitted").map(|v| v.to_ascii_lowercase()),
+        precedence: header_text(&msg, "Precedence").map(|v| v.to_ascii_lowercase()),
+        x_autoreply: ["X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress"]
+            .iter()
+            .any(|h| msg.header_raw(*h).is_some()),
+        list_id: msg.header(HeaderName::ListId).is_some() || msg.header(HeaderName::ListUnsubscribe).is_some(),
+        return_path: header_text(&msg, "Return-Path").map(|v| clean_id(&v).to_ascii_lowercase()),
+        own_loop: msg.header_raw("X-Intake311-Loop").is_some(),
+    };
+
+    Ok(InboundMail {
+        message_id,
+        message_id_synthesised: synthesised,
+        in_reply_to: ids(msg.in_reply_to()),
+        references: ids(msg.references()),
+        from,
+        from_name,
+        to: addresses(msg.to()),
+        cc: addresses(msg.cc()),
+        reply_to: msg.reply_to().and_then(|a| a.first()).and_then(|a| a.address()).and_then(normalize_email),
+        subject: msg.subject().map(one_line).unwrap_or_default(),
+        text,
+        attachments,
+        automation,
+        size: raw.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: &[u8] = b"From: \"Jane Mayor\" <Jane.Mayor@DaytonOhio.gov>\r\n\
+To: intake@311.test\r\nCc: clerk@daytonohio.gov\r\n\
+Subject: Water main replacement financing\r\n\
+Message-ID: <q1@daytonohio.gov>\r\nReferences: <a@x> <b@y>\r\nIn-Reply-To: <b@y>\r\n\
+Date: Thu, 26 Nov 2026 10:00:00 -0500\r\n\r\nHow do other cities finance this?\r\n";
+
+    #[test]
+    fn parses_a_plain_question() {
+        let m = parse(PLAIN).expect("parses");
+        assert_eq!(m.from, "jane.mayor@daytonohio.gov");
+        assert_eq!(m.from_name, "Jane Mayor");
+        assert_eq!(m.from_domain(), "daytonohio.gov");
+        assert_eq!(m.subject, "Water main replacement financing");
+        assert_eq!(m.message_id, "q1@daytonohio.gov");
+        assert!(!m.message_id_synthesised);
+        assert_eq!(m.references, vec!["a@x", "b@y"]);
+        assert_eq!(m.in_reply_to, vec!["b@y"]);
+        assert_eq!(m.cc, vec!["clerk@daytonohio.gov"]);
+        assert_eq!(m.text.trim(), "How do other cities finance this?");
+        assert!(m.attachments.is_empty());
+    }
+
+    #[test]
+    fn html_only_mail_gives_text_and_attachments_are_listed() {
+        let raw = b"From: a@b.gov\r\nSubject: =?utf-8?q?Caf=C3=A9_permits?=\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<p>Hello <b>there</b></p>\r\n--XX\r\nContent-Type: application/pdf\r\n\
+Content-Disposition: attachment; filename=\"../../etc/pass\x01wd.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--XX--\r\n";
+        let m = parse(raw).expect("parses");
+        assert_eq!(m.subject, "Café permits");
+        assert!(m.text.contains("Hello") && m.text.contains("there"), "{}", m.text);
+        assert!(!m.text.contains("<p>"));
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.attachments[0].filename, "pass_wd.pdf");
+        assert_eq!(m.attachments[0].content_type, "application/pdf");
+        assert_eq!(m.attachments[0].size, 5);
+        assert!(m.message_id_synthesised);
+        assert_eq!(parse(raw).expect("again").message_id, m.message_id, "same bytes, same id");
+    }
+
+    #[test]
+    fn unusable_messages_say_why() {
+        assert_eq!(parse(b""), Err(ParseError::Empty));
+        assert_eq!(parse(b"\r\n\r\n"), Err(ParseError::Empty));
+        assert_eq!(parse(b"Subject: hi\r\n\r\nbody"), Err(ParseError::NoFrom));
+        assert!(matches!(parse(b"From: nobody\r\nSubject: x\r\n\r\nbody"), Err(ParseError::BadFrom(_))));
+    }
+
+    #[test]
+    fn filenames_are_sanitised() {
+        assert_eq!(sanitize_filename("C:\\Users\\x\\memo.pdf"), "memo.pdf");
+        assert_eq!(sanitize_filename("../../.bashrc"), "bashrc");
+        assert_eq!(sanitize_filename("a\r\nb.txt"), "a__b.txt");
+        assert_eq!(sanitize_filename(""), "attachment");
+        assert_eq!(sanitize_filename("..."), "attachment");
+    }
+
+    #[test]
+    fn one_line_removes_header_breaks() {
+        assert_eq!(one_line("Hi\r\nBcc: victim@x"), "Hi Bcc: victim@x");
+    }
+}

@@ -1,0 +1,330 @@
+//! IMAP: connect (plain, STARTTLS or implicit TLS via rustls), log in, select, list new UIDs,
+//! fetch bodies in size-bounded batches, move a message (MOVE, or COPY + \Deleted + UID EXPUNGE),
+//! and wait for new mail with IDLE.
+//!
+//! Owns: the protocol. Decisions about a message belong to [`crate::intake`]; the loop that
+//! reconnects with backoff lives in [`crate::daemon`]. Every network step has a timeout.
+
+pub mod poller;
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use async_imap::types::UnsolicitedResponse;
+use async_imap::{Client, Session};
+use futures::TryStreamExt as _;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ImapSection, Secret, TlsMode};
+
+/// A plain or TLS connection, as one type for async-imap.
+pub enum ImapStream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl fmt::Debug for ImapStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ImapStream::Plain(_) => "ImapStream::Plain",
+            ImapStream::Tls(_) => "ImapStream::Tls",
+        })
+    }
+}
+
+impl AsyncRead for ImapStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ImapStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_flush(cx),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ImapStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// What SELECT told us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selected {
+    pub uidvalidity: u32,
+    pub exists: u32,
+}
+
+/// A message waiting in the inbox: UID and RFC822.SIZE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    pub uid: u32,
+    pub size: u32,
+}
+
+/// How an IDLE ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The server reported a change (new mail, most likely).
+    NewData,
+    /// The IDLE timeout passed; re-issue it.
+    Timeout,
+    /// Shutdown was requested.
+    Shutdown,
+}
+
+/// A logged-in IMAP session with the capabilities we care about.
+pub struct ImapConn {
+    session: Session<ImapStream>,
+    timeout: Duration,
+    pub has_idle: bool,
+    pub has_move: bool,
+    pub has_uidplus: bool,
+}
+
+async fn timed<T, E>(limit: Duration, what: &str, fut: impl Future<Output = Result<T, E>>) -> anyhow::Result<T>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r.map_err(|e| anyhow!(e)).with_context(|| what.to_string()),
+        Err(_) => Err(anyhow!("{what}: timed out after {limit:?}")),
+    }
+}
+
+async fn tls_wrap(tcp: TcpStream, host: &str, ca_file: Option<&std::path::Path>) -> anyhow::Result<ImapStream> {
+    let config = crate::tls::client_config(ca_file)?;
+    let name = rustls_pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| anyhow!("imap.host `{host}` is not a valid TLS server name: {e}"))?;
+    let tls = TlsConnector::from(Arc::clone(&config))
+        .connect(name, tcp)
+        .await
+        .with_context(|| format!("TLS handshake with {host}"))?;
+    Ok(ImapStream::Tls(Box::new(tls)))
+}
+
+impl ImapConn {
+    /// Connects, secures the connection as configured, logs in and reads the capabilities.
+    pub async fn connect(cfg: &ImapSection, password: &Secret) -> anyhow::Result<ImapConn> {
+        let addr = format!("{}:{}", cfg.host, cfg.port);
+        let tcp = timed(cfg.timeout, &format!("connecting to IMAP server {addr}"), TcpStream::connect(&addr)).await?;
+        tcp.set_nodelay(true).ok();
+        let stream = match cfg.tls {
+            TlsMode::Implicit => tls_wrap(tcp, &cfg.host, cfg.ca_file.as_deref()).await?,
+            TlsMode::None | TlsMode::Starttls => ImapStream::Plain(tcp),
+        };
+        let mut client = Client::new(stream);
+        let greeting = timed(cfg.timeout, "reading the IMAP greeting", client.read_response()).await?;
+        if greeting.is_none() {
+            anyhow::bail!("IMAP server {addr} closed the connection before its greeting");
+        }
+        if cfg.tls == TlsMode::Starttls {
+            timed(cfg.timeout, "IMAP STARTTLS", client.run_command_and_check_ok("STARTTLS", None)).await?;
+            let ImapStream::Plain(tcp) = client.into_inner() else {
+                anyhow::bail!("STARTTLS on a connection that is already TLS");
+            };
+            client = Client::new(tls_wrap(tcp, &cfg.host, cfg.ca_file.as_deref()).await?);
+        }
+        let session = match tokio::time::timeout(cfg.timeout, client.login(&cfg.user, password.expose())).await {
+            Ok(Ok(s)) => s,
+            Ok(Err((e, _))) => anyhow::bail!("IMAP login as {} refused: {e}", cfg.user),
+            Err(_) => anyhow::bail!("IMAP login as {}: timed out after {:?}", cfg.user, cfg.timeout),
+        };
+        let mut conn = ImapConn { session, timeout: cfg.timeout, has_idle: false, has_move: false, has_uidplus: false };
+        let caps = timed(conn.timeout, "IMAP CAPABILITY", conn.session.capabilities()).await?;
+        conn.has_idle = caps.has_str("IDLE");
+        conn.has_move = caps.has_str("MOVE");
+        conn.has_uidplus = caps.has_str("UIDPLUS");
+        Ok(conn)
+    }
+
+    /// Creates each folder that does not exist yet.
+    pub async fn ensure_folders(&mut self, folders: &[&str]) -> anyhow::Result<()> {
+        let names: Vec<String> = {
+            let stream = timed(self.timeout, "IMAP LIST", self.session.list(Some(""), Some("*"))).await?;
+            timed(self.timeout, "IMAP LIST", stream.try_collect::<Vec<_>>())
+                .await?
+                .iter()
+                .map(|n| n.name().to_string())
+                .collect()
+        };
+        for folder in folders {
+            if !names.iter().any(|n| n == folder) {
+                timed(self.timeout, &format!("creating folder {folder}"), self.session.create(folder)).await?;
+                tracing::info!(folder, "created IMAP folder");
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn select(&mut self, mailbox: &str) -> anyhow::Result<Selected> {
+        let mb = timed(self.timeout, &format!("selecting {mailbox}"), self.session.select(mailbox)).await?;
+        let uidvalidity = mb.uid_validity.ok_or_else(|| anyhow!("server sent no UIDVALIDITY for {mailbox}"))?;
+        Ok(Selected { uidvalidity, exists: mb.exists })
+    }
+
+    /// Every message in the selected mailbox, UID order, with its size.
+    pub async fn waiting(&mut self) -> anyhow::Result<Vec<Waiting>> {
+        let fetches = {
+            let stream =
+                timed(self.timeout, "UID FETCH sizes", self.session.uid_fetch("1:*", "(UID RFC822.SIZE)")).await?;
+            timed(self.timeout, "UID FETCH sizes", stream.try_collect::<Vec<_>>()).await?
+        };
+        let mut out: Vec<Waiting> =
+            fetches.iter().filter_map(|f| Some(Waiting { uid: f.uid?, size: f.size.unwrap_or(0) })).collect();
+        out.sort_by_key(|w| w.uid);
+        out.dedup_by_key(|w| w.uid);
+        Ok(out)
+    }
+
+    /// Raw bytes of the given UIDs (BODY.PEEK[], so nothing is marked read). A UID that vanished
+    /// meanwhile is simply absent from the result.
+    pub async fn fetch_bodies(&mut self, uids: &[u32]) -> anyhow::Result<Vec<(u32, Vec<u8>)>> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let set = uid_set(uids);
+        let fetches = {
+            let stream =
+                timed(self.timeout, "UID FETCH bodies", self.session.uid_fetch(&set, "(UID BODY.PEEK[])")).await?;
+            timed(self.timeout * 4, "UID FETCH bodies", stream.try_collect::<Vec<_>>()).await?
+        };
+        let mut out: Vec<(u32, Vec<u8>)> =
+            fetches.iter().filter_map(|f| Some((f.uid?, f.body().unwrap_or_default().to_vec()))).collect();
+        out.sort_by_key(|(uid, _)| *uid);
+        Ok(out)
+    }
+
+    /// Moves one message to `folder`: MOVE where offered, else COPY + \Deleted + UID EXPUNGE
+    /// (plain EXPUNGE when the server lacks UIDPLUS).
+    pub async fn move_message(&mut self, uid: u32, folder: &str) -> anyhow::Result<()> {
+        let set = uid.to_string();
+        if self.has_move {
+            return timed(self.timeout, &format!("UID MOVE {uid} to {folder}"), self.session.uid_mv(&set, folder))
+                .await;
+        }
+        timed(self.timeout, &format!("UID COPY {uid} to {folder}"), self.session.uid_copy(&set, folder)).await?;
+        {
+            let stream =
+                timed(self.timeout, "UID STORE \\Deleted", self.session.uid_store(&set, "+FLAGS.SILENT (\\Deleted)"))
+                    .await?;
+            timed(self.timeout, "UID STORE \\Deleted", stream.try_collect::<Vec<_>>()).await?;
+        }
+        if self.has_uidplus {
+            let stream = timed(self.timeout, "UID EXPUNGE", self.session.uid_expunge(&set)).await?;
+            timed(self.timeout, "UID EXPUNGE", stream.try_collect::<Vec<_>>()).await?;
+        } else {
+            let stream = timed(self.timeout, "EXPUNGE", self.session.expunge()).await?;
+            timed(self.timeout, "EXPUNGE", stream.try_collect::<Vec<_>>()).await?;
+        }
+        Ok(())
+    }
+
+    /// Appends a message to `folder` (used by tools and tests).
+    pub async fn append(&mut self, folder: &str, raw: &[u8]) -> anyhow::Result<()> {
+        timed(self.timeout, &format!("APPEND to {folder}"), self.session.append(folder, None, None, raw)).await
+    }
+
+    /// Whether the server already told us about new mail (EXISTS/RECENT) since the last look.
+    fn drain_unsolicited(&mut self) -> bool {
+        let mut news = false;
+        while let Ok(r) = self.session.unsolicited_responses.try_recv() {
+            if matches!(r, UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)) {
+                news = true;
+            }
+        }
+        news
+    }
+
+    /// Waits in IDLE until the server reports a change, `limit` passes, or `cancel` fires.
+    /// Returns the session ready for the next command.
+    ///
+    /// Mail that arrived between the caller's last fetch and the IDLE command is announced by an
+    /// EXISTS around the IDLE continuation. One that comes after it wakes us at once; one that
+    /// comes before it lands in async-imap's bounded queue (which drops when full, hence the
+    /// drain first) and turns the timeout into `NewData`. `limit` bounds the rare miss.
+    pub async fn idle(mut self, limit: Duration, cancel: &CancellationToken) -> anyhow::Result<(ImapConn, Wake)> {
+        self.drain_unsolicited();
+        let ImapConn { session, timeout, has_idle, has_move, has_uidplus } = self;
+        let mut handle = session.idle();
+        timed(timeout, "starting IDLE", handle.init()).await?;
+        let wake = {
+            let (wait, stop) = handle.wait_with_timeout(limit);
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => {
+                    drop(stop);
+                    Wake::Shutdown
+                }
+                r = wait => match r.context("waiting in IDLE")? {
+                    async_imap::extensions::idle::IdleResponse::NewData(_) => Wake::NewData,
+                    async_imap::extensions::idle::IdleResponse::Timeout => Wake::Timeout,
+                    async_imap::extensions::idle::IdleResponse::ManualInterrupt => Wake::Shutdown,
+                },
+            }
+        };
+        let session = timed(timeout, "ending IDLE", handle.done()).await?;
+        let mut conn = ImapConn { session, timeout, has_idle, has_move, has_uidplus };
+        let wake = if conn.drain_unsolicited() && wake == Wake::Timeout { Wake::NewData } else { wake };
+        Ok((conn, wake))
+    }
+
+    pub async fn logout(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.session.logout()).await;
+    }
+}
+
+/// `1,2,3,7,9,10` as `1:3,7,9:10`.
+pub fn uid_set(uids: &[u32]) -> String {
+    let mut sorted: Vec<u32> = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        parts.push(if start == end { start.to_string() } else { format!("{start}:{end}") });
+        i += 1;
+    }
+    parts.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_are_compact() {
+        assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(uid_set(&[5]), "5");
+        assert_eq!(uid_set(&[3, 1, 2, 2]), "1:3");
+        assert_eq!(uid_set(&[]), "");
+    }
+}

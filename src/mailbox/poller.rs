@@ -1,0 +1,173 @@
+//! One pass over the inbox: every waiting message, in UID order, is fetched (in batches bounded
+//! by count and bytes), handed to [`Intake`], and moved to the processed or quarantine folder
+//! only after its outcome is committed. A message whose position is already committed (a crash
+//! between commit and move) is only moved.
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use super::{ImapConn, Waiting};
+use crate::config::ImapSection;
+use crate::intake::{Intake, Outcome, Position};
+use crate::store::Handled;
+
+/// Bytes of message bodies one UID FETCH brings at most (a single larger message still comes
+/// alone, up to `imap.max_message_bytes`).
+const BATCH_BYTES: u64 = 16 * 1024 * 1024;
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollOutcome {
+    pub seen: usize,
+    pub requests: usize,
+    pub duplicates: usize,
+    pub automatic: usize,
+    pub quarantined: usize,
+    /// Already committed before (crash between commit and move): only moved now.
+    pub moved_only: usize,
+    /// The pass stopped early for shutdown.
+    pub interrupted: bool,
+}
+
+impl PollOutcome {
+    pub fn handled(&self) -> usize {
+        self.requests + self.duplicates + self.automatic + self.quarantined + self.moved_only
+    }
+    fn count(&mut self, o: &Outcome) {
+        match o {
+            Outcome::Request { .. } => self.requests += 1,
+            Outcome::Duplicate { .. } => self.duplicates += 1,
+            Outcome::Automatic { .. } => self.automatic += 1,
+            Outcome::Quarantined { .. } => self.quarantined += 1,
+        }
+    }
+}
+
+/// Splits waiting messages into fetch batches: at most `max_count` messages and about
+/// `BATCH_BYTES` bytes each.
+pub fn batches(waiting: &[Waiting], max_count: usize) -> Vec<Vec<Waiting>> {
+    let mut out: Vec<Vec<Waiting>> = Vec::new();
+    let mut current: Vec<Waiting> = Vec::new();
+    let mut bytes = 0u64;
+    for w in waiting {
+        if !current.is_empty() && (current.len() >= max_count || bytes + u64::from(w.size) > BATCH_BYTES) {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += u64::from(w.size);
+        current.push(*w);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Selects the inbox and handles everything waiting in it. Stops between two messages when
+/// `cancel` fires, never inside one.
+pub async fn poll_once(
+    conn: &mut ImapConn,
+    intake: &Intake,
+    cfg: &ImapSection,
+    cancel: &CancellationToken,
+) -> anyhow::Result<PollOutcome> {
+    let store = intake.store();
+    let selected = conn.select(&cfg.inbox).await?;
+    if let Some(prev) = store.mailbox_state(&cfg.inbox).await?
+        && prev.uidvalidity != selected.uidvalidity
+    {
+        tracing::warn!(
+            old = prev.uidvalidity,
+            new = selected.uidvalidity,
+            "UIDVALIDITY changed: re-scanning the inbox; Message-IDs keep this from duplicating requests"
+        );
+    }
+    store.record_poll(&cfg.inbox, selected.uidvalidity).await?;
+    let mut out = PollOutcome::default();
+    if selected.exists == 0 {
+        return Ok(out);
+    }
+    let waiting = conn.waiting().await?;
+    out.seen = waiting.len();
+
+    // Already-committed positions are only moved; over-size ones are quarantined unread.
+    let mut to_fetch = Vec::new();
+    for w in waiting {
+        if cancel.is_cancelled() {
+            out.interrupted = true;
+            return Ok(out);
+        }
+        let pos = Position { mailbox: &cfg.inbox, uidvalidity: selected.uidvalidity, uid: w.uid };
+        match store.handled_at(&cfg.inbox, selected.uidvalidity, w.uid).await? {
+            Some(Handled::Processed) => {
+                conn.move_message(w.uid, &cfg.processed_folder).await?;
+                out.moved_only += 1;
+            }
+            Some(Handled::Quarantined) => {
+                conn.move_message(w.uid, &cfg.quarantine_folder).await?;
+                out.moved_only += 1;
+            }
+            None if u64::from(w.size) > cfg.max_message_bytes => {
+                let reason = format!(
+                    "message of {} bytes is over the limit of {} bytes (imap.max_message_bytes)",
+                    w.size, cfg.max_message_bytes
+                );
+                let o = intake.quarantine(pos, None, w.size as usize, "", "", &reason).await?;
+                conn.move_message(w.uid, &cfg.quarantine_folder).await?;
+                out.count(&o);
+            }
+            None => to_fetch.push(w),
+        }
+    }
+
+    let batch_size = usize::try_from(cfg.fetch_batch).unwrap_or(50);
+    for batch in batches(&to_fetch, batch_size) {
+        let uids: Vec<u32> = batch.iter().map(|w| w.uid).collect();
+        for (uid, raw) in conn.fetch_bodies(&uids).await? {
+            if cancel.is_cancelled() {
+                out.interrupted = true;
+                return Ok(out);
+            }
+            let pos = Position { mailbox: &cfg.inbox, uidvalidity: selected.uidvalidity, uid };
+            let span = tracing::info_span!(
+                "inbound",
+                uid,
+                message_id = tracing::field::Empty,
+                tracking = tracing::field::Empty
+            );
+            let outcome = async {
+                let outcome = intake.handle(pos, &raw).await?;
+                if let Outcome::Request { tracking, .. } = &outcome {
+                    tracing::Span::current().record("tracking", tracing::field::display(tracking));
+                }
+                let folder = if outcome.is_quarantined() { &cfg.quarantine_folder } else { &cfg.processed_folder };
+                conn.move_message(uid, folder).await?;
+                tracing::info!(%outcome, folder = %folder, "handled");
+                Ok::<_, anyhow::Error>(outcome)
+            }
+            .instrument(span)
+            .await?;
+            out.count(&outcome);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_count_and_bytes() {
+        let w = |uid, size| Waiting { uid, size };
+        let list = vec![w(1, 10), w(2, 10), w(3, 10), w(4, 10), w(5, 10)];
+        let b = batches(&list, 2);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 1]);
+        let big = vec![w(1, 10_000_000), w(2, 10_000_000), w(3, 20_000_000), w(4, 1)];
+        let b = batches(&big, 50);
+        assert_eq!(
+            b.iter().map(|x| x.iter().map(|w| w.uid).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            vec![vec![1], vec![2], vec![3], vec![4]]
+        );
+    }
+}

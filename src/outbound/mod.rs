@@ -1,0 +1,126 @@
+//! Everything we send: rendering ([`render`]), turning a rendered mail into RFC 5322 bytes with
+//! the headers that keep threads and robots in order ([`compose`]), and the outbox worker that
+//! sends queued rows through lettre ([`worker`]).
+//!
+//! Talks to: [`crate::store`] (outbox rows) and the SMTP server.
+
+pub mod render;
+pub mod worker;
+
+use lettre::Message;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+
+pub use render::{AckContext, Rendered, TemplateError, Templates};
+
+/// A new Message-ID (without angle brackets) in our domain. Fixed when the outbox row is
+/// written, so a resend after a crash carries the same one.
+pub fn new_message_id(domain: &str) -> String {
+    format!("intake311.{}@{}", uuid::Uuid::new_v4().simple(), domain)
+}
+
+/// Threading and automation facts for one outgoing mail.
+#[derive(Debug, Clone)]
+pub struct Envelope<'a> {
+    pub from: &'a Mailbox,
+    pub reply_to: Option<&'a Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    /// Without angle brackets.
+    pub message_id: &'a str,
+    /// The message we answer (without brackets), if any.
+    pub in_reply_to: Option<&'a str>,
+    /// The thread so far (without brackets), oldest first.
+    pub references: &'a [String],
+    /// `Auto-Submitted` value: `auto-replied` for answers to a mail, `auto-generated` otherwise.
+    pub auto_submitted: Option<&'a str>,
+    pub tracking: Option<&'a str>,
+    /// Our intake address, for the loop header.
+    pub loop_address: &'a str,
+}
+
+fn raw_header(name: &'static str, value: String) -> anyhow::Result<HeaderValue> {
+    let name = HeaderName::new_from_ascii(name.to_string()).map_err(|_| anyhow::anyhow!("bad header name {name}"))?;
+    Ok(HeaderValue::new(name, value))
+}
+
+/// The mailbox with its display name folded onto one line. lettre panics while formatting a
+/// name that contains CR or LF, and a sender controls the names we answer to.
+fn safe(mailbox: &Mailbox) -> Mailbox {
+    Mailbox::new(mailbox.name.as_deref().map(crate::inbound::one_line).filter(|n| !n.is_empty()), mailbox.email.clone())
+}
+
+/// Builds the multipart/alternative message and returns its bytes.
+pub fn compose(env: &Envelope<'_>, rendered: &Rendered) -> anyhow::Result<Vec<u8>> {
+    let mut builder = Message::builder()
+        .from(safe(env.from))
+        .subject(crate::inbound::one_line(&rendered.subject))
+        .message_id(Some(format!("<{}>", env.message_id)))
+        .date_now();
+    if let Some(r) = env.reply_to {
+        builder = builder.reply_to(safe(r));
+    }
+    for to in &env.to {
+        builder = builder.to(safe(to));
+    }
+    for cc in &env.cc {
+        builder = builder.cc(safe(cc));
+    }
+    if let Some(parent) = env.in_reply_to {
+        builder = builder.in_reply_to(format!("<{parent}>"));
+    }
+    if !env.references.is_empty() {
+        let refs: Vec<String> = env.references.iter().map(|r| format!("<{r}>")).collect();
+        builder = builder.references(refs.join(" "));
+    }
+    if let Some(auto) = env.auto_submitted {
+        builder = builder.raw_header(raw_header("Auto-Submitted", auto.to_string())?);
+        builder = builder.raw_header(raw_header("X-Auto-Response-Suppress", "All".to_string())?);
+    }
+    builder = builder.raw_header(raw_header("X-Intake311-Loop", env.loop_address.to_string())?);
+    if let Some(t) = env.tracking {
+        builder = builder.raw_header(raw_header("X-Intake311-Tracking", t.to_string())?);
+    }
+    let message = builder
+        .multipart(MultiPart::alternative_plain_html(rendered.text.clone(), rendered.html.clone()))
+        .map_err(|e| anyhow::anyhow!("building the message: {e}"))?;
+    Ok(message.formatted())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composed_mail_threads_and_marks_itself_automatic() {
+        let from: Mailbox = "311 for Cities <intake@311.test>".parse().expect("mailbox");
+        let to = Mailbox::new(Some("Jane\r\nBcc: evil@x.test".into()), "jane@dayton.gov".parse().expect("address"));
+        let refs = vec!["a@x".to_string(), "q1@dayton.gov".to_string()];
+        let env = Envelope {
+            from: &from,
+            reply_to: Some(&from),
+            to: vec![to],
+            cc: vec![],
+            message_id: "intake311.abc@311.test",
+            in_reply_to: Some("q1@dayton.gov"),
+            references: &refs,
+            auto_submitted: Some("auto-replied"),
+            tracking: Some("311-2026-0001"),
+            loop_address: "intake@311.test",
+        };
+        let rendered =
+            Rendered { subject: "[311-2026-0001] Re: Water".into(), text: "Hello".into(), html: "<p>Hello</p>".into() };
+        let raw = compose(&env, &rendered).expect("compose");
+        let parsed = crate::inbound::parse(&raw).expect("our own mail parses");
+        assert_eq!(parsed.message_id, "intake311.abc@311.test");
+        assert_eq!(parsed.in_reply_to, vec!["q1@dayton.gov"]);
+        assert_eq!(parsed.references, refs);
+        assert_eq!(parsed.subject, "[311-2026-0001] Re: Water");
+        assert_eq!(parsed.automation.auto_submitted.as_deref(), Some("auto-replied"));
+        assert!(parsed.automation.own_loop);
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.contains("X-Auto-Response-Suppress: All"));
+        assert!(!text.lines().any(|l| l.to_ascii_lowercase().starts_with("bcc:")), "no injected header:\n{text}");
+        assert!(text.contains("multipart/alternative"));
+    }
+}

@@ -1,0 +1,221 @@
+//! Messages (every mail in and out), their attachments, and quarantine records.
+
+use anyhow::Context as _;
+use serde::Serialize;
+use sqlx::Row as _;
+
+use super::{Store, StoreTx, now_ms};
+use crate::domain::RequestId;
+
+/// A row for the `messages` table.
+#[derive(Debug, Clone, Default)]
+pub struct NewMessage<'a> {
+    pub request_id: Option<RequestId>,
+    /// `in` or `out`.
+    pub direction: &'a str,
+    /// question, follow_up, auto, duplicate, acknowledgement, ...
+    pub kind: &'a str,
+    pub message_id: &'a str,
+    pub in_reply_to: &'a str,
+    pub references: &'a str,
+    pub from_addr: &'a str,
+    pub from_name: &'a str,
+    pub to_addrs: &'a str,
+    pub cc_addrs: &'a str,
+    pub subject: &'a str,
+    pub body_text: &'a str,
+    pub raw: Option<&'a [u8]>,
+    pub size: i64,
+    pub position: Option<(&'a str, u32, u32)>,
+    pub outbox_id: Option<i64>,
+    /// Why it was classified as it was (automatic, duplicate, quarantined).
+    pub note: &'a str,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAttachment<'a> {
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub size: i64,
+}
+
+/// A quarantine record as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantineRow {
+    pub id: i64,
+    pub mailbox: String,
+    pub uidvalidity: i64,
+    pub uid: i64,
+    pub from_addr: String,
+    pub subject: String,
+    pub size: i64,
+    pub reason: String,
+    pub status: String,
+    pub created_at: i64,
+}
+
+impl StoreTx {
+    pub async fn insert_message(&mut self, m: &NewMessage<'_>) -> anyhow::Result<i64> {
+        let (mailbox, uidvalidity, uid) = match m.position {
+            Some((mb, v, u)) => (Some(mb), Some(i64::from(v)), Some(i64::from(u))),
+            None => (None, None, None),
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (request_id, direction, kind, message_id, in_reply_to, refs, from_addr, \
+             from_name, to_addrs, cc_addrs, subject, body_text, raw, size, mailbox, uidvalidity, uid, \
+             outbox_id, note, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+             RETURNING id",
+        )
+        .bind(m.request_id.map(|r| r.0))
+        .bind(m.direction)
+        .bind(m.kind)
+        .bind(m.message_id)
+        .bind(m.in_reply_to)
+        .bind(m.references)
+        .bind(m.from_addr)
+        .bind(m.from_name)
+        .bind(m.to_addrs)
+        .bind(m.cc_addrs)
+        .bind(m.subject)
+        .bind(m.body_text)
+        .bind(m.raw)
+        .bind(m.size)
+        .bind(mailbox)
+        .bind(uidvalidity)
+        .bind(uid)
+        .bind(m.outbox_id)
+        .bind(m.note)
+        .bind(now_ms())
+        .fetch_one(&mut *self.tx)
+        .await
+        .with_context(|| format!("storing message {}", m.message_id))?;
+        Ok(id)
+    }
+
+    pub async fn insert_attachments(&mut self, message: i64, atts: &[NewAttachment<'_>]) -> anyhow::Result<()> {
+        for a in atts {
+            sqlx::query("INSERT INTO attachments (message_id, filename, content_type, size) VALUES ($1, $2, $3, $4)")
+                .bind(message)
+                .bind(a.filename)
+                .bind(a.content_type)
+                .bind(a.size)
+                .execute(&mut *self.tx)
+                .await
+                .context("storing attachment metadata")?;
+        }
+        Ok(())
+    }
+
+    /// The inbound message with this Message-ID, if one was stored: `(row id, request id)`.
+    pub async fn inbound_by_message_id(&mut self, message_id: &str) -> anyhow::Result<Option<(i64, Option<i64>)>> {
+        let row = sqlx::query(
+            "SELECT id, request_id FROM messages WHERE message_id = $1 AND direction = 'in' ORDER BY id LIMIT 1",
+        )
+        .bind(message_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get("id")?, r.try_get("request_id")?)),
+            None => None,
+        })
+    }
+
+    /// Records why a message went to quarantine. Re-recording the same position keeps the first.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_quarantine(
+        &mut self,
+        message: Option<i64>,
+        pos: (&str, u32, u32),
+        from_addr: &str,
+        subject: &str,
+        size: i64,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO quarantine (message_id, mailbox, uidvalidity, uid, from_addr, subject, size, reason, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (mailbox, uidvalidity, uid) DO NOTHING",
+        )
+        .bind(message)
+        .bind(pos.0)
+        .bind(i64::from(pos.1))
+        .bind(i64::from(pos.2))
+        .bind(from_addr)
+        .bind(subject)
+        .bind(size)
+        .bind(reason)
+        .bind(now_ms())
+        .execute(&mut *self.tx)
+        .await
+        .context("recording a quarantine entry")?;
+        Ok(())
+    }
+}
+
+/// What we already know about an IMAP position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Committed as a message (moves to the processed folder).
+    Processed,
+    /// Committed as a quarantine record (moves to the quarantine folder).
+    Quarantined,
+}
+
+impl Store {
+    /// Whether the message at this position was already committed, and how. Used after a crash
+    /// between commit and IMAP move: the message is then only moved, never processed again.
+    pub async fn handled_at(&self, mailbox: &str, uidvalidity: u32, uid: u32) -> anyhow::Result<Option<Handled>> {
+        let q: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM quarantine WHERE mailbox = $1 AND uidvalidity = $2 AND uid = $3")
+                .bind(mailbox)
+                .bind(i64::from(uidvalidity))
+                .bind(i64::from(uid))
+                .fetch_optional(&self.pool)
+                .await?;
+        if q.is_some() {
+            return Ok(Some(Handled::Quarantined));
+        }
+        let m: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM messages WHERE mailbox = $1 AND uidvalidity = $2 AND uid = $3")
+                .bind(mailbox)
+                .bind(i64::from(uidvalidity))
+                .bind(i64::from(uid))
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(m.map(|_| Handled::Processed))
+    }
+
+    pub async fn list_quarantine(&self) -> anyhow::Result<Vec<QuarantineRow>> {
+        let rows = sqlx::query(
+            "SELECT id, mailbox, uidvalidity, uid, from_addr, subject, size, reason, status, created_at \
+             FROM quarantine ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(QuarantineRow {
+                    id: r.try_get("id")?,
+                    mailbox: r.try_get("mailbox")?,
+                    uidvalidity: r.try_get("uidvalidity")?,
+                    uid: r.try_get("uid")?,
+                    from_addr: r.try_get("from_addr")?,
+                    subject: r.try_get("subject")?,
+                    size: r.try_get("size")?,
+                    reason: r.try_get("reason")?,
+                    status: r.try_get("status")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// `(kind, count)` of inbound messages, for stats.
+    pub async fn inbound_counts(&self) -> anyhow::Result<Vec<(String, i64)>> {
+        let rows =
+            sqlx::query("SELECT kind, COUNT(*) AS n FROM messages WHERE direction = 'in' GROUP BY kind ORDER BY kind")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|r| Ok((r.try_get("kind")?, r.try_get("n")?))).collect()
+    }
+}

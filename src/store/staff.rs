@@ -1,0 +1,74 @@
+//! The staff list: who may answer requests by mail, and who may administer.
+
+use anyhow::Context as _;
+use serde::Serialize;
+use sqlx::Row as _;
+
+use super::{Store, now_ms};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StaffRole {
+    Staff,
+    Admin,
+}
+
+impl StaffRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffRole::Staff => "staff",
+            StaffRole::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StaffMember {
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub active: bool,
+}
+
+impl Store {
+    /// Adds a staff member, or updates name and role of an existing one. Returns true when added.
+    pub async fn upsert_staff(&self, email: &str, name: &str, role: StaffRole, actor: &str) -> anyhow::Result<bool> {
+        let mut tx = self.begin().await?;
+        let existed: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM staff WHERE email = $1").bind(email).fetch_optional(&mut *tx.tx).await?;
+        sqlx::query(
+            "INSERT INTO staff (email, name, role, active, created_at) VALUES ($1, $2, $3, 1, $4) \
+             ON CONFLICT (email) DO UPDATE SET name = excluded.name, role = excluded.role, active = 1",
+        )
+        .bind(email)
+        .bind(name)
+        .bind(role.as_str())
+        .bind(now_ms())
+        .execute(&mut *tx.tx)
+        .await
+        .with_context(|| format!("saving staff member {email}"))?;
+        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, 'staff add', $3)")
+            .bind(now_ms())
+            .bind(actor)
+            .bind(format!("{email} ({})", role.as_str()))
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await?;
+        Ok(existed.is_none())
+    }
+
+    pub async fn list_staff(&self) -> anyhow::Result<Vec<StaffMember>> {
+        let rows =
+            sqlx::query("SELECT email, name, role, active FROM staff ORDER BY email").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StaffMember {
+                    email: r.try_get("email")?,
+                    name: r.try_get("name")?,
+                    role: r.try_get("role")?,
+                    active: r.try_get::<i64, _>("active")? != 0,
+                })
+            })
+            .collect()
+    }
+}
