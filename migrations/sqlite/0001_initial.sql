@@ -106,11 +106,14 @@ CREATE TABLE outbox (
     status          TEXT    NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
+    -- A worker that claims a row holds it until this time; a crashed worker's claim expires.
+    lease_until     INTEGER NOT NULL DEFAULT 0,
     last_error      TEXT    NOT NULL DEFAULT '',
     created_at      INTEGER NOT NULL,
     sent_at         INTEGER
 );
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at, id);
+CREATE INDEX outbox_request ON outbox (request_id, status, id);
 
 -- Where the poller stands in each mailbox.
 CREATE TABLE mailbox_state (

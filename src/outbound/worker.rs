@@ -5,7 +5,6 @@
 //!
 //! Rows of one request go out in order: when one fails, the later rows of that request wait.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,44 +121,28 @@ async fn send_row_inner(store: &Store, transport: &Transport, cfg: &Config, row:
     }
 }
 
-/// Sends every due row once. Rows of one request go in order and stop at the first failure.
+/// Sends every claimable due row once.
 pub async fn send_once(store: &Store, transport: &Transport, cfg: &Config) -> anyhow::Result<PassOutcome> {
-    let rows = store.due_outbox(now_ms(), i64::from(cfg.outbox.batch)).await?;
+    // Long enough for every row of the batch to be tried, with room to spare.
+    let lease = cfg.smtp.timeout.saturating_mul(4).max(std::time::Duration::from_secs(120));
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
+    let rows = store.claim_due_outbox(now_ms(), i64::from(cfg.outbox.batch), lease_ms).await?;
     if rows.is_empty() {
         return Ok(PassOutcome::default());
     }
-    // Chains: one per request (rows without a request each form their own chain).
-    let mut chains: BTreeMap<(i64, i64), Vec<OutboxRow>> = BTreeMap::new();
-    for row in rows {
-        let key = match row.request_id {
-            Some(r) => (0, r),
-            None => (1, row.id),
-        };
-        chains.entry(key).or_default().push(row);
-    }
-    let results = futures::stream::iter(chains.into_values())
-        .map(|chain| async move {
-            let mut out = PassOutcome::default();
-            for row in &chain {
-                match send_row(store, transport, cfg, row).await {
-                    Ok(true) => out.sent += 1,
-                    Ok(false) => {
-                        out.failed += 1;
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok::<_, anyhow::Error>(out)
-        })
+    // One row per request at most (see `claim_due_outbox`), so rows can go out in parallel.
+    let results = futures::stream::iter(rows)
+        .map(|row| async move { send_row(store, transport, cfg, &row).await })
         .buffer_unordered(cfg.smtp.pool_size as usize)
         .collect::<Vec<_>>()
         .await;
     let mut total = PassOutcome::default();
     for r in results {
-        let r = r?;
-        total.sent += r.sent;
-        total.failed += r.failed;
+        if r? {
+            total.sent += 1;
+        } else {
+            total.failed += 1;
+        }
     }
     Ok(total)
 }

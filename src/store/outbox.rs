@@ -62,18 +62,27 @@ impl StoreTx {
 }
 
 impl Store {
-    /// Pending rows due by `now`, oldest first.
-    pub async fn due_outbox(&self, now: i64, limit: i64) -> anyhow::Result<Vec<OutboxRow>> {
+    /// Claims up to `limit` pending rows due by `now` that no other worker holds, for `lease_ms`.
+    /// Only the oldest pending row of each request can be claimed, so mail within a thread goes
+    /// out in order even across failures. The claim is one statement, so two daemons never send
+    /// the same row; a worker that dies holding a claim lets it expire and the row is sent again
+    /// (with the same bytes and Message-ID). Oldest first.
+    pub async fn claim_due_outbox(&self, now: i64, limit: i64, lease_ms: i64) -> anyhow::Result<Vec<OutboxRow>> {
         let rows = sqlx::query(
-            "SELECT id, request_id, kind, message_id, envelope_from, recipients, raw, attempts FROM outbox \
-             WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2",
+            "UPDATE outbox SET lease_until = $1 WHERE id IN (SELECT id FROM outbox \
+             WHERE status = 'pending' AND next_attempt_at <= $2 AND lease_until <= $2 \
+             AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.request_id = outbox.request_id \
+             AND earlier.status = 'pending' AND earlier.id < outbox.id) ORDER BY id LIMIT $3) \
+             RETURNING id, request_id, kind, message_id, envelope_from, recipients, raw, attempts",
         )
+        .bind(now + lease_ms)
         .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
         .await
-        .context("reading due outbox rows")?;
-        rows.iter()
+        .context("claiming due outbox rows")?;
+        let mut out = rows
+            .iter()
             .map(|r| {
                 let recipients: String = r.try_get("recipients")?;
                 Ok(OutboxRow {
@@ -87,19 +96,25 @@ impl Store {
                     attempts: r.try_get("attempts")?,
                 })
             })
-            .collect()
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        out.sort_by_key(|r| r.id);
+        Ok(out)
     }
 
     /// When the next pending row falls due, if any.
     pub async fn next_outbox_due(&self) -> anyhow::Result<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(CASE WHEN lease_until > next_attempt_at THEN lease_until ELSE next_attempt_at END) \
+             FROM outbox WHERE status = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     pub async fn mark_sent(&self, id: i64) -> anyhow::Result<()> {
         sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = '' WHERE id = $2",
+            "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = '', lease_until = 0 \
+             WHERE id = $2",
         )
         .bind(now_ms())
         .bind(id)
@@ -118,7 +133,7 @@ impl Store {
         permanent: bool,
     ) -> anyhow::Result<()> {
         sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, \
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, lease_until = 0, \
              status = CASE WHEN $3 THEN 'failed' ELSE status END WHERE id = $4",
         )
         .bind(error)

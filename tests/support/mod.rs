@@ -1,0 +1,251 @@
+//! Shared helpers for the integration tests: real Dovecot and Postfix on loopback
+//! ([`mailservers`]), a config written for them, the `intake311` binary run as a child process,
+//! and direct access to the SQLite database the daemon writes.
+#![allow(dead_code)]
+
+pub mod mailservers;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use intake311::store::Store;
+pub use mailservers::{MailServers, PASSWORD, imap_append, imap_fetch_all, smtp_send, wait_for_messages};
+
+pub const INTAKE: &str = "intake@311.test";
+pub const STAFF: &str = "staff@311.test";
+/// Official of an eligible city (Dayton, OH in config/cities.example.csv).
+pub const DAYTON: &str = "mayor@daytonohio.gov";
+/// Official of a registered but not eligible city (Springfield, MO).
+pub const SPRINGFIELD_MO: &str = "clerk@springfieldmo.gov";
+/// Someone whose domain no city has.
+pub const UNKNOWN: &str = "pat@gmail.test";
+
+/// How the daemon reaches the servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Plain IMAP and SMTP, no AUTH.
+    Plain,
+    /// IMAPS (implicit TLS) and SMTP with STARTTLS and AUTH, both trusting the test CA file.
+    Tls,
+}
+
+pub struct TestEnv {
+    pub servers: MailServers,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub db_path: PathBuf,
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl TestEnv {
+    /// Starts the servers, creates the usual mailboxes, writes a config, imports the example
+    /// city list. Fails with the reason when the servers cannot be started.
+    pub fn new(security: Security) -> anyhow::Result<TestEnv> {
+        Self::with_settings(security, "")
+    }
+
+    /// As [`TestEnv::new`], with extra `INTAKE311__…`-style settings appended as TOML
+    /// (`extra` is inserted into the sections by [`config_text`]).
+    pub fn with_settings(security: Security, extra_outbox: &str) -> anyhow::Result<TestEnv> {
+        let servers = MailServers::start()?;
+        for user in [INTAKE, STAFF, DAYTON, SPRINGFIELD_MO, UNKNOWN] {
+            servers.add_user(user)?;
+        }
+        let dir = tempfile::tempdir()?;
+        let db_path = dir.path().join("intake311.db");
+        let config_path = dir.path().join("intake311.toml");
+        let env = TestEnv { servers, dir, config_path, db_path };
+        std::fs::write(&env.config_path, env.config_text(security, extra_outbox))?;
+        let out = env.cli(&["cities", "import", &repo_root().join("config/cities.example.csv").to_string_lossy()])?;
+        anyhow::ensure!(out.status.success(), "cities import failed: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(env)
+    }
+
+    pub fn config_text(&self, security: Security, extra_outbox: &str) -> String {
+        let s = &self.servers;
+        let ca = s.ca_file.display();
+        let (imap_port, imap_tls, imap_ca, smtp_port, smtp_tls, smtp_auth) = match security {
+            Security::Plain => (s.imap_port, "none", String::new(), s.smtp_port, "none", String::new()),
+            Security::Tls => (
+                s.imaps_port,
+                "implicit",
+                format!("ca_file = \"{ca}\"\n"),
+                s.smtp_port,
+                "starttls",
+                format!("user = \"{INTAKE}\"\npassword = \"{PASSWORD}\"\nca_file = \"{ca}\"\n"),
+            ),
+        };
+        format!(
+            r#"[database]
+url = "sqlite://{db}"
+
+[imap]
+host = "{host}"
+port = {imap_port}
+tls = "{imap_tls}"
+{imap_ca}user = "{INTAKE}"
+password = "{PASSWORD}"
+poll_interval = "2s"
+timeout = "10s"
+
+[smtp]
+host = "{host}"
+port = {smtp_port}
+tls = "{smtp_tls}"
+{smtp_auth}from = "311 for Cities <{INTAKE}>"
+timeout = "10s"
+
+[intake]
+address = "{INTAKE}"
+staff_address = "{STAFF}"
+templates_dir = "{templates}"
+
+[outbox]
+retry_base = "1s"
+retry_max = "2s"
+idle_interval = "1s"
+{extra_outbox}
+"#,
+            db = self.db_path.display(),
+            host = if security == Security::Tls { "localhost" } else { "127.0.0.1" },
+            templates = repo_root().join("templates").display(),
+        )
+    }
+
+    /// Runs `intake311 --config … ARGS` to completion.
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<Output> {
+        Ok(Command::new(env!("CARGO_BIN_EXE_intake311"))
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .env("INTAKE311_LOG", "warn")
+            .output()?)
+    }
+
+    /// Starts `intake311 run` as a child process (stopped on drop).
+    pub fn daemon(&self) -> anyhow::Result<Daemon> {
+        Daemon::start(&self.config_path, &self.dir.path().join(format!("daemon-{}.log", next_id())))
+    }
+
+    pub async fn store(&self) -> anyhow::Result<Store> {
+        Store::connect(&format!("sqlite://{}", self.db_path.display()), 2).await
+    }
+
+    /// Sends a question from `from` to the intake address by SMTP; returns its Message-ID.
+    pub async fn send_question(&self, from: &str, name: &str, subject: &str, body: &str) -> anyhow::Result<String> {
+        let id = format!("q{}.{}@{}", next_id(), std::process::id(), from.rsplit('@').next().unwrap_or("x"));
+        let raw = question(from, name, subject, body, &id);
+        smtp_send(&self.servers, from, &[INTAKE], raw.as_bytes()).await?;
+        Ok(id)
+    }
+}
+
+fn next_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// An ordinary question as a mail client writes it.
+pub fn question(from: &str, name: &str, subject: &str, body: &str, message_id: &str) -> String {
+    format!(
+        "From: {name} <{from}>\r\nTo: 311 for Cities <{INTAKE}>\r\nSubject: {subject}\r\nMessage-ID: <{message_id}>\r\n\
+         Date: Thu, 26 Nov 2026 10:00:00 -0500\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n"
+    )
+}
+
+/// `intake311 run` as a child process. Dropping it kills it.
+pub struct Daemon {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(config: &Path, log: &Path) -> anyhow::Result<Daemon> {
+        let file = std::fs::File::create(log)?;
+        let child = Command::new(env!("CARGO_BIN_EXE_intake311"))
+            .arg("--config")
+            .arg(config)
+            .arg("run")
+            .env("INTAKE311_LOG", "info,intake311=debug")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()?;
+        Ok(Daemon { child: Some(child), log: log.to_path_buf() })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait for a clean exit (at most `limit`). Returns the exit status success.
+    pub fn terminate(&mut self, limit: Duration) -> anyhow::Result<bool> {
+        let Some(mut child) = self.child.take() else { return Ok(true) };
+        Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status.success());
+            }
+            if start.elapsed() > limit {
+                child.kill().ok();
+                child.wait().ok();
+                anyhow::bail!("daemon did not stop within {limit:?} of SIGTERM; log:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or fails after `limit` with `what`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if start.elapsed() > limit {
+            anyhow::bail!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Header value (unfolded) of a raw message, via mail-parser.
+pub fn header(raw: &[u8], name: &str) -> Option<String> {
+    let msg = mail_parser::MessageParser::default().parse(raw)?;
+    msg.header_raw(name).map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// Decoded subject and plain-text body of a raw message.
+pub fn subject_and_text(raw: &[u8]) -> (String, String) {
+    let msg = mail_parser::MessageParser::default().parse(raw);
+    match msg {
+        Some(m) => {
+            (m.subject().unwrap_or_default().to_string(), m.body_text(0).map(|t| t.to_string()).unwrap_or_default())
+        }
+        None => (String::new(), String::new()),
+    }
+}
