@@ -109,6 +109,15 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<NewCity>, ImportErrors> {
         return Err(ImportErrors(errors));
     }
 
+    // The csv crate's own line counter is off by one with CRLF endings, and a record's byte
+    // offset may point at the `\n` of the previous terminator: skip terminator bytes, then count.
+    let line_at = |byte: u64| {
+        let mut at = usize::try_from(byte).unwrap_or(usize::MAX).min(bytes.len());
+        while at < bytes.len() && matches!(bytes[at], b'\r' | b'\n') {
+            at += 1;
+        }
+        bytes[..at].iter().filter(|b| **b == b'\n').count() as u64 + 1
+    };
     let mut cities = Vec::new();
     let mut seen_city: HashMap<(String, String), u64> = HashMap::new();
     let mut seen_domain: HashMap<String, u64> = HashMap::new();
@@ -116,12 +125,12 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<NewCity>, ImportErrors> {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let line = e.position().map(|p| line_at(p.byte())).unwrap_or(0);
                 errors.push(err(line, "row", format!("{e}")));
                 continue;
             }
         };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let line = record.position().map(|p| line_at(p.byte())).unwrap_or(0);
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -223,6 +232,14 @@ pub async fn decide_by_domain(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_numbers_hold_with_crlf_and_multiline_fields() {
+        let csv = "name,state,domains,eligible\r\n\"Two\r\nLines\",OH,two.gov,yes\r\nBad,ZZ,bad.gov,yes\r\n";
+        let errs = parse_csv(csv.as_bytes()).expect_err("bad state").0;
+        let lines: Vec<(u64, &str)> = errs.iter().map(|e| (e.line, e.field.as_str())).collect();
+        assert_eq!(lines, vec![(2, "name"), (4, "state")], "{errs:?}");
+    }
 
     #[test]
     fn good_file_parses_with_bom_crlf_and_quotes() {
