@@ -5,6 +5,7 @@
 //! no I/O, so it is unit-tested (and fuzzed) without servers.
 
 pub mod classify;
+pub mod reply;
 
 use mail_parser::{Address, HeaderName, HeaderValue, MessageParser, MimeHeaders as _};
 use sha2::{Digest as _, Sha256};

@@ -49,7 +49,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(15);
 /// Ports are picked from here: below Linux's ephemeral range (32768-60999), so they cannot collide
 /// with the local ends of outgoing connections.
 const PORT_RANGE: std::ops::Range<u16> = 20000..32700;
-const LOG_TAIL_LINES: usize = 40;
+/// Lines per main log in [`MailServers::log_tail`].
+const LOG_TAIL_LINES: usize = 20;
 
 pub struct MailServers {
     /// Private temp dir holding configs, queues, maildirs, logs (removed on drop).
@@ -178,8 +179,10 @@ impl MailServers {
             .with_context(|| format!("Postfix did not come back\n{}", self.log_tail()))
     }
 
-    /// Dovecot down: its process group is SIGKILLed and reaped, master.pid removed. IMAP, IMAPS,
-    /// LMTP and auth ports are closed when this returns. No-op when already stopped.
+    /// Dovecot down: its process group is SIGKILLed and reaped, master.pid removed. The IMAP,
+    /// IMAPS and LMTP ports are closed when this returns. No-op when already stopped.
+    /// SMTP keeps working (SMTP AUTH is served by a separate auth-only Dovecot); mail that arrives
+    /// meanwhile waits in Postfix's queue.
     pub fn stop_imap(&self) -> Result<()> {
         self.imap_dovecot.stop()
     }
@@ -208,17 +211,18 @@ impl MailServers {
         Ok(())
     }
 
-    /// Last ~40 lines of each server's log (plus any startup errors on stderr), for test failure
+    /// The last lines of both servers' logs (~20 each from Dovecot and Postfix, fewer from the
+    /// auth-only Dovecot and from stderr, which only show start-up errors), for test failure
     /// messages.
     pub fn log_tail(&self) -> String {
         let mut s = String::new();
-        for (name, path) in [
-            ("dovecot", &self.dovecot_log),
-            ("dovecot stderr", &self.imap_dovecot.stderr),
-            ("dovecot-auth", &self.dovecot_auth_log),
-            ("dovecot-auth stderr", &self.auth_dovecot.stderr),
-            ("postfix", &self.postfix_log),
-            ("postfix stderr", &self.postfix_stderr),
+        for (name, path, max_lines) in [
+            ("dovecot", &self.dovecot_log, LOG_TAIL_LINES),
+            ("dovecot stderr", &self.imap_dovecot.stderr, 10),
+            ("dovecot-auth", &self.dovecot_auth_log, 10),
+            ("dovecot-auth stderr", &self.auth_dovecot.stderr, 10),
+            ("postfix", &self.postfix_log, LOG_TAIL_LINES),
+            ("postfix stderr", &self.postfix_stderr, 10),
         ] {
             let text = match fs::read(path) {
                 Ok(b) => String::from_utf8_lossy(&b).into_owned(),
@@ -228,7 +232,7 @@ impl MailServers {
                 continue;
             }
             let lines: Vec<&str> = text.lines().collect();
-            let from = lines.len().saturating_sub(LOG_TAIL_LINES);
+            let from = lines.len().saturating_sub(max_lines);
             s.push_str(&format!("--- {name} log ({}) ---\n", path.display()));
             for line in &lines[from..] {
                 s.push_str(line);
@@ -365,32 +369,38 @@ pub async fn wait_for_messages(
     let mut seen = 0usize;
     let mut last_err: Option<anyhow::Error> = None;
     loop {
+        // Every IMAP step is bounded by the deadline, so a server that hangs cannot stall us.
         if session.is_none() {
-            match imap_login(servers, user).await {
-                Ok(s) => session = Some(s),
-                Err(e) => last_err = Some(e),
+            match tokio::time::timeout_at(deadline, imap_login(servers, user)).await {
+                Ok(Ok(s)) => session = Some(s),
+                Ok(Err(e)) => last_err = Some(e),
+                Err(_) => last_err = Some(anyhow!("IMAP login did not finish")),
             }
         }
         if let Some(s) = session.as_mut() {
-            match s.select(folder).await {
-                Ok(mb) => {
+            match tokio::time::timeout_at(deadline, s.select(folder)).await {
+                Ok(Ok(mb)) => {
                     seen = mb.exists as usize;
                     if seen >= n {
                         let r = fetch_all_in(s, folder).await;
-                        let _ = s.logout().await;
+                        let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
                         return r.with_context(|| format!("fetching {user}/{folder}"));
                     }
                 }
-                Err(async_imap::error::Error::No(_)) => seen = 0, // folder does not exist (yet)
-                Err(e) => {
+                Ok(Err(async_imap::error::Error::No(_))) => seen = 0, // folder does not exist (yet)
+                Ok(Err(e)) => {
                     last_err = Some(anyhow!(e));
+                    session = None;
+                }
+                Err(_) => {
+                    last_err = Some(anyhow!("SELECT {folder:?} did not finish"));
                     session = None;
                 }
             }
         }
         if tokio::time::Instant::now() >= deadline {
             if let Some(mut s) = session {
-                let _ = s.logout().await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), s.logout()).await;
             }
             let extra = last_err.map(|e| format!(" (last IMAP error: {e:#})")).unwrap_or_default();
             bail!(
