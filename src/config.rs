@@ -173,6 +173,24 @@ pub struct IntakeSection {
     pub message_id_domain: String,
     /// Whether a sub-domain of a registered city domain (mail.dayton.gov) matches the city.
     pub match_subdomains: bool,
+    /// Send the official a short "added to your request" note when their follow-up joins a request.
+    pub followup_note: bool,
+    /// Copy whoever the official copied on the question on replies and the response.
+    pub copy_cc: bool,
+    /// What a reply from the official to a responded or closed request does: `reopen` it, or
+    /// start a `new_request` linked to the old one.
+    pub reply_to_closed: ReplyToClosed,
+    /// Use `intake+TRACKING@domain` as Reply-To on mail to the city (the server must deliver
+    /// plus-addresses to the intake mailbox).
+    pub plus_addressing: bool,
+}
+
+/// See [`IntakeSection::reply_to_closed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyToClosed {
+    Reopen,
+    NewRequest,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -244,6 +262,10 @@ impl Default for RawConfig {
                 templates_dir: PathBuf::from("templates"),
                 message_id_domain: String::new(),
                 match_subdomains: true,
+                followup_note: true,
+                copy_cc: true,
+                reply_to_closed: ReplyToClosed::Reopen,
+                plus_addressing: false,
             },
             outbox: OutboxSection {
                 retry_base: Duration::from_secs(30),

@@ -112,6 +112,8 @@ async fn poll_session(
         if outcome.handled() > 0 {
             tracing::info!(
                 requests = outcome.requests,
+                follow_ups = outcome.follow_ups,
+                staff = outcome.staff,
                 duplicates = outcome.duplicates,
                 automatic = outcome.automatic,
                 quarantined = outcome.quarantined,

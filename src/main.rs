@@ -7,9 +7,14 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
+use std::sync::Arc;
+
 use intake311::config::Config;
 use intake311::domain::{RequestStatus, TrackingNumber, normalize_email};
-use intake311::store::{StaffRole, Store};
+use intake311::intake::commands::{Assignee, BodyKind, Change, StaffMessage};
+use intake311::intake::{Actor, ApplyError, Intake};
+use intake311::outbound::{OutAttachment, worker};
+use intake311::store::{Source, StaffRole, Store};
 use intake311::{check, daemon, registry};
 
 #[derive(Parser, Debug)]
@@ -85,6 +90,52 @@ enum RequestsCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Send the finished response (body and attachments) to the official; status responded.
+    Respond(BodyArgs),
+    /// Send an intermediate message to the official (e.g. asking for details); status waiting_on_city.
+    Reply(BodyArgs),
+    /// Add an internal note; never sent.
+    Note(BodyArgs),
+    /// Assign the request to a staff member.
+    Assign {
+        tracking: String,
+        email: String,
+        #[command(flatten)]
+        who: ActorArgs,
+    },
+    /// Set the status (refused when the transition is not allowed).
+    Status {
+        tracking: String,
+        status: String,
+        #[command(flatten)]
+        who: ActorArgs,
+    },
+    /// Close the request.
+    Close {
+        tracking: String,
+        #[command(flatten)]
+        who: ActorArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+struct BodyArgs {
+    tracking: String,
+    /// File with the text (Markdown or plain text).
+    #[arg(long, value_name = "FILE")]
+    body: PathBuf,
+    /// A file to attach (repeatable; with `respond` and `reply`).
+    #[arg(long = "attach", value_name = "FILE")]
+    attach: Vec<PathBuf>,
+    #[command(flatten)]
+    who: ActorArgs,
+}
+
+#[derive(Args, Debug)]
+struct ActorArgs {
+    /// Who is acting, for the timeline and the signature (default: $INTAKE311_STAFF, else the login name).
+    #[arg(long = "as", value_name = "EMAIL")]
+    as_: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -103,6 +154,66 @@ fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("INTAKE311_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// The staff member acting on the command line, with their name from the staff list.
+async fn cli_actor(store: &Store, who: &ActorArgs) -> anyhow::Result<Actor> {
+    let email = who.as_.clone().or_else(|| std::env::var("INTAKE311_STAFF").ok()).unwrap_or_else(actor);
+    let email = normalize_email(&email).unwrap_or(email);
+    let name = store.staff_member(&email).await?.map(|m| m.name).unwrap_or_default();
+    Ok(Actor { email, name, source: Source::Cli })
+}
+
+/// Applies a staff message from the command line, then sends what it queued right away (a
+/// running daemon would also pick it up; the outbox lease keeps it from going twice).
+async fn staff_action(
+    cfg: Config,
+    tracking: &str,
+    message: StaffMessage,
+    who: &ActorArgs,
+    files: &[PathBuf],
+) -> anyhow::Result<ExitCode> {
+    let tracking: TrackingNumber = tracking.parse()?;
+    let cfg = Arc::new(cfg);
+    let (store, templates) = daemon::prepare(&cfg).await?;
+    let actor = cli_actor(&store, who).await?;
+    let mut attachments = Vec::new();
+    for f in files {
+        let data = std::fs::read(f).with_context(|| format!("reading attachment {}", f.display()))?;
+        let filename = f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "attachment".into());
+        let content_type = mime_guess::from_path(f).first_or_octet_stream().to_string();
+        attachments.push(OutAttachment { filename, content_type, data });
+    }
+    let intake = Intake::new(store.clone(), Arc::clone(&cfg), templates, Arc::new(tokio::sync::Notify::new()))?;
+    match intake.apply_staff_message(&tracking, &message, &actor, &attachments).await {
+        Ok(summary) => println!("{tracking}: {summary}"),
+        Err(ApplyError::Command(e)) => {
+            eprintln!("{tracking}: not applied: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(ApplyError::Internal(e)) => return Err(e),
+    }
+    if matches!(message.kind, BodyKind::Reply | BodyKind::Respond) {
+        match worker::build_transport(&cfg) {
+            Ok(transport) => match worker::send_once(&store, &transport, &cfg).await {
+                Ok(p) if p.failed == 0 => println!("sent ({} message(s))", p.sent),
+                Ok(_) => {
+                    println!("queued; the SMTP server refused it for now, the daemon will retry (see requests show)")
+                }
+                Err(e) => println!("queued; not sent yet ({e:#}); the daemon will send it"),
+            },
+            Err(e) => println!("queued; not sent yet ({e:#}); the daemon will send it"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_body(path: &PathBuf) -> anyhow::Result<String> {
+    let body = std::fs::read_to_string(path).with_context(|| format!("reading --body {}", path.display()))?;
+    if body.trim().is_empty() {
+        anyhow::bail!("--body {} is empty", path.display());
+    }
+    Ok(body.trim().to_string())
 }
 
 fn actor() -> String {
@@ -234,6 +345,57 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{} request(s)", rows.len());
             }
         }
+        Command::Requests(RequestsCmd::Respond(a)) => {
+            let message = StaffMessage {
+                kind: BodyKind::Respond,
+                changes: vec![],
+                body: read_body(&a.body)?,
+                had_commands: true,
+            };
+            return staff_action(load()?, &a.tracking, message, &a.who, &a.attach).await;
+        }
+        Command::Requests(RequestsCmd::Reply(a)) => {
+            let message =
+                StaffMessage { kind: BodyKind::Reply, changes: vec![], body: read_body(&a.body)?, had_commands: true };
+            return staff_action(load()?, &a.tracking, message, &a.who, &a.attach).await;
+        }
+        Command::Requests(RequestsCmd::Note(a)) => {
+            if !a.attach.is_empty() {
+                anyhow::bail!("a note is never sent, so it takes no --attach");
+            }
+            let message =
+                StaffMessage { kind: BodyKind::Note, changes: vec![], body: read_body(&a.body)?, had_commands: true };
+            return staff_action(load()?, &a.tracking, message, &a.who, &[]).await;
+        }
+        Command::Requests(RequestsCmd::Assign { tracking, email, who }) => {
+            let email = normalize_email(&email).with_context(|| format!("`{email}` is not an email address"))?;
+            let message = StaffMessage {
+                kind: BodyKind::Note,
+                changes: vec![Change::Assign(Assignee::Email(email))],
+                body: String::new(),
+                had_commands: true,
+            };
+            return staff_action(load()?, &tracking, message, &who, &[]).await;
+        }
+        Command::Requests(RequestsCmd::Status { tracking, status, who }) => {
+            let status: RequestStatus = status.parse()?;
+            let message = StaffMessage {
+                kind: BodyKind::Note,
+                changes: vec![Change::Status(status)],
+                body: String::new(),
+                had_commands: true,
+            };
+            return staff_action(load()?, &tracking, message, &who, &[]).await;
+        }
+        Command::Requests(RequestsCmd::Close { tracking, who }) => {
+            let message = StaffMessage {
+                kind: BodyKind::Note,
+                changes: vec![Change::Close],
+                body: String::new(),
+                had_commands: true,
+            };
+            return staff_action(load()?, &tracking, message, &who, &[]).await;
+        }
         Command::Requests(RequestsCmd::Show { tracking, json }) => {
             let tn: TrackingNumber = tracking.parse()?;
             let store = open_store(&load()?).await?;
@@ -243,6 +405,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let events = store.request_events(r.id).await?;
             let outbox = store.outbox_for_request(r.id).await?;
+            let parent = match r.parent_id {
+                Some(p) => store.request_by_id(p).await?,
+                None => None,
+            };
             if json {
                 let outbox: Vec<_> = outbox
                     .iter()
@@ -258,6 +424,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("City        {}", r.city.as_deref().unwrap_or("-"));
                 println!("Eligibility {} — {}", r.eligibility, r.eligibility_reason);
                 println!("Due         {}", r.due_date.as_deref().unwrap_or("-"));
+                println!("Assignee    {}", if r.assignee.is_empty() { "-" } else { &r.assignee });
+                if let Some(parent) = parent {
+                    println!("Follows     {} (the request this reply reopened)", parent.tracking);
+                }
                 println!("Created     {}", fmt_ms(r.created_at));
                 println!("\nMail out:");
                 for (kind, status, id, err) in &outbox {

@@ -50,6 +50,10 @@ CREATE TABLE requests (
     eligibility_reason TEXT    NOT NULL DEFAULT '',
     due_date           TEXT,
     assignee           TEXT    NOT NULL DEFAULT '',
+    -- Message-ID of the staff notice that opened the request's staff thread ('' = none yet).
+    staff_thread_id    TEXT    NOT NULL DEFAULT '',
+    -- A request opened by a reply to a closed one points at it.
+    parent_id          INTEGER REFERENCES requests (id) ON DELETE SET NULL,
     created_at         INTEGER NOT NULL,
     updated_at         INTEGER NOT NULL
 );
@@ -71,6 +75,8 @@ CREATE TABLE messages (
     cc_addrs    TEXT    NOT NULL DEFAULT '',
     subject     TEXT    NOT NULL DEFAULT '',
     body_text   TEXT    NOT NULL DEFAULT '',
+    -- What a reply adds: body_text without quoted history and signature.
+    new_text    TEXT    NOT NULL DEFAULT '',
     raw         BLOB,
     size        INTEGER NOT NULL DEFAULT 0,
     mailbox     TEXT,
@@ -83,6 +89,14 @@ CREATE TABLE messages (
 CREATE UNIQUE INDEX messages_imap_position ON messages (mailbox, uidvalidity, uid);
 CREATE INDEX messages_message_id ON messages (message_id);
 CREATE INDEX messages_request ON messages (request_id, created_at);
+
+-- Who belongs to a request's city-side thread: the official and whoever they copied.
+CREATE TABLE request_participants (
+    request_id INTEGER NOT NULL REFERENCES requests (id) ON DELETE CASCADE,
+    email      TEXT    NOT NULL,
+    role       TEXT    NOT NULL CHECK (role IN ('official', 'cc')),
+    PRIMARY KEY (request_id, email)
+);
 
 CREATE TABLE attachments (
     id           INTEGER PRIMARY KEY,

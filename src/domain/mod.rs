@@ -130,10 +130,13 @@ impl RequestStatus {
             Assigned => matches!(to, InProgress | WaitingOnCity | Responded | Closed | Acknowledged),
             InProgress => matches!(to, Assigned | WaitingOnCity | Responded | Closed),
             WaitingOnCity => matches!(to, InProgress | Assigned | Responded | Closed),
-            Responded => matches!(to, InProgress | Closed | Assigned),
-            Closed => matches!(to, InProgress | Assigned),
-            Ineligible => matches!(to, Acknowledged | Closed),
-            NeedsCity => matches!(to, Acknowledged | Ineligible | Closed),
+            Responded => matches!(to, InProgress | WaitingOnCity | Closed | Assigned),
+            Closed => matches!(to, InProgress | Assigned | WaitingOnCity | Responded),
+            // Staff may still take up a request the registry turned away.
+            Ineligible => matches!(to, Acknowledged | Assigned | InProgress | WaitingOnCity | Responded | Closed),
+            NeedsCity => {
+                matches!(to, Acknowledged | Ineligible | Assigned | InProgress | WaitingOnCity | Responded | Closed)
+            }
         }
     }
 }
@@ -286,7 +289,8 @@ mod tests {
         assert!(Closed.can_move_to(InProgress));
         assert!(!Closed.can_move_to(New));
         assert!(!Acknowledged.can_move_to(Acknowledged));
-        assert!(!Ineligible.can_move_to(Responded));
+        assert!(!Closed.can_move_to(Acknowledged));
+        assert!(Ineligible.can_move_to(Responded), "staff may answer a turned-away request");
         for s in RequestStatus::ALL {
             assert_eq!(s.as_str().parse::<RequestStatus>(), Ok(s));
             assert!(!s.can_move_to(New), "nothing goes back to new: {s}");

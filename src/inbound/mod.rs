@@ -35,6 +35,8 @@ pub struct InboundAttachment {
     pub filename: String,
     pub content_type: String,
     pub size: usize,
+    /// The decoded bytes (forwarded unchanged when staff send a response with attachments).
+    pub data: Vec<u8>,
 }
 
 /// Headers that tell automatic mail from a person's.
@@ -64,6 +66,9 @@ pub struct InboundMail {
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub reply_to: Option<String>,
+    /// Envelope recipients the server recorded (Delivered-To, X-Original-To): how a Bcc'd
+    /// plus-address shows up.
+    pub delivered_to: Vec<String>,
     pub subject: String,
     /// The plain text, or the HTML part turned into text when there is no plain part.
     pub text: String,
@@ -73,6 +78,11 @@ pub struct InboundMail {
 }
 
 impl InboundMail {
+    /// Every address the message was sent to: To, Cc and the envelope recipients.
+    pub fn recipients(&self) -> Vec<String> {
+        self.to.iter().chain(&self.cc).chain(&self.delivered_to).cloned().collect()
+    }
+
     /// The domain part of the sender's address.
     pub fn from_domain(&self) -> &str {
         self.from.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()
@@ -166,6 +176,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
                 filename: sanitize_filename(part.attachment_name().unwrap_or("attachment")),
                 content_type: ct.to_ascii_lowercase(),
                 size: part.contents().len(),
+                data: part.contents().to_vec(),
             }
         })
         .collect();
@@ -191,6 +202,12 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
         to: addresses(msg.to()),
         cc: addresses(msg.cc()),
         reply_to: msg.reply_to().and_then(|a| a.first()).and_then(|a| a.address()).and_then(normalize_email),
+        delivered_to: msg
+            .header_values("Delivered-To")
+            .chain(msg.header_values("X-Original-To"))
+            .filter_map(|v| v.as_text())
+            .filter_map(normalize_email)
+            .collect(),
         subject: msg.subject().map(one_line).unwrap_or_default(),
         text,
         attachments,

@@ -1,12 +1,24 @@
 //! The decisions: what one inbound message becomes, committed in one transaction.
 //!
-//! A message is exactly one of: a new request (stored with its raw bytes, its eligibility
-//! decision, its acknowledgement queued in the outbox and its timeline started), a duplicate of
-//! a message already stored (same Message-ID), an automatic mail recorded but never answered,
-//! or a quarantine record with the reason. The IMAP position advances in the same transaction,
-//! so a crash before the commit replays the message and a crash after it only moves it.
-//! Talks to: [`crate::inbound`] (parse, classify), [`crate::registry`] (city), [`crate::store`],
-//! [`crate::outbound`] (render and compose); never to the network.
+//! A message is exactly one of:
+//! - a **new request** (raw bytes, eligibility decision, participants, timeline, the
+//!   acknowledgement and, for eligible cities, the staff notice that opens the staff thread);
+//! - a **follow-up** joining its request (matched by thread headers, subject tag or
+//!   plus-address; see [`threads`]), which tells staff in the staff thread;
+//! - a **staff reply** whose `#` commands ([`commands`]) are applied all together or not at all;
+//! - a **duplicate** of a message already stored (same Message-ID);
+//! - an **automatic** mail, recorded and never answered;
+//! - a **quarantine** record with the reason.
+//!
+//! The IMAP position advances in the same transaction, so a crash before the commit replays the
+//! message and a crash after it only moves it. Everything sent is rendered here and queued in the
+//! outbox in that transaction. [`Intake::apply_staff_message`] is shared by mail commands and the
+//! `requests` CLI, so both do exactly the same thing.
+//! Talks to: [`crate::inbound`], [`crate::registry`], [`crate::store`], [`crate::outbound`]; never
+//! to the network.
+
+pub mod commands;
+pub mod threads;
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,18 +28,24 @@ use chrono::Datelike as _;
 use lettre::message::Mailbox;
 use tokio::sync::Notify;
 
-use crate::config::Config;
-use crate::domain::{EligibilityDecision, TrackingNumber, add_business_days};
-use crate::inbound::{self, Classification, InboundMail};
-use crate::outbound::render::strip_reply_prefixes;
-use crate::outbound::{self, AckContext, Templates};
+use crate::config::{Config, ReplyToClosed};
+use crate::domain::{EligibilityDecision, RequestId, RequestStatus, TrackingNumber, add_business_days};
+use crate::inbound::{self, Classification, InboundMail, reply};
+use crate::outbound::render::{
+    CommandErrorContext, ResponseContext, StaffContext, markdown_to_html, strip_reply_prefixes,
+};
+use crate::outbound::{self, AckContext, OutAttachment, Rendered, Templates};
 use crate::registry;
-use crate::store::{NewAttachment, NewMessage, NewOutbox, NewRequest, Source, Store};
+use crate::store::{NewAttachment, NewMessage, NewOutbox, NewRequest, RequestRow, Source, Store, StoreTx};
+use commands::{Assignee, BodyKind, Change, CommandError, StaffMessage};
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Request { tracking: TrackingNumber, eligibility: crate::domain::Eligibility },
+    FollowUp { tracking: String },
+    StaffAction { tracking: String, summary: String },
+    StaffRejected { reason: String },
     Duplicate { message_id: String },
     Automatic { reason: String },
     Quarantined { reason: String },
@@ -44,6 +62,9 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Outcome::Request { tracking, eligibility } => write!(f, "request {tracking} ({eligibility})"),
+            Outcome::FollowUp { tracking } => write!(f, "follow-up to {tracking}"),
+            Outcome::StaffAction { tracking, summary } => write!(f, "staff on {tracking}: {summary}"),
+            Outcome::StaffRejected { reason } => write!(f, "staff command rejected: {reason}"),
             Outcome::Duplicate { message_id } => write!(f, "duplicate of <{message_id}>"),
             Outcome::Automatic { reason } => write!(f, "automatic mail ({reason}), not answered"),
             Outcome::Quarantined { reason } => write!(f, "quarantined: {reason}"),
@@ -65,13 +86,96 @@ impl Position<'_> {
     }
 }
 
-/// The intake engine: shared by the poller, tools and tests.
+/// Who did something, for the timeline and signatures.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub email: String,
+    pub name: String,
+    pub source: Source,
+}
+
+/// Why a staff action was not applied.
+#[derive(Debug)]
+pub enum ApplyError {
+    /// The staff member asked for something that cannot be done; they are told, nothing changes.
+    Command(CommandError),
+    /// The store (or rendering) failed.
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for ApplyError {
+    fn from(e: anyhow::Error) -> Self {
+        ApplyError::Internal(e)
+    }
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApplyError::Command(e) => write!(f, "{e}"),
+            ApplyError::Internal(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+enum NewRequestError {
+    /// The store failed: leave the message where it is and try again later.
+    Store(anyhow::Error),
+    /// Something about this message makes it unusable: quarantine it with this reason.
+    Unusable(String),
+}
+
+impl From<anyhow::Error> for NewRequestError {
+    fn from(e: anyhow::Error) -> Self {
+        NewRequestError::Store(e)
+    }
+}
+
+/// How an inbound message is filed: on which request, as what, with what it adds and why.
+struct Filed<'a> {
+    request: Option<RequestId>,
+    kind: &'a str,
+    new_text: &'a str,
+    note: &'a str,
+}
+
+/// One mail to queue: who, threading, rendered content.
+struct Queued<'a> {
+    request: Option<RequestId>,
+    kind: &'a str,
+    to: Vec<Mailbox>,
+    cc: Vec<Mailbox>,
+    reply_to: Mailbox,
+    in_reply_to: Option<&'a str>,
+    references: Vec<String>,
+    auto_submitted: Option<&'a str>,
+    tracking: Option<String>,
+    rendered: Rendered,
+    attachments: &'a [OutAttachment],
+}
+
+/// The intake engine: shared by the poller, the CLI and tests.
 pub struct Intake {
     store: Store,
     cfg: Arc<Config>,
     templates: Arc<Templates>,
     from: Mailbox,
+    intake_mailbox: Mailbox,
+    staff_mailbox: Mailbox,
     wake_outbox: Arc<Notify>,
+}
+
+fn mailbox(name: &str, email: &str) -> anyhow::Result<Mailbox> {
+    let address = email.parse().with_context(|| format!("`{email}` is not an address we can write to"))?;
+    Ok(Mailbox::new(if name.is_empty() { None } else { Some(name.to_string()) }, address))
+}
+
+fn size_of(bytes: usize) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
+fn format_date(d: chrono::NaiveDate) -> String {
+    d.format("%A, %B %-d, %Y").to_string()
 }
 
 impl Intake {
@@ -82,7 +186,9 @@ impl Intake {
         wake_outbox: Arc<Notify>,
     ) -> anyhow::Result<Intake> {
         let from: Mailbox = cfg.smtp.from.parse().with_context(|| format!("smtp.from `{}`", cfg.smtp.from))?;
-        Ok(Intake { store, cfg, templates, from, wake_outbox })
+        let intake_mailbox = mailbox(&cfg.intake.service_name, &cfg.intake.address)?;
+        let staff_mailbox = mailbox("", &cfg.intake.staff_address)?;
+        Ok(Intake { store, cfg, templates, from, intake_mailbox, staff_mailbox, wake_outbox })
     }
 
     pub fn store(&self) -> &Store {
@@ -101,15 +207,66 @@ impl Intake {
         if let Classification::Automatic(reason) = inbound::classify(&mail, &own, &self.cfg.message_id_domain) {
             return self.record_automatic(pos, raw, &mail, &reason).await;
         }
-        let decision =
-            registry::decide_by_domain(&self.store, mail.from_domain(), self.cfg.intake.match_subdomains).await?;
-        match self.new_request(pos, raw, &mail, &decision).await {
+        let staff = self.store.staff_member(&mail.from).await?;
+        let matched = self.match_request(&mail, staff.is_some()).await?;
+        let result = match (staff, matched) {
+            (Some(member), Some(request)) => {
+                let actor = Actor { email: member.email, name: member.name, source: Source::Mail };
+                return self.staff_reply(pos, raw, &mail, &actor, &request).await;
+            }
+            (Some(member), None) if commands::parse(&reply::new_content(&mail.text)).is_ok_and(|m| m.had_commands) => {
+                let actor = Actor { email: member.email, name: member.name, source: Source::Mail };
+                let error = "no request matched this message: reply to a staff notice, or keep the [tracking number] in the subject";
+                return self.staff_rejected(pos, raw, &mail, &actor, None, error).await;
+            }
+            (_, Some(request))
+                if matches!(request.status, RequestStatus::Closed | RequestStatus::Responded)
+                    && self.cfg.intake.reply_to_closed == ReplyToClosed::NewRequest =>
+            {
+                let decision = self.decide(&mail).await?;
+                self.new_request(pos, raw, &mail, &decision, Some(RequestId(request.id))).await
+            }
+            (_, Some(request)) => self.follow_up(pos, raw, &mail, &request).await,
+            (_, None) => {
+                let decision = self.decide(&mail).await?;
+                self.new_request(pos, raw, &mail, &decision, None).await
+            }
+        };
+        match result {
             Ok(outcome) => Ok(outcome),
             Err(NewRequestError::Store(e)) => Err(e),
             Err(NewRequestError::Unusable(reason)) => {
                 self.quarantine(pos, Some(raw), raw.len(), &mail.from, &mail.subject, &reason).await
             }
         }
+    }
+
+    async fn decide(&self, mail: &InboundMail) -> anyhow::Result<EligibilityDecision> {
+        registry::decide_by_domain(&self.store, mail.from_domain(), self.cfg.intake.match_subdomains).await
+    }
+
+    /// The request a message belongs to: by thread headers (anyone), then by subject tag or
+    /// plus-address (only the official, someone they copied, or staff).
+    pub async fn match_request(&self, mail: &InboundMail, from_staff: bool) -> anyhow::Result<Option<RequestRow>> {
+        let mut ids: Vec<String> = mail.in_reply_to.iter().chain(&mail.references).cloned().collect();
+        ids.dedup();
+        if let Some(id) = self.store.request_for_message_ids(&ids).await? {
+            return self.store.request_by_id(id).await;
+        }
+        let prefix = &self.cfg.intake.tracking_prefix;
+        let mut candidates = threads::tags_in_subject(&mail.subject, prefix);
+        candidates.extend(threads::plus_tracking(&mail.recipients(), &self.cfg.intake.address, prefix));
+        for tracking in candidates {
+            let Some(request) = self.store.request_by_tracking(&tracking).await? else { continue };
+            let allowed = from_staff
+                || request.official_email == mail.from
+                || self.store.is_participant(request.id, &mail.from).await?;
+            if allowed {
+                return Ok(Some(request));
+            }
+            tracing::info!(%tracking, from = %mail.from, "tracking tag from an outsider ignored; treated as a new question");
+        }
+        Ok(None)
     }
 
     /// Records a quarantine entry (and the raw bytes when we have them). The caller moves the
@@ -124,17 +281,15 @@ impl Intake {
         reason: &str,
     ) -> anyhow::Result<Outcome> {
         let mut tx = self.store.begin().await?;
-        let size = i64::try_from(size).unwrap_or(i64::MAX);
         let message_row = match raw {
             Some(raw) => Some(
                 tx.insert_message(&NewMessage {
                     direction: "in",
                     kind: "quarantined",
-                    message_id: "",
                     from_addr: from,
                     subject,
                     raw: Some(raw),
-                    size,
+                    size: size_of(size),
                     position: Some(pos.tuple()),
                     note: reason,
                     ..Default::default()
@@ -143,11 +298,95 @@ impl Intake {
             ),
             None => None,
         };
-        tx.insert_quarantine(message_row, pos.tuple(), from, subject, size, reason).await?;
+        tx.insert_quarantine(message_row, pos.tuple(), from, subject, size_of(size), reason).await?;
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
         tx.commit().await?;
         tracing::warn!(uid = pos.uid, reason, "message quarantined");
         Ok(Outcome::Quarantined { reason: reason.to_string() })
+    }
+
+    /// Stores an inbound message as `rec` says, with its attachments' metadata.
+    async fn store_inbound(
+        &self,
+        tx: &mut StoreTx,
+        pos: Position<'_>,
+        raw: &[u8],
+        mail: &InboundMail,
+        rec: Filed<'_>,
+    ) -> anyhow::Result<i64> {
+        let Filed { request, kind, new_text, note } = rec;
+        let row = tx
+            .insert_message(&NewMessage {
+                request_id: request,
+                direction: "in",
+                kind,
+                message_id: &mail.message_id,
+                in_reply_to: &mail.in_reply_to.join(" "),
+                references: &mail.references.join(" "),
+                from_addr: &mail.from,
+                from_name: &mail.from_name,
+                to_addrs: &mail.to.join(", "),
+                cc_addrs: &mail.cc.join(", "),
+                subject: &mail.subject,
+                body_text: &mail.text,
+                new_text,
+                raw: Some(raw),
+                size: size_of(raw.len()),
+                position: Some(pos.tuple()),
+                note,
+                ..Default::default()
+            })
+            .await?;
+        let atts: Vec<NewAttachment<'_>> = mail
+            .attachments
+            .iter()
+            .map(|a| NewAttachment { filename: &a.filename, content_type: &a.content_type, size: size_of(a.size) })
+            .collect();
+        tx.insert_attachments(row, &atts).await?;
+        Ok(row)
+    }
+
+    /// Opens the transaction for a message and files it, unless its Message-ID is already
+    /// stored: then the duplicate is recorded and committed, and its outcome returned as `Err`.
+    async fn open_and_file(
+        &self,
+        pos: Position<'_>,
+        raw: &[u8],
+        mail: &InboundMail,
+        rec: Filed<'_>,
+    ) -> anyhow::Result<Result<StoreTx, Outcome>> {
+        let mut tx = self.store.begin().await?;
+        if let Some(outcome) = self.duplicate(&mut tx, pos, mail).await? {
+            tx.commit().await?;
+            return Ok(Err(outcome));
+        }
+        self.store_inbound(&mut tx, pos, raw, mail, rec).await?;
+        Ok(Ok(tx))
+    }
+
+    /// Rule 2: a Message-ID we already stored is recorded as a duplicate and goes no further.
+    /// Returns the outcome to commit, if it is one.
+    async fn duplicate(
+        &self,
+        tx: &mut StoreTx,
+        pos: Position<'_>,
+        mail: &InboundMail,
+    ) -> anyhow::Result<Option<Outcome>> {
+        let Some((_, request)) = tx.inbound_by_message_id(&mail.message_id).await? else { return Ok(None) };
+        tx.insert_message(&NewMessage {
+            request_id: request.map(RequestId),
+            direction: "in",
+            kind: "duplicate",
+            message_id: &mail.message_id,
+            from_addr: &mail.from,
+            subject: &mail.subject,
+            position: Some(pos.tuple()),
+            note: "same Message-ID as a message already stored",
+            ..Default::default()
+        })
+        .await?;
+        tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
+        Ok(Some(Outcome::Duplicate { message_id: mail.message_id.clone() }))
     }
 
     async fn record_automatic(
@@ -158,28 +397,195 @@ impl Intake {
         reason: &str,
     ) -> anyhow::Result<Outcome> {
         let mut tx = self.store.begin().await?;
-        let refs = mail.references.join(" ");
-        let irt = mail.in_reply_to.join(" ");
-        tx.insert_message(&NewMessage {
-            direction: "in",
-            kind: "automatic",
-            message_id: &mail.message_id,
-            in_reply_to: &irt,
-            references: &refs,
-            from_addr: &mail.from,
-            from_name: &mail.from_name,
-            subject: &mail.subject,
-            body_text: &mail.text,
-            raw: Some(raw),
-            size: i64::try_from(raw.len()).unwrap_or(i64::MAX),
-            position: Some(pos.tuple()),
-            note: reason,
-            ..Default::default()
-        })
-        .await?;
+        // An automatic reply in a thread of ours joins its request's timeline; never answered.
+        let mut ids: Vec<String> = mail.in_reply_to.iter().chain(&mail.references).cloned().collect();
+        ids.dedup();
+        let request = self.store.request_for_message_ids(&ids).await?.map(RequestId);
+        self.store_inbound(&mut tx, pos, raw, mail, Filed { request, kind: "automatic", new_text: "", note: reason })
+            .await?;
+        if let Some(r) = request {
+            tx.add_event(r, &mail.from, Source::Mail, "automatic mail", reason).await?;
+        }
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
         tx.commit().await?;
         Ok(Outcome::Automatic { reason: reason.to_string() })
+    }
+
+    /// Renders `mail` to bytes and queues it in the outbox, with a messages row so replies to it
+    /// match its request. Returns the new Message-ID.
+    async fn queue(&self, tx: &mut StoreTx, q: Queued<'_>) -> anyhow::Result<String> {
+        let message_id = outbound::new_message_id(&self.cfg.message_id_domain);
+        let bytes = outbound::compose(
+            &outbound::Envelope {
+                from: &self.from,
+                reply_to: Some(&q.reply_to),
+                to: q.to.clone(),
+                cc: q.cc.clone(),
+                message_id: &message_id,
+                in_reply_to: q.in_reply_to,
+                references: &q.references,
+                auto_submitted: q.auto_submitted,
+                tracking: q.tracking.as_deref(),
+                loop_address: &self.cfg.intake.address,
+            },
+            &q.rendered,
+            q.attachments,
+        )?;
+        let recipients: Vec<String> = q.to.iter().chain(&q.cc).map(|m| m.email.to_string()).collect();
+        let outbox_id = tx
+            .enqueue(&NewOutbox {
+                request_id: q.request,
+                kind: q.kind,
+                message_id: &message_id,
+                envelope_from: &self.cfg.intake.address,
+                recipients: &recipients,
+                raw: &bytes,
+            })
+            .await?;
+        tx.insert_message(&NewMessage {
+            request_id: q.request,
+            direction: "out",
+            kind: q.kind,
+            message_id: &message_id,
+            in_reply_to: q.in_reply_to.unwrap_or_default(),
+            references: &q.references.join(" "),
+            from_addr: &self.cfg.intake.address,
+            to_addrs: &recipients.join(", "),
+            subject: &q.rendered.subject,
+            body_text: &q.rendered.text,
+            size: size_of(bytes.len()),
+            outbox_id: Some(outbox_id),
+            ..Default::default()
+        })
+        .await?;
+        Ok(message_id)
+    }
+
+    /// Queues an automatic answer (`Auto-Submitted: auto-replied`) to the sender of `mail`, in
+    /// their own thread.
+    async fn auto_reply(
+        &self,
+        tx: &mut StoreTx,
+        row: &RequestRow,
+        mail: &InboundMail,
+        kind: &str,
+        rendered: Rendered,
+    ) -> anyhow::Result<String> {
+        let mut references = mail.references.clone();
+        references.push(mail.message_id.clone());
+        self.queue(
+            tx,
+            Queued {
+                request: Some(RequestId(row.id)),
+                kind,
+                to: vec![mailbox(&mail.from_name, &mail.from)?],
+                cc: vec![],
+                reply_to: self.city_reply_to(&row.tracking),
+                in_reply_to: Some(&mail.message_id),
+                references,
+                auto_submitted: Some("auto-replied"),
+                tracking: Some(row.tracking.clone()),
+                rendered,
+                attachments: &[],
+            },
+        )
+        .await
+    }
+
+    fn city_reply_to(&self, tracking: &str) -> Mailbox {
+        if self.cfg.intake.plus_addressing
+            && let Ok(t) = tracking.parse::<TrackingNumber>()
+            && let Some(plus) = threads::plus_address(&self.cfg.intake.address, &t)
+            && let Ok(m) = mailbox(&self.cfg.intake.service_name, &plus)
+        {
+            return m;
+        }
+        self.intake_mailbox.clone()
+    }
+
+    fn ack_context(&self, request: &RequestRow) -> AckContext {
+        let subject = strip_reply_prefixes(&request.subject);
+        AckContext {
+            service_name: self.cfg.intake.service_name.clone(),
+            tracking: request.tracking.clone(),
+            tag: format!("[{}]", request.tracking),
+            subject: if subject.is_empty() { "(no subject)".into() } else { subject },
+            official_name: request.official_name.clone(),
+            official_email: request.official_email.clone(),
+            city: request.city.clone(),
+            due_date: request
+                .due_date
+                .as_deref()
+                .and_then(|d| d.parse::<chrono::NaiveDate>().ok())
+                .map(format_date)
+                .unwrap_or_default(),
+            response_days: self.cfg.intake.response_days,
+            intake_address: self.cfg.intake.address.clone(),
+            reason: request.eligibility_reason.clone(),
+        }
+    }
+
+    fn staff_context(&self, request: &RequestRow, text: &str, attachments: &[String]) -> StaffContext {
+        let ack = self.ack_context(request);
+        StaffContext {
+            service_name: ack.service_name,
+            tracking: ack.tracking,
+            tag: ack.tag,
+            subject: ack.subject,
+            city: request.city.clone().unwrap_or_else(|| format!("unknown city ({})", request.eligibility)),
+            official_name: if request.official_name.is_empty() {
+                request.official_email.clone()
+            } else {
+                request.official_name.clone()
+            },
+            official_email: request.official_email.clone(),
+            due_date: ack.due_date,
+            status: request.status.to_string(),
+            eligibility: request.eligibility.to_string(),
+            reason: request.eligibility_reason.clone(),
+            text: text.to_string(),
+            attachments: attachments.to_vec(),
+            intake_address: ack.intake_address,
+            help: commands::HELP.to_string(),
+        }
+    }
+
+    /// Queues a notice to the staff address in the request's staff thread (opening it if there is
+    /// none yet). Staff mail never names the official in To or Cc, so reply-all stays internal.
+    async fn notify_staff(
+        &self,
+        tx: &mut StoreTx,
+        request: RequestId,
+        template: &str,
+        text: &str,
+        attachments: &[String],
+    ) -> anyhow::Result<()> {
+        let row = tx.request_by_id(request).await?;
+        let ctx = self.staff_context(&row, text, attachments);
+        let rendered = self.templates.render(template, &ctx)?;
+        let thread = row.staff_thread_id.clone();
+        let message_id = self
+            .queue(
+                tx,
+                Queued {
+                    request: Some(request),
+                    kind: template,
+                    to: vec![self.staff_mailbox.clone()],
+                    cc: vec![],
+                    reply_to: self.intake_mailbox.clone(),
+                    in_reply_to: if thread.is_empty() { None } else { Some(&thread) },
+                    references: if thread.is_empty() { vec![] } else { vec![thread.clone()] },
+                    auto_submitted: Some("auto-generated"),
+                    tracking: Some(row.tracking.clone()),
+                    rendered,
+                    attachments: &[],
+                },
+            )
+            .await?;
+        if thread.is_empty() {
+            tx.set_staff_thread(request, &message_id).await?;
+        }
+        Ok(())
     }
 
     async fn new_request(
@@ -188,44 +594,21 @@ impl Intake {
         raw: &[u8],
         mail: &InboundMail,
         decision: &EligibilityDecision,
+        parent: Option<RequestId>,
     ) -> Result<Outcome, NewRequestError> {
         let cfg = &self.cfg;
-        let official: Mailbox = {
-            let address = mail.from.parse().map_err(|e| {
-                NewRequestError::Unusable(format!("sender address {} cannot be answered: {e}", mail.from))
-            })?;
-            let name = if mail.from_name.is_empty() { None } else { Some(mail.from_name.clone()) };
-            Mailbox::new(name, address)
-        };
+        // An address we could not answer is refused before anything is written.
+        mailbox(&mail.from_name, &mail.from)
+            .map_err(|e| NewRequestError::Unusable(format!("sender address cannot be answered: {e:#}")))?;
         let mut tx = self.store.begin().await?;
-        let refs_joined = mail.references.join(" ");
-        let irt_joined = mail.in_reply_to.join(" ");
-        let size = i64::try_from(raw.len()).unwrap_or(i64::MAX);
-
-        // Rule 2: one request per question, whatever the IMAP position says.
-        if let Some((_, request)) = tx.inbound_by_message_id(&mail.message_id).await? {
-            tx.insert_message(&NewMessage {
-                request_id: request.map(crate::domain::RequestId),
-                direction: "in",
-                kind: "duplicate",
-                message_id: &mail.message_id,
-                from_addr: &mail.from,
-                subject: &mail.subject,
-                size,
-                position: Some(pos.tuple()),
-                note: "same Message-ID as a message already stored",
-                ..Default::default()
-            })
-            .await?;
-            tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
+        if let Some(outcome) = self.duplicate(&mut tx, pos, mail).await? {
             tx.commit().await?;
-            return Ok(Outcome::Duplicate { message_id: mail.message_id.clone() });
+            return Ok(outcome);
         }
 
         let today = chrono::Utc::now().date_naive();
         let tracking = tx.next_tracking_number(&cfg.intake.tracking_prefix, today.year()).await?;
         let due = add_business_days(today, cfg.intake.response_days);
-        let status = decision.outcome.initial_status();
         let request_id = tx
             .insert_request(&NewRequest {
                 tracking: &tracking,
@@ -233,136 +616,397 @@ impl Intake {
                 official_email: &mail.from,
                 official_name: &mail.from_name,
                 subject: &mail.subject,
-                status,
+                status: decision.outcome.initial_status(),
                 eligibility: decision.outcome,
                 eligibility_reason: &decision.reason,
                 due_date: Some(due),
+                parent_id: parent,
             })
             .await?;
-        let cc = mail.cc.join(", ");
-        let to = mail.to.join(", ");
-        let question_row = tx
-            .insert_message(&NewMessage {
-                request_id: Some(request_id),
-                direction: "in",
-                kind: "question",
-                message_id: &mail.message_id,
-                in_reply_to: &irt_joined,
-                references: &refs_joined,
-                from_addr: &mail.from,
-                from_name: &mail.from_name,
-                to_addrs: &to,
-                cc_addrs: &cc,
-                subject: &mail.subject,
-                body_text: &mail.text,
-                raw: Some(raw),
-                size,
-                position: Some(pos.tuple()),
-                ..Default::default()
-            })
-            .await?;
-        let atts: Vec<NewAttachment<'_>> = mail
-            .attachments
-            .iter()
-            .map(|a| NewAttachment {
-                filename: &a.filename,
-                content_type: &a.content_type,
-                size: i64::try_from(a.size).unwrap_or(i64::MAX),
-            })
-            .collect();
-        tx.insert_attachments(question_row, &atts).await?;
-        tx.add_event(
-            request_id,
-            &mail.from,
-            Source::Mail,
-            "created",
-            &format!("question received; {}", decision.reason),
+        self.store_inbound(
+            &mut tx,
+            pos,
+            raw,
+            mail,
+            Filed { request: Some(request_id), kind: "question", new_text: &mail.text, note: "" },
         )
         .await?;
+        tx.add_participants(request_id, std::slice::from_ref(&mail.from), "official").await?;
+        let copied: Vec<String> = mail.cc.iter().filter(|a| **a != mail.from && !self.is_ours(a)).cloned().collect();
+        tx.add_participants(request_id, &copied, "cc").await?;
+        let mut detail = format!("question received; {}", decision.reason);
+        if let Some(p) = parent {
+            let old = tx.request_by_id(p).await?;
+            detail.push_str(&format!("; follows closed request {}", old.tracking));
+        }
+        tx.add_event(request_id, &mail.from, Source::Mail, "created", &detail).await?;
 
         // The acknowledgement, rendered now so its bytes and Message-ID are fixed in the row.
-        let subject = strip_reply_prefixes(&mail.subject);
-        let ctx = AckContext {
-            service_name: cfg.intake.service_name.clone(),
-            tracking: tracking.to_string(),
-            tag: tracking.tag(),
-            subject: if subject.is_empty() { "(no subject)".into() } else { subject },
-            official_name: mail.from_name.clone(),
-            official_email: mail.from.clone(),
-            city: decision.city.as_ref().map(|c| c.display_name()),
-            due_date: due.format("%A, %B %-d, %Y").to_string(),
-            response_days: cfg.intake.response_days,
-            intake_address: cfg.intake.address.clone(),
-            reason: decision.reason.clone(),
-        };
+        let row = tx.request_by_id(request_id).await?;
         let template = decision.outcome.ack_template();
-        let rendered = self.templates.render(template, &ctx).map_err(|e| NewRequestError::Unusable(e.to_string()))?;
-        let ack_id = outbound::new_message_id(&cfg.message_id_domain);
-        let mut references = mail.references.clone();
-        references.push(mail.message_id.clone());
-        let reply_to: Mailbox =
-            cfg.intake.address.parse().map_err(|e| NewRequestError::Unusable(format!("intake.address: {e}")))?;
-        let tracking_text = tracking.to_string();
-        let bytes = outbound::compose(
-            &outbound::Envelope {
-                from: &self.from,
-                reply_to: Some(&reply_to),
-                to: vec![official],
-                cc: vec![],
-                message_id: &ack_id,
-                in_reply_to: Some(&mail.message_id),
-                references: &references,
-                auto_submitted: Some("auto-replied"),
-                tracking: Some(&tracking_text),
-                loop_address: &cfg.intake.address,
-            },
-            &rendered,
-        )
-        .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
-        let recipients = vec![mail.from.clone()];
-        let outbox_id = tx
-            .enqueue(&NewOutbox {
-                request_id: Some(request_id),
-                kind: template,
-                message_id: &ack_id,
-                envelope_from: &cfg.intake.address,
-                recipients: &recipients,
-                raw: &bytes,
-            })
-            .await?;
-        tx.insert_message(&NewMessage {
-            request_id: Some(request_id),
-            direction: "out",
-            kind: template,
-            message_id: &ack_id,
-            in_reply_to: &mail.message_id,
-            references: &references.join(" "),
-            from_addr: &cfg.intake.address,
-            to_addrs: &mail.from,
-            subject: &rendered.subject,
-            body_text: &rendered.text,
-            size: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
-            outbox_id: Some(outbox_id),
-            ..Default::default()
-        })
-        .await?;
+        let rendered = self
+            .templates
+            .render(template, &self.ack_context(&row))
+            .map_err(|e| NewRequestError::Unusable(e.to_string()))?;
+        self.auto_reply(&mut tx, &row, mail, template, rendered)
+            .await
+            .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
         tx.add_event(request_id, "intake311", Source::System, "acknowledgement queued", template).await?;
+        if decision.outcome == crate::domain::Eligibility::Eligible {
+            let names: Vec<String> = mail.attachments.iter().map(|a| a.filename.clone()).collect();
+            self.notify_staff(&mut tx, request_id, "staff_new_request", &mail.text, &names)
+                .await
+                .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
+        }
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
         tx.commit().await?;
         self.wake_outbox.notify_one();
         Ok(Outcome::Request { tracking, eligibility: decision.outcome })
     }
-}
 
-enum NewRequestError {
-    /// The store failed: leave the message where it is and try again later.
-    Store(anyhow::Error),
-    /// Something about this message makes it unusable: quarantine it with this reason.
-    Unusable(String),
-}
+    fn is_ours(&self, address: &str) -> bool {
+        address.eq_ignore_ascii_case(&self.cfg.intake.address)
+            || address.eq_ignore_ascii_case(self.from.email.as_ref())
+            || address.eq_ignore_ascii_case(&self.cfg.intake.staff_address)
+    }
 
-impl From<anyhow::Error> for NewRequestError {
-    fn from(e: anyhow::Error) -> Self {
-        NewRequestError::Store(e)
+    async fn follow_up(
+        &self,
+        pos: Position<'_>,
+        raw: &[u8],
+        mail: &InboundMail,
+        request: &RequestRow,
+    ) -> Result<Outcome, NewRequestError> {
+        let id = RequestId(request.id);
+        let new_text = reply::new_content(&mail.text);
+        let mut tx = match self
+            .open_and_file(
+                pos,
+                raw,
+                mail,
+                Filed { request: Some(id), kind: "follow_up", new_text: &new_text, note: "" },
+            )
+            .await?
+        {
+            Ok(tx) => tx,
+            Err(duplicate) => return Ok(duplicate),
+        };
+        if mail.from == request.official_email {
+            let copied: Vec<String> =
+                mail.cc.iter().filter(|a| **a != mail.from && !self.is_ours(a)).cloned().collect();
+            tx.add_participants(id, &copied, "cc").await?;
+        }
+        let summary: String = new_text.lines().next().unwrap_or_default().chars().take(120).collect();
+        tx.add_event(id, &mail.from, Source::Mail, "follow-up", &summary).await?;
+        let current = tx.request_by_id(id).await?;
+        let reopen = match current.status {
+            RequestStatus::Closed | RequestStatus::Responded | RequestStatus::WaitingOnCity => {
+                Some(RequestStatus::InProgress)
+            }
+            _ => None,
+        };
+        if let Some(to) = reopen
+            && let Err(e) = tx.set_status(id, to, &mail.from, Source::Mail).await?
+        {
+            tracing::warn!(error = %e, "follow-up could not change the status");
+        }
+        let names: Vec<String> = mail.attachments.iter().map(|a| a.filename.clone()).collect();
+        let text = if new_text.is_empty() { mail.text.trim().to_string() } else { new_text.clone() };
+        self.notify_staff(&mut tx, id, "staff_followup", &text, &names)
+            .await
+            .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
+        if self.cfg.intake.followup_note {
+            let row = tx.request_by_id(id).await?;
+            let rendered = self
+                .templates
+                .render("followup_added", &self.ack_context(&row))
+                .map_err(|e| NewRequestError::Unusable(e.to_string()))?;
+            self.auto_reply(&mut tx, &row, mail, "followup_added", rendered)
+                .await
+                .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
+        }
+        tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
+        tx.commit().await?;
+        self.wake_outbox.notify_one();
+        Ok(Outcome::FollowUp { tracking: request.tracking.clone() })
+    }
+
+    async fn staff_reply(
+        &self,
+        pos: Position<'_>,
+        raw: &[u8],
+        mail: &InboundMail,
+        actor: &Actor,
+        request: &RequestRow,
+    ) -> anyhow::Result<Outcome> {
+        let new_text = reply::new_content(&mail.text);
+        let message = match commands::parse(&new_text) {
+            Ok(m) => m,
+            Err(e) => return self.staff_rejected(pos, raw, mail, actor, Some(request), &e.to_string()).await,
+        };
+        let id = RequestId(request.id);
+        let attachments: Vec<OutAttachment> = mail
+            .attachments
+            .iter()
+            .map(|a| OutAttachment {
+                filename: a.filename.clone(),
+                content_type: a.content_type.clone(),
+                data: a.data.clone(),
+            })
+            .collect();
+        let mut tx = match self
+            .open_and_file(
+                pos,
+                raw,
+                mail,
+                Filed { request: Some(id), kind: "staff_reply", new_text: &new_text, note: "" },
+            )
+            .await?
+        {
+            Ok(tx) => tx,
+            Err(duplicate) => return Ok(duplicate),
+        };
+        match self.apply_in(&mut tx, id, &message, actor, &attachments).await {
+            Ok(summary) => {
+                tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
+                tx.commit().await?;
+                self.wake_outbox.notify_one();
+                Ok(Outcome::StaffAction { tracking: request.tracking.clone(), summary })
+            }
+            Err(ApplyError::Command(e)) => {
+                drop(tx);
+                self.staff_rejected(pos, raw, mail, actor, Some(request), &e.to_string()).await
+            }
+            Err(ApplyError::Internal(e)) => Err(e),
+        }
+    }
+
+    /// Records a staff message whose commands could not be applied, and tells its sender why.
+    /// Nothing else changes and nothing goes to the city.
+    async fn staff_rejected(
+        &self,
+        pos: Position<'_>,
+        raw: &[u8],
+        mail: &InboundMail,
+        actor: &Actor,
+        request: Option<&RequestRow>,
+        error: &str,
+    ) -> anyhow::Result<Outcome> {
+        let id = request.map(|r| RequestId(r.id));
+        let mut tx = match self
+            .open_and_file(
+                pos,
+                raw,
+                mail,
+                Filed { request: id, kind: "staff_reply", new_text: &reply::new_content(&mail.text), note: error },
+            )
+            .await?
+        {
+            Ok(tx) => tx,
+            Err(duplicate) => return Ok(duplicate),
+        };
+        if let Some(r) = id {
+            tx.add_event(r, &actor.email, actor.source, "command rejected", error).await?;
+        }
+        let ctx = CommandErrorContext {
+            service_name: self.cfg.intake.service_name.clone(),
+            tag: request.map(|r| format!("[{}]", r.tracking)).unwrap_or_default(),
+            subject: strip_reply_prefixes(&mail.subject),
+            error: error.to_string(),
+            help: commands::HELP.to_string(),
+            intake_address: self.cfg.intake.address.clone(),
+        };
+        let rendered = self.templates.render("staff_command_error", &ctx)?;
+        let mut references = mail.references.clone();
+        references.push(mail.message_id.clone());
+        self.queue(
+            &mut tx,
+            Queued {
+                request: id,
+                kind: "staff_command_error",
+                to: vec![mailbox(&actor.name, &actor.email)?],
+                cc: vec![],
+                reply_to: self.intake_mailbox.clone(),
+                in_reply_to: Some(&mail.message_id),
+                references,
+                auto_submitted: Some("auto-replied"),
+                tracking: request.map(|r| r.tracking.clone()),
+                rendered,
+                attachments: &[],
+            },
+        )
+        .await?;
+        tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
+        tx.commit().await?;
+        self.wake_outbox.notify_one();
+        Ok(Outcome::StaffRejected { reason: error.to_string() })
+    }
+
+    /// Applies a staff message to a request from the command line, exactly as the same commands
+    /// would by mail. Returns a one-line summary.
+    pub async fn apply_staff_message(
+        &self,
+        tracking: &TrackingNumber,
+        message: &StaffMessage,
+        actor: &Actor,
+        attachments: &[OutAttachment],
+    ) -> Result<String, ApplyError> {
+        let request = self
+            .store
+            .request_by_tracking(tracking)
+            .await?
+            .ok_or_else(|| ApplyError::Command(CommandError(format!("no request {tracking}"))))?;
+        let mut tx = self.store.begin().await?;
+        let summary = self.apply_in(&mut tx, RequestId(request.id), message, actor, attachments).await?;
+        tx.commit().await?;
+        self.wake_outbox.notify_one();
+        Ok(summary)
+    }
+
+    /// Assignments and status changes first, then the body (note, reply or response, with
+    /// their status), then `#close`. Any refusal rolls everything back (the caller drops `tx`).
+    async fn apply_in(
+        &self,
+        tx: &mut StoreTx,
+        id: RequestId,
+        message: &StaffMessage,
+        actor: &Actor,
+        attachments: &[OutAttachment],
+    ) -> Result<String, ApplyError> {
+        let mut done: Vec<String> = Vec::new();
+        let status = |r: Result<bool, crate::store::IllegalTransition>| -> Result<bool, ApplyError> {
+            r.map_err(|e| ApplyError::Command(CommandError(e.to_string())))
+        };
+        for change in &message.changes {
+            match change {
+                Change::Assign(who) => {
+                    let email = match who {
+                        Assignee::Me => actor.email.clone(),
+                        Assignee::Email(e) => e.clone(),
+                    };
+                    if tx.staff_member(&email).await?.is_none() {
+                        return Err(ApplyError::Command(CommandError(format!(
+                            "#assign: {email} is not on the staff list (intake311 staff list)"
+                        ))));
+                    }
+                    tx.set_assignee(id, &email, &actor.email, actor.source).await?;
+                    let current = tx.request_by_id(id).await?.status;
+                    if matches!(
+                        current,
+                        RequestStatus::New
+                            | RequestStatus::Acknowledged
+                            | RequestStatus::Ineligible
+                            | RequestStatus::NeedsCity
+                    ) {
+                        status(tx.set_status(id, RequestStatus::Assigned, &actor.email, actor.source).await?)?;
+                    }
+                    done.push(format!("assigned to {email}"));
+                }
+                Change::Status(to) => {
+                    status(tx.set_status(id, *to, &actor.email, actor.source).await?)?;
+                    done.push(format!("status {to}"));
+                }
+                Change::Close => {}
+            }
+        }
+        match message.kind {
+            BodyKind::Note => {
+                if !message.body.is_empty() {
+                    tx.add_event(id, &actor.email, actor.source, "note", &message.body).await?;
+                    done.push("note added".into());
+                }
+            }
+            BodyKind::Reply | BodyKind::Respond => {
+                let (template, to) = match message.kind {
+                    BodyKind::Reply => ("reply", RequestStatus::WaitingOnCity),
+                    _ => ("response", RequestStatus::Responded),
+                };
+                status(tx.set_status(id, to, &actor.email, actor.source).await?)?;
+                let message_id = self.queue_to_city(tx, id, template, &message.body, actor, attachments).await?;
+                let files: Vec<&str> = attachments.iter().map(|a| a.filename.as_str()).collect();
+                let detail = if files.is_empty() {
+                    format!("<{message_id}>")
+                } else {
+                    format!("<{message_id}> with {}", files.join(", "))
+                };
+                tx.add_event(
+                    id,
+                    &actor.email,
+                    actor.source,
+                    if template == "reply" { "reply sent" } else { "response sent" },
+                    &detail,
+                )
+                .await?;
+                done.push(format!("{template} queued to the official"));
+            }
+        }
+        if message.changes.contains(&Change::Close) {
+            status(tx.set_status(id, RequestStatus::Closed, &actor.email, actor.source).await?)?;
+            done.push("closed".into());
+        }
+        if done.is_empty() {
+            done.push("nothing to do (empty note)".into());
+        }
+        Ok(done.join(", "))
+    }
+
+    /// Queues staff-written mail to the official (and whoever they copied, unless
+    /// `intake.copy_cc` is off), threaded under the official's latest message.
+    async fn queue_to_city(
+        &self,
+        tx: &mut StoreTx,
+        id: RequestId,
+        template: &str,
+        body: &str,
+        actor: &Actor,
+        attachments: &[OutAttachment],
+    ) -> anyhow::Result<String> {
+        let row = tx.request_by_id(id).await?;
+        let ctx = ResponseContext {
+            service_name: self.cfg.intake.service_name.clone(),
+            tracking: row.tracking.clone(),
+            tag: format!("[{}]", row.tracking),
+            subject: strip_reply_prefixes(&row.subject),
+            official_name: row.official_name.clone(),
+            body_text: body.to_string(),
+            body_html: markdown_to_html(body),
+            staff_name: actor.name.clone(),
+            attachments: attachments.iter().map(|a| crate::inbound::sanitize_filename(&a.filename)).collect(),
+            intake_address: self.cfg.intake.address.clone(),
+        };
+        let rendered = self.templates.render(template, &ctx)?;
+        let (in_reply_to, references) = match tx.latest_official_message(id, &row.official_email).await? {
+            Some((parent, refs)) => {
+                let mut references: Vec<String> = refs.split_whitespace().map(str::to_string).collect();
+                references.push(parent.clone());
+                (Some(parent), references)
+            }
+            None => (None, vec![]),
+        };
+        let mut cc = Vec::new();
+        if self.cfg.intake.copy_cc {
+            for (email, role) in tx.participants(id).await? {
+                if role == "cc" && email != row.official_email && !self.is_ours(&email) {
+                    cc.push(mailbox("", &email)?);
+                }
+            }
+        }
+        self.queue(
+            tx,
+            Queued {
+                request: Some(id),
+                kind: template,
+                to: vec![mailbox(&row.official_name, &row.official_email)?],
+                cc,
+                reply_to: self.city_reply_to(&row.tracking),
+                in_reply_to: in_reply_to.as_deref(),
+                references,
+                auto_submitted: None,
+                tracking: Some(row.tracking.clone()),
+                rendered,
+                attachments,
+            },
+        )
+        .await
     }
 }

@@ -20,6 +20,8 @@ const BATCH_BYTES: u64 = 16 * 1024 * 1024;
 pub struct PollOutcome {
     pub seen: usize,
     pub requests: usize,
+    pub follow_ups: usize,
+    pub staff: usize,
     pub duplicates: usize,
     pub automatic: usize,
     pub quarantined: usize,
@@ -31,11 +33,19 @@ pub struct PollOutcome {
 
 impl PollOutcome {
     pub fn handled(&self) -> usize {
-        self.requests + self.duplicates + self.automatic + self.quarantined + self.moved_only
+        self.requests
+            + self.follow_ups
+            + self.staff
+            + self.duplicates
+            + self.automatic
+            + self.quarantined
+            + self.moved_only
     }
     fn count(&mut self, o: &Outcome) {
         match o {
             Outcome::Request { .. } => self.requests += 1,
+            Outcome::FollowUp { .. } => self.follow_ups += 1,
+            Outcome::StaffAction { .. } | Outcome::StaffRejected { .. } => self.staff += 1,
             Outcome::Duplicate { .. } => self.duplicates += 1,
             Outcome::Automatic { .. } => self.automatic += 1,
             Outcome::Quarantined { .. } => self.quarantined += 1,

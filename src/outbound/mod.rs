@@ -8,8 +8,9 @@ pub mod render;
 pub mod worker;
 
 use lettre::Message;
+use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Attachment, Mailbox, MultiPart};
 
 pub use render::{AckContext, Rendered, TemplateError, Templates};
 
@@ -17,6 +18,14 @@ pub use render::{AckContext, Rendered, TemplateError, Templates};
 /// written, so a resend after a crash carries the same one.
 pub fn new_message_id(domain: &str) -> String {
     format!("intake311.{}@{}", uuid::Uuid::new_v4().simple(), domain)
+}
+
+/// A file sent with a mail, byte for byte as received or read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
 }
 
 /// Threading and automation facts for one outgoing mail.
@@ -50,8 +59,9 @@ fn safe(mailbox: &Mailbox) -> Mailbox {
     Mailbox::new(mailbox.name.as_deref().map(crate::inbound::one_line).filter(|n| !n.is_empty()), mailbox.email.clone())
 }
 
-/// Builds the multipart/alternative message and returns its bytes.
-pub fn compose(env: &Envelope<'_>, rendered: &Rendered) -> anyhow::Result<Vec<u8>> {
+/// Builds the message (multipart/alternative, inside multipart/mixed when there are
+/// attachments) and returns its bytes.
+pub fn compose(env: &Envelope<'_>, rendered: &Rendered, attachments: &[OutAttachment]) -> anyhow::Result<Vec<u8>> {
     let mut builder = Message::builder()
         .from(safe(env.from))
         .subject(crate::inbound::one_line(&rendered.subject))
@@ -81,9 +91,21 @@ pub fn compose(env: &Envelope<'_>, rendered: &Rendered) -> anyhow::Result<Vec<u8
     if let Some(t) = env.tracking {
         builder = builder.raw_header(raw_header("X-Intake311-Tracking", t.to_string())?);
     }
-    let message = builder
-        .multipart(MultiPart::alternative_plain_html(rendered.text.clone(), rendered.html.clone()))
-        .map_err(|e| anyhow::anyhow!("building the message: {e}"))?;
+    let alternative = MultiPart::alternative_plain_html(rendered.text.clone(), rendered.html.clone());
+    let body = if attachments.is_empty() {
+        alternative
+    } else {
+        let mut mixed = MultiPart::mixed().multipart(alternative);
+        for a in attachments {
+            let ct = ContentType::parse(&a.content_type)
+                .or_else(|_| ContentType::parse("application/octet-stream"))
+                .map_err(|e| anyhow::anyhow!("content type of {}: {e}", a.filename))?;
+            let name = crate::inbound::sanitize_filename(&a.filename);
+            mixed = mixed.singlepart(Attachment::new(name).body(a.data.clone(), ct));
+        }
+        mixed
+    };
+    let message = builder.multipart(body).map_err(|e| anyhow::anyhow!("building the message: {e}"))?;
     Ok(message.formatted())
 }
 
@@ -110,7 +132,7 @@ mod tests {
         };
         let rendered =
             Rendered { subject: "[311-2026-0001] Re: Water".into(), text: "Hello".into(), html: "<p>Hello</p>".into() };
-        let raw = compose(&env, &rendered).expect("compose");
+        let raw = compose(&env, &rendered, &[]).expect("compose");
         let parsed = crate::inbound::parse(&raw).expect("our own mail parses");
         assert_eq!(parsed.message_id, "intake311.abc@311.test");
         assert_eq!(parsed.in_reply_to, vec!["q1@dayton.gov"]);
@@ -122,5 +144,17 @@ mod tests {
         assert!(text.contains("X-Auto-Response-Suppress: All"));
         assert!(!text.lines().any(|l| l.to_ascii_lowercase().starts_with("bcc:")), "no injected header:\n{text}");
         assert!(text.contains("multipart/alternative"));
+
+        let pdf = OutAttachment {
+            filename: "../memo.pdf".into(),
+            content_type: "application/pdf".into(),
+            data: vec![0, 159, 146, 150, 255],
+        };
+        let raw = compose(&env, &rendered, std::slice::from_ref(&pdf)).expect("compose");
+        let parsed = crate::inbound::parse(&raw).expect("parses");
+        assert_eq!(parsed.attachments.len(), 1);
+        assert_eq!(parsed.attachments[0].filename, "memo.pdf");
+        assert_eq!(parsed.attachments[0].data, pdf.data, "attachment bytes go through unchanged");
+        assert!(parsed.text.contains("Hello"));
     }
 }

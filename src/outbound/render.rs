@@ -14,7 +14,17 @@ use serde::Serialize;
 use crate::inbound::one_line;
 
 /// The mails we send, each with its three template files.
-pub const TEMPLATE_NAMES: [&str; 3] = ["ack_eligible", "ack_not_eligible", "ack_unknown_city"];
+pub const TEMPLATE_NAMES: [&str; 9] = [
+    "ack_eligible",
+    "ack_not_eligible",
+    "ack_unknown_city",
+    "followup_added",
+    "reply",
+    "response",
+    "staff_new_request",
+    "staff_followup",
+    "staff_command_error",
+];
 /// Shared partials, each `partials/NAME.hbs`.
 pub const PARTIAL_NAMES: [&str; 4] = ["header_text", "footer_text", "header_html", "footer_html"];
 const PARTS: [&str; 3] = ["subject", "txt", "html"];
@@ -55,6 +65,71 @@ pub struct AckContext {
     pub intake_address: String,
     /// Why the decision was made (for the not-eligible text).
     pub reason: String,
+}
+
+/// Staff notices (`staff_new_request`, `staff_followup`): everything staff need, in their thread.
+#[derive(Debug, Clone, Serialize)]
+pub struct StaffContext {
+    pub service_name: String,
+    pub tracking: String,
+    pub tag: String,
+    pub subject: String,
+    /// `Dayton, OH`, or a description such as `unknown city` when none matched.
+    pub city: String,
+    pub official_name: String,
+    pub official_email: String,
+    pub due_date: String,
+    pub status: String,
+    pub eligibility: String,
+    pub reason: String,
+    /// The question (new requests) or what the follow-up adds (follow-ups).
+    pub text: String,
+    pub attachments: Vec<String>,
+    pub intake_address: String,
+    pub help: String,
+}
+
+/// What staff send to the city (`reply`, `response`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ResponseContext {
+    pub service_name: String,
+    pub tracking: String,
+    pub tag: String,
+    pub subject: String,
+    pub official_name: String,
+    /// The staff-written text, as written.
+    pub body_text: String,
+    /// The same text as HTML (Markdown rendered, raw HTML escaped). Insert with `{{{body_html}}}`.
+    pub body_html: String,
+    pub staff_name: String,
+    pub attachments: Vec<String>,
+    pub intake_address: String,
+}
+
+/// A command a staff member sent that could not be applied (`staff_command_error`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandErrorContext {
+    pub service_name: String,
+    /// `[311-2026-0042]`, or empty when no request matched.
+    pub tag: String,
+    pub subject: String,
+    pub error: String,
+    pub help: String,
+    pub intake_address: String,
+}
+
+/// Staff-written Markdown (or plain text) as HTML. Raw HTML in the input is shown as text, not
+/// interpreted, so nothing in a staff reply can inject markup.
+pub fn markdown_to_html(text: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser, html};
+    let parser = Parser::new_ext(text, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).map(|ev| match ev {
+        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        Event::SoftBreak => Event::HardBreak,
+        other => other,
+    });
+    let mut out = String::new();
+    html::push_html(&mut out, parser);
+    out
 }
 
 /// Compiled templates. Built once at start; rendering never touches the disk.
@@ -157,7 +232,7 @@ mod tests {
     #[test]
     fn shipped_templates_compile_and_render_every_outcome() {
         let t = Templates::load(&templates_dir()).expect("templates load");
-        for name in TEMPLATE_NAMES {
+        for name in ["ack_eligible", "ack_not_eligible", "ack_unknown_city", "followup_added"] {
             let mut c = ctx();
             if name == "ack_unknown_city" {
                 c.city = None;
@@ -177,6 +252,65 @@ mod tests {
         }
         let eligible = t.render("ack_eligible", &ctx()).expect("render");
         assert!(eligible.text.contains("Thursday, December 10, 2026"));
+    }
+
+    #[test]
+    fn staff_and_city_mails_render_and_escape() {
+        let t = Templates::load(&templates_dir()).expect("templates load");
+        let staff = StaffContext {
+            service_name: "311 for Cities".into(),
+            tracking: "311-2026-0042".into(),
+            tag: "[311-2026-0042]".into(),
+            subject: "Roads <i>now</i>".into(),
+            city: "Dayton, OH".into(),
+            official_name: "Jane <b>".into(),
+            official_email: "jane@dayton.gov".into(),
+            due_date: "Thursday, December 10, 2026".into(),
+            status: "acknowledged".into(),
+            eligibility: "eligible".into(),
+            reason: "domain dayton.gov".into(),
+            text: "Question with <script>x</script>".into(),
+            attachments: vec!["plan.pdf".into()],
+            intake_address: "intake@311.test".into(),
+            help: crate::intake::commands::HELP.into(),
+        };
+        let r = t.render("staff_new_request", &staff).expect("render");
+        assert_eq!(r.subject, "[311-2026-0042] New question from Dayton, OH: Roads <i>now</i>");
+        assert!(r.text.contains("#respond") && r.text.contains("plan.pdf") && r.text.contains("<script>x</script>"));
+        assert!(!r.html.contains("<script>") && !r.html.contains("<b>"), "{}", r.html);
+        let r = t.render("staff_followup", &staff).expect("render");
+        assert!(r.subject.starts_with("[311-2026-0042] Follow-up from Jane <b>: "), "{}", r.subject);
+
+        let response = ResponseContext {
+            service_name: "311 for Cities".into(),
+            tracking: "311-2026-0042".into(),
+            tag: "[311-2026-0042]".into(),
+            subject: "Roads".into(),
+            official_name: "Jane".into(),
+            body_text: "**Findings**: fix the roads.".into(),
+            body_html: markdown_to_html("**Findings**: fix the roads."),
+            staff_name: "Ana".into(),
+            attachments: vec!["memo.pdf".into()],
+            intake_address: "intake@311.test".into(),
+        };
+        let r = t.render("response", &response).expect("render");
+        assert_eq!(r.subject, "[311-2026-0042] Response: Roads");
+        assert!(r.html.contains("<strong>Findings</strong>") && r.text.contains("**Findings**"));
+        assert!(r.text.contains("Attached: memo.pdf") && r.text.contains("Ana"));
+        let r = t.render("reply", &response).expect("render");
+        assert_eq!(r.subject, "[311-2026-0042] Re: Roads");
+
+        let err = CommandErrorContext {
+            service_name: "311 for Cities".into(),
+            tag: String::new(),
+            subject: "Roads".into(),
+            error: "unknown command #frob".into(),
+            help: "help".into(),
+            intake_address: "intake@311.test".into(),
+        };
+        let r = t.render("staff_command_error", &err).expect("render");
+        assert_eq!(r.subject, "Could not apply your command: Roads");
+        assert!(r.text.contains("unknown command #frob") && r.text.contains("nothing was sent to the city"));
     }
 
     #[test]
@@ -208,6 +342,15 @@ mod tests {
         let t = Templates::load(dir.path()).expect("compiles");
         let err = t.render("ack_eligible", &ctx()).expect_err("strict").to_string();
         assert!(err.contains("ack_eligible.txt.hbs"), "{err}");
+    }
+
+    #[test]
+    fn markdown_is_rendered_and_html_is_not_interpreted() {
+        let html = markdown_to_html("**Findings**\n\n- one\n- two\n\n<script>alert(1)</script>");
+        assert!(html.contains("<strong>Findings</strong>") && html.contains("<li>one</li>"), "{html}");
+        assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"), "{html}");
+        let plain = markdown_to_html("Line one\nLine two");
+        assert!(plain.contains("Line one<br />"), "{plain}");
     }
 
     #[test]

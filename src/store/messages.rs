@@ -24,6 +24,7 @@ pub struct NewMessage<'a> {
     pub cc_addrs: &'a str,
     pub subject: &'a str,
     pub body_text: &'a str,
+    pub new_text: &'a str,
     pub raw: Option<&'a [u8]>,
     pub size: i64,
     pub position: Option<(&'a str, u32, u32)>,
@@ -62,9 +63,9 @@ impl StoreTx {
         };
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO messages (request_id, direction, kind, message_id, in_reply_to, refs, from_addr, \
-             from_name, to_addrs, cc_addrs, subject, body_text, raw, size, mailbox, uidvalidity, uid, \
+             from_name, to_addrs, cc_addrs, subject, body_text, new_text, raw, size, mailbox, uidvalidity, uid, \
              outbox_id, note, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
              RETURNING id",
         )
         .bind(m.request_id.map(|r| r.0))
@@ -79,6 +80,7 @@ impl StoreTx {
         .bind(m.cc_addrs)
         .bind(m.subject)
         .bind(m.body_text)
+        .bind(m.new_text)
         .bind(m.raw)
         .bind(m.size)
         .bind(mailbox)
@@ -162,6 +164,24 @@ pub enum Handled {
 }
 
 impl Store {
+    /// The request any of `message_ids` (ours or theirs, in or out) belongs to; the most recent
+    /// message wins when they point at different requests.
+    pub async fn request_for_message_ids(&self, message_ids: &[String]) -> anyhow::Result<Option<i64>> {
+        if message_ids.is_empty() {
+            return Ok(None);
+        }
+        let placeholders: Vec<String> = (1..=message_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT request_id FROM messages WHERE message_id IN ({}) AND request_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+        for id in message_ids {
+            q = q.bind(id);
+        }
+        q.fetch_optional(&self.pool).await.context("matching a thread by Message-ID")
+    }
+
     /// Whether the message at this position was already committed, and how. Used after a crash
     /// between commit and IMAP move: the message is then only moved, never processed again.
     pub async fn handled_at(&self, mailbox: &str, uidvalidity: u32, uid: u32) -> anyhow::Result<Option<Handled>> {

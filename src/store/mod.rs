@@ -29,7 +29,7 @@ pub use cities::{CityRow, ImportSummary, NewCity};
 pub use mailbox_state::MailboxState;
 pub use messages::{Handled, NewAttachment, NewMessage, QuarantineRow};
 pub use outbox::{NewOutbox, OutboxRow, OutboxStats};
-pub use requests::{NewRequest, RequestEvent, RequestRow};
+pub use requests::{IllegalTransition, NewRequest, RequestEvent, RequestRow};
 pub use staff::{StaffMember, StaffRole};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -23,6 +23,8 @@ pub struct RequestRow {
     pub eligibility_reason: String,
     pub due_date: Option<String>,
     pub assignee: String,
+    pub staff_thread_id: String,
+    pub parent_id: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -49,12 +51,22 @@ pub struct NewRequest<'a> {
     pub eligibility: Eligibility,
     pub eligibility_reason: &'a str,
     pub due_date: Option<chrono::NaiveDate>,
+    pub parent_id: Option<RequestId>,
+}
+
+/// A status change the transition table does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("request {tracking} cannot move from {from} to {to}")]
+pub struct IllegalTransition {
+    pub tracking: String,
+    pub from: RequestStatus,
+    pub to: RequestStatus,
 }
 
 const SELECT_REQUEST: &str = "SELECT r.id, r.tracking, r.city_id, \
      CASE WHEN c.id IS NULL THEN NULL ELSE c.name || ', ' || c.state END AS city, \
      r.official_email, r.official_name, r.subject, r.status, r.eligibility, r.eligibility_reason, \
-     r.due_date, r.assignee, r.created_at, r.updated_at \
+     r.due_date, r.assignee, r.staff_thread_id, r.parent_id, r.created_at, r.updated_at \
      FROM requests r LEFT JOIN cities c ON c.id = r.city_id";
 
 fn request_from_row(row: &SqliteRow) -> anyhow::Result<RequestRow> {
@@ -73,9 +85,20 @@ fn request_from_row(row: &SqliteRow) -> anyhow::Result<RequestRow> {
         eligibility_reason: row.try_get("eligibility_reason")?,
         due_date: row.try_get("due_date")?,
         assignee: row.try_get("assignee")?,
+        staff_thread_id: row.try_get("staff_thread_id")?,
+        parent_id: row.try_get("parent_id")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+async fn request_by_id_in<'e>(db: impl sqlx::SqliteExecutor<'e>, id: i64) -> anyhow::Result<Option<RequestRow>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_REQUEST} WHERE r.id = $1")))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .with_context(|| format!("reading request {id}"))?;
+    row.as_ref().map(request_from_row).transpose()
 }
 
 impl StoreTx {
@@ -100,8 +123,8 @@ impl StoreTx {
         let now = now_ms();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO requests (tracking, city_id, official_email, official_name, subject, status, \
-             eligibility, eligibility_reason, due_date, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+             eligibility, eligibility_reason, due_date, parent_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
         )
         .bind(r.tracking.to_string())
         .bind(r.city_id.map(|c| c.0))
@@ -112,11 +135,115 @@ impl StoreTx {
         .bind(r.eligibility.as_str())
         .bind(r.eligibility_reason)
         .bind(r.due_date.map(|d| d.to_string()))
+        .bind(r.parent_id.map(|p| p.0))
         .bind(now)
         .fetch_one(&mut *self.tx)
         .await
         .with_context(|| format!("inserting request {}", r.tracking))?;
         Ok(RequestId(id))
+    }
+
+    /// The request as this transaction sees it.
+    pub async fn request_by_id(&mut self, id: RequestId) -> anyhow::Result<RequestRow> {
+        request_by_id_in(&mut *self.tx, id.0).await?.with_context(|| format!("request {} does not exist", id.0))
+    }
+
+    /// The official's latest message on a request: `(Message-ID, References)`, for threading
+    /// what we send to the city under their own conversation.
+    pub async fn latest_official_message(
+        &mut self,
+        request: RequestId,
+        official: &str,
+    ) -> anyhow::Result<Option<(String, String)>> {
+        let row = sqlx::query(
+            "SELECT message_id, refs FROM messages WHERE request_id = $1 AND direction = 'in' AND from_addr = $2 \
+             AND kind IN ('question', 'follow_up') ORDER BY id DESC LIMIT 1",
+        )
+        .bind(request.0)
+        .bind(official)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get("message_id")?, r.try_get("refs")?)),
+            None => None,
+        })
+    }
+
+    /// Moves a request to `to` when the transition table allows it, and records who did it.
+    /// Moving to the status it already has is a no-op (`Ok(false)`).
+    pub async fn set_status(
+        &mut self,
+        id: RequestId,
+        to: RequestStatus,
+        actor: &str,
+        source: Source,
+    ) -> anyhow::Result<Result<bool, IllegalTransition>> {
+        let current = self.request_by_id(id).await?;
+        if current.status == to {
+            return Ok(Ok(false));
+        }
+        if !current.status.can_move_to(to) {
+            return Ok(Err(IllegalTransition { tracking: current.tracking, from: current.status, to }));
+        }
+        sqlx::query("UPDATE requests SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(to.as_str())
+            .bind(now_ms())
+            .bind(id.0)
+            .execute(&mut *self.tx)
+            .await?;
+        self.add_event(id, actor, source, "status", &format!("{} → {}", current.status, to)).await?;
+        Ok(Ok(true))
+    }
+
+    pub async fn set_assignee(
+        &mut self,
+        id: RequestId,
+        assignee: &str,
+        actor: &str,
+        source: Source,
+    ) -> anyhow::Result<()> {
+        sqlx::query("UPDATE requests SET assignee = $1, updated_at = $2 WHERE id = $3")
+            .bind(assignee)
+            .bind(now_ms())
+            .bind(id.0)
+            .execute(&mut *self.tx)
+            .await?;
+        self.add_event(id, actor, source, "assigned", assignee).await
+    }
+
+    pub async fn set_staff_thread(&mut self, id: RequestId, message_id: &str) -> anyhow::Result<()> {
+        sqlx::query("UPDATE requests SET staff_thread_id = $1 WHERE id = $2")
+            .bind(message_id)
+            .bind(id.0)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the official and the people they copied (existing entries are kept).
+    pub async fn add_participants(&mut self, id: RequestId, emails: &[String], role: &str) -> anyhow::Result<()> {
+        for email in emails {
+            sqlx::query(
+                "INSERT INTO request_participants (request_id, email, role) VALUES ($1, $2, $3) \
+                 ON CONFLICT (request_id, email) DO NOTHING",
+            )
+            .bind(id.0)
+            .bind(email)
+            .bind(role)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// `(email, role)` of a request's participants.
+    pub async fn participants(&mut self, id: RequestId) -> anyhow::Result<Vec<(String, String)>> {
+        let rows =
+            sqlx::query("SELECT email, role FROM request_participants WHERE request_id = $1 ORDER BY role DESC, email")
+                .bind(id.0)
+                .fetch_all(&mut *self.tx)
+                .await?;
+        rows.iter().map(|r| Ok((r.try_get("email")?, r.try_get("role")?))).collect()
     }
 
     /// Appends a line to a request's timeline.
@@ -166,6 +293,21 @@ impl Store {
             }
         };
         rows.iter().map(request_from_row).collect()
+    }
+
+    pub async fn request_by_id(&self, id: i64) -> anyhow::Result<Option<RequestRow>> {
+        request_by_id_in(&self.pool, id).await
+    }
+
+    /// Whether `email` is the request's official or someone they copied.
+    pub async fn is_participant(&self, request: i64, email: &str) -> anyhow::Result<bool> {
+        let hit: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM request_participants WHERE request_id = $1 AND email = $2")
+                .bind(request)
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(hit.is_some())
     }
 
     pub async fn request_by_tracking(&self, tracking: &TrackingNumber) -> anyhow::Result<Option<RequestRow>> {

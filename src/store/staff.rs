@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 use sqlx::Row as _;
 
-use super::{Store, now_ms};
+use super::{Store, StoreTx, now_ms};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -28,6 +28,29 @@ pub struct StaffMember {
     pub name: String,
     pub role: String,
     pub active: bool,
+}
+
+async fn staff_member_in<'e>(db: impl sqlx::SqliteExecutor<'e>, email: &str) -> anyhow::Result<Option<StaffMember>> {
+    let row = sqlx::query("SELECT email, name, role, active FROM staff WHERE email = $1 AND active = 1")
+        .bind(email)
+        .fetch_optional(db)
+        .await?;
+    Ok(match row {
+        Some(r) => Some(StaffMember {
+            email: r.try_get("email")?,
+            name: r.try_get("name")?,
+            role: r.try_get("role")?,
+            active: true,
+        }),
+        None => None,
+    })
+}
+
+impl StoreTx {
+    /// As [`Store::staff_member`], inside this transaction.
+    pub async fn staff_member(&mut self, email: &str) -> anyhow::Result<Option<StaffMember>> {
+        staff_member_in(&mut *self.tx, email).await
+    }
 }
 
 impl Store {
@@ -55,6 +78,11 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(existed.is_none())
+    }
+
+    /// The active staff member with this address, if any.
+    pub async fn staff_member(&self, email: &str) -> anyhow::Result<Option<StaffMember>> {
+        staff_member_in(&self.pool, email).await
     }
 
     pub async fn list_staff(&self) -> anyhow::Result<Vec<StaffMember>> {

@@ -27,7 +27,8 @@ missing() {
 }
 
 if [[ -z "$(missing)" ]]; then
-    exit 0 # all present: do nothing, quietly
+    log "dovecot (imap, lmtp), postfix and openssl are present; nothing to install"
+    exit 0
 fi
 
 if [[ "$(id -u)" != 0 ]]; then

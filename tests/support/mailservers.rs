@@ -17,6 +17,9 @@
 //! * Postfix accepts mail for every domain (`virtual_mailbox_domains = static:all`) and hands it by
 //!   LMTP to Dovecot; nothing can leave the machine (`default_transport = error`). Dovecot refuses
 //!   unknown recipients (550 5.1.1), so Postfix mails a real DSN bounce to the sender.
+//! * IMAP: hierarchy separator `/`; IDLE, MOVE, UIDPLUS after login; Drafts, Sent, Trash, Junk and
+//!   Archive carry their special-use flags once created (none is created automatically). Mail to
+//!   `user+tag@domain` is delivered to `user@domain` (Dovecot's default recipient_delimiter).
 //! * A small watchdog shell process kills both servers and removes the directory if the test process
 //!   dies without running `Drop` (killed, or a `MailServers` kept in a `static`).
 //!
@@ -162,6 +165,7 @@ impl MailServers {
     /// closed when this returns. Queued mail stays on disk. No-op when already stopped.
     pub fn stop_smtp(&self) -> Result<()> {
         let _g = lock(&self.postfix_lock);
+        self.wait_deliveries_idle();
         self.stop_postfix_locked()
     }
 
@@ -184,6 +188,7 @@ impl MailServers {
     /// SMTP keeps working (SMTP AUTH is served by a separate auth-only Dovecot); mail that arrives
     /// meanwhile waits in Postfix's queue.
     pub fn stop_imap(&self) -> Result<()> {
+        self.wait_deliveries_idle();
         self.imap_dovecot.stop()
     }
 
@@ -883,12 +888,15 @@ line=
 read -r line
 [ "$line" = done ] && exit 0
 root=$1
-for f in "$root/dovecot.pgid" "$root/dovecot-auth.pgid" "$root/postfix-queue/pid/master.pid"; do
-  p=
-  read -r p < "$f" 2>/dev/null
-  case "$p" in ''|*[!0-9]*) ;; *) kill -9 -"$p" 2>/dev/null ;; esac
+# Twice: a `postfix start` that was under way when we died may start its master a bit later.
+for pass in 1 2; do
+  for f in "$root/dovecot.pgid" "$root/dovecot-auth.pgid" "$root/postfix-queue/pid/master.pid"; do
+    p=
+    read -r p < "$f" 2>/dev/null
+    case "$p" in ''|0|1|*[!0-9]*) ;; *) kill -s KILL -- -"$p" 2>/dev/null ;; esac
+  done
+  sleep 0.5
 done
-sleep 0.3
 rm -rf "$root"
 "#;
         let child = Command::new("/bin/sh")
@@ -920,6 +928,7 @@ rm -rf "$root"
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
+            .process_group(0) // a Ctrl-C to the test run must not interrupt it half-way
             .status()
             .with_context(|| format!("running {POSTFIX} start"))?;
         if !status.success() {
@@ -940,10 +949,29 @@ rm -rf "$root"
         Ok(())
     }
 
+    /// Waits (at most 2 s) until Postfix has no delivery in progress (its active queue is empty).
+    /// Killing either server in the middle of an LMTP delivery can leave a message saved by
+    /// Dovecot that Postfix delivers again later ("message may be sent more than once"), which
+    /// would surprise tests that count messages.
+    fn wait_deliveries_idle(&self) {
+        if self.postfix_pid().is_none() {
+            return; // nothing delivers; the active queue may hold leftovers of a killed Postfix
+        }
+        let active = self.postfix_queue_dir.join("active");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            let busy = fs::read_dir(&active).map(|d| d.flatten().next().is_some()).unwrap_or(false);
+            if !busy {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Postfix master's pid, if it is running (pid file present and the process alive).
     fn postfix_pid(&self) -> Option<i32> {
         let text = fs::read_to_string(self.postfix_queue_dir.join("pid/master.pid")).ok()?;
-        let pid: i32 = text.trim().parse().ok()?;
+        let pid: i32 = text.trim().parse().ok().filter(|p| *p > 1)?;
         match proc_stat(pid) {
             Some(st) if st.state != 'Z' && st.comm == "master" => Some(pid),
             _ => None,
@@ -954,8 +982,7 @@ rm -rf "$root"
         let pid_file = self.postfix_queue_dir.join("pid/master.pid");
         if let Some(pid) = self.postfix_pid() {
             // master runs in its own session/process group (pgid == pid); kill all of it at once.
-            sys::kill(-pid, sys::SIGKILL);
-            sys::kill(pid, sys::SIGKILL);
+            sys::kill_group(pid);
             let deadline = Instant::now() + READY_TIMEOUT;
             while group_alive(pid) {
                 if Instant::now() >= deadline {
@@ -1131,7 +1158,7 @@ impl Dovecot {
         if let Some(mut child) = guard.take() {
             let pid = child.id() as i32;
             if matches!(child.try_wait(), Ok(None)) {
-                sys::kill(-pid, sys::SIGKILL); // the whole process group: master and children
+                sys::kill_group(pid); // the whole process group: master and children
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -1155,11 +1182,22 @@ impl Dovecot {
 
 mod sys {
     // Plain libc calls (std links libc anyway); both are safe to call with any argument.
+    // kill(2) directly, never the `kill` command: procps-ng 4's /usr/bin/kill turns
+    // `kill -9 -1234` into kill(-1, SIGKILL), i.e. every process on the machine.
     unsafe extern "C" {
-        pub safe fn kill(pid: i32, sig: i32) -> i32;
+        safe fn kill(pid: i32, sig: i32) -> i32;
         pub safe fn geteuid() -> u32;
     }
-    pub const SIGKILL: i32 = 9;
+    const SIGKILL: i32 = 9;
+
+    /// SIGKILLs process group `pgid` and its leader. Refuses 0 and 1 (which would mean "my own
+    /// group" and "every process").
+    pub fn kill_group(pgid: i32) {
+        if pgid > 1 {
+            kill(-pgid, SIGKILL);
+            kill(pgid, SIGKILL);
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use intake311::store::Store;
+#[allow(unused_imports)]
 pub use mailservers::{MailServers, PASSWORD, imap_append, imap_fetch_all, smtp_send, wait_for_messages};
 
 pub const INTAKE: &str = "intake@311.test";

@@ -1,0 +1,215 @@
+//! Staff commands: the `#` lines at the top of a staff member's reply (pure).
+//!
+//! ```text
+//! #assign me
+//! #respond
+//! Dear Mayor Rivera, ...
+//! ```
+//! Commands are the consecutive lines starting with `#` at the top of the new content (blank
+//! lines between them are allowed); everything after is the body. `#note` (the default when there
+//! is no body-carrying command), `#reply` and `#respond` say what the body is; `#assign me`,
+//! `#assign EMAIL`, `#status STATUS` and `#close` change the request. Anything else starting with
+//! `#` at the top is an error, and nothing is applied.
+
+use std::fmt;
+
+use crate::domain::{RequestStatus, normalize_email};
+
+/// What the body of a staff reply is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// Internal note: stored, never sent.
+    Note,
+    /// Sent to the official as an intermediate message (e.g. asking for details).
+    Reply,
+    /// The finished response, sent to the official with the attachments.
+    Respond,
+}
+
+/// Who `#assign` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assignee {
+    Me,
+    Email(String),
+}
+
+/// One change a staff member asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Assign(Assignee),
+    Status(RequestStatus),
+    Close,
+}
+
+/// A parsed staff message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffMessage {
+    pub kind: BodyKind,
+    pub changes: Vec<Change>,
+    pub body: String,
+    /// Whether any `#` command was given at all.
+    pub had_commands: bool,
+}
+
+/// A command that cannot be applied, in words for the staff member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandError(pub String);
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Shown to staff in notices and error replies.
+pub const HELP: &str = "Reply to this mail to work on the request. Start your reply with one or more command lines:\n\
+  #note              internal note, never sent to the city (the default when there is no command)\n\
+  #reply             send the text below to the official, e.g. to ask for details (status: waiting_on_city)\n\
+  #respond           send the text below and any attachments as the finished response (status: responded)\n\
+  #assign me         assign the request to yourself; #assign EMAIL assigns it to another staff member\n\
+  #status STATUS     set the status (new, acknowledged, assigned, in_progress, waiting_on_city, responded, closed)\n\
+  #close             close the request\n\
+Keep the [tracking number] in the subject. Nothing you write here reaches the city unless you use #reply or #respond.";
+
+/// Parses the commands at the top of `new_content`.
+pub fn parse(new_content: &str) -> Result<StaffMessage, CommandError> {
+    let mut kind: Option<BodyKind> = None;
+    let mut changes = Vec::new();
+    let mut had_commands = false;
+    // Text after `#reply`/`#respond`/`#note` on the same line starts the body.
+    let mut inline_body = String::new();
+    let lines: Vec<&str> = new_content.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].trim();
+        if line.is_empty() {
+            i += 1;
+            continue;
+        }
+        let Some(cmd_line) = line.strip_prefix('#') else { break };
+        had_commands = true;
+        let mut words = cmd_line.split_whitespace();
+        let name = words.next().unwrap_or_default().trim_end_matches(':').to_ascii_lowercase();
+        let args: Vec<&str> = words.collect();
+        let set_kind = |kind: &mut Option<BodyKind>, k: BodyKind| -> Result<(), CommandError> {
+            match kind {
+                Some(prev) if *prev != k => Err(CommandError(format!(
+                    "`{line}`: only one of #note, #reply and #respond can be given (already: #{})",
+                    kind_name(*prev)
+                ))),
+                _ => {
+                    *kind = Some(k);
+                    Ok(())
+                }
+            }
+        };
+        match name.as_str() {
+            "note" | "reply" | "respond" | "response" => {
+                let k = match name.as_str() {
+                    "note" => BodyKind::Note,
+                    "reply" => BodyKind::Reply,
+                    _ => BodyKind::Respond,
+                };
+                set_kind(&mut kind, k)?;
+                if !args.is_empty() {
+                    inline_body = args.join(" ");
+                }
+            }
+            "close" => {
+                if !args.is_empty() {
+                    return Err(CommandError(format!("`{line}`: #close takes no argument")));
+                }
+                changes.push(Change::Close);
+            }
+            "assign" => match args.as_slice() {
+                [] => return Err(CommandError(format!("`{line}`: #assign needs `me` or a staff email address"))),
+                [who] if who.eq_ignore_ascii_case("me") => changes.push(Change::Assign(Assignee::Me)),
+                [who] => match normalize_email(who) {
+                    Some(email) => changes.push(Change::Assign(Assignee::Email(email))),
+                    None => return Err(CommandError(format!("`{line}`: `{who}` is not `me` or an email address"))),
+                },
+                _ => return Err(CommandError(format!("`{line}`: #assign takes one argument"))),
+            },
+            "status" => match args.as_slice() {
+                [s] => match s.parse::<RequestStatus>() {
+                    Ok(st) => changes.push(Change::Status(st)),
+                    Err(e) => return Err(CommandError(format!("`{line}`: {e}"))),
+                },
+                _ => return Err(CommandError(format!("`{line}`: #status needs one status, e.g. #status in_progress"))),
+            },
+            "" => return Err(CommandError(format!("`{line}`: a command name must follow `#`"))),
+            other => {
+                return Err(CommandError(format!(
+                    "`{line}`: unknown command #{other} (commands: #note, #reply, #respond, #assign, #status, #close)"
+                )));
+            }
+        }
+        i += 1;
+    }
+    let rest = lines[i.min(lines.len())..].join("\n");
+    let body = if inline_body.is_empty() {
+        rest.trim().to_string()
+    } else {
+        format!("{inline_body}\n{rest}").trim().to_string()
+    };
+    let kind = kind.unwrap_or(BodyKind::Note);
+    if matches!(kind, BodyKind::Reply | BodyKind::Respond) && body.is_empty() {
+        return Err(CommandError(format!("#{} needs the text to send below the command line", kind_name(kind))));
+    }
+    Ok(StaffMessage { kind, changes, body, had_commands })
+}
+
+pub fn kind_name(k: BodyKind) -> &'static str {
+    match k {
+        BodyKind::Note => "note",
+        BodyKind::Reply => "reply",
+        BodyKind::Respond => "respond",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_command_is_a_note() {
+        let m = parse("Called the mayor, will follow up.\n").expect("parses");
+        assert_eq!(m.kind, BodyKind::Note);
+        assert!(!m.had_commands && m.changes.is_empty());
+        assert_eq!(m.body, "Called the mayor, will follow up.");
+    }
+
+    #[test]
+    fn commands_at_the_top_then_body() {
+        let m = parse("\n#assign me\n\n#RESPOND\nDear Mayor,\n#1 finding: ...\n").expect("parses");
+        assert_eq!(m.kind, BodyKind::Respond);
+        assert_eq!(m.changes, vec![Change::Assign(Assignee::Me)]);
+        assert_eq!(m.body, "Dear Mayor,\n#1 finding: ...", "a # line inside the body is text");
+        let m = parse("#assign Ana@311.test\n#status in-progress").expect("parses");
+        assert_eq!(
+            m.changes,
+            vec![Change::Assign(Assignee::Email("ana@311.test".into())), Change::Status(RequestStatus::InProgress)]
+        );
+        assert_eq!(parse("#close").expect("parses").changes, vec![Change::Close]);
+        let m = parse("#reply: Could you send the budget?\nThanks").expect("parses");
+        assert_eq!((m.kind, m.body.as_str()), (BodyKind::Reply, "Could you send the budget?\nThanks"));
+    }
+
+    #[test]
+    fn bad_commands_are_named() {
+        for (input, needle) in [
+            ("#frobnicate\nhello", "unknown command #frobnicate"),
+            ("#assign", "#assign needs"),
+            ("#assign someone", "is not `me` or an email"),
+            ("#status done", "unknown status `done`"),
+            ("#status", "#status needs one status"),
+            ("#respond", "#respond needs the text"),
+            ("#reply\n#respond\nbody", "only one of #note, #reply and #respond"),
+            ("#close now", "#close takes no argument"),
+            ("# \nbody", "a command name must follow"),
+        ] {
+            let err = parse(input).expect_err(input).to_string();
+            assert!(err.contains(needle), "{input:?}: {err}");
+        }
+    }
+}
