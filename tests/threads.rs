@@ -129,6 +129,21 @@ async fn follow_ups_join_their_request_and_staff_are_told() -> anyhow::Result<()
     let pat = wait_for_messages(&env.servers, UNKNOWN, "INBOX", 1, WAIT).await?;
     assert!(subject_and_text(&pat[0]).0.starts_with(&format!("[{}]", tracking(2))), "{}", subject_and_text(&pat[0]).0);
 
+    // A plus-address alone (no tag, no thread headers) also finds the request.
+    let plus = format!("intake+{t1}@311.test");
+    let raw = mail(
+        "Jane Mayor <mayor@daytonohio.gov>",
+        &plus,
+        None,
+        "one more thing",
+        "p1@daytonohio.gov",
+        None,
+        "Also: grants?",
+    );
+    smtp_send(&env.servers, DAYTON, &[&plus], raw.as_bytes()).await?;
+    let staff = wait_for_messages(&env.servers, STAFF, "INBOX", 3, WAIT).await?;
+    assert!(subject_and_text(&staff[2]).1.contains("Also: grants?"));
+
     // The clerk the official copied may use the tag too.
     let raw = mail(
         CLERK,
@@ -140,18 +155,19 @@ async fn follow_ups_join_their_request_and_staff_are_told() -> anyhow::Result<()
         "Our engineer is Sam.",
     );
     smtp_send(&env.servers, CLERK, &[INTAKE], raw.as_bytes()).await?;
-    wait_for_messages(&env.servers, STAFF, "INBOX", 3, WAIT).await?;
+    wait_for_messages(&env.servers, STAFF, "INBOX", 4, WAIT).await?;
 
     let store = env.store().await?;
     assert_eq!(store.count_requests().await?, 2);
     let kinds = store.inbound_counts().await?;
-    assert!(kinds.contains(&("follow_up".to_string(), 2)), "{kinds:?}");
+    assert!(kinds.contains(&("follow_up".to_string(), 3)), "{kinds:?}");
     let r = store.request_by_tracking(&t1.parse()?).await?.ok_or_else(|| anyhow::anyhow!("no request"))?;
     let events = store.request_events(r.id).await?;
-    assert_eq!(events.iter().filter(|e| e.event == "follow-up").count(), 2, "{events:?}");
-    // The official got one acknowledgement, one "added" note, and no staff mail.
-    let mayor = imap_fetch_all(&env.servers, DAYTON, "INBOX").await?;
-    assert_eq!(mayor.len(), 2);
+    assert_eq!(events.iter().filter(|e| e.event == "follow-up").count(), 3, "{events:?}");
+    // The official got one acknowledgement, two "added" notes, and no staff mail.
+    let mayor = wait_for_messages(&env.servers, DAYTON, "INBOX", 3, WAIT).await?;
+    assert_eq!(mayor.len(), 3);
+    assert!(mayor.iter().all(|m| !subject_and_text(m).0.contains("Follow-up from")));
     Ok(())
 }
 
@@ -333,6 +349,43 @@ async fn the_command_line_does_what_mail_commands_do() -> anyhow::Result<()> {
     ] {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_a_closed_request_can_open_a_linked_one() -> anyhow::Result<()> {
+    let env = setup().await?;
+    let config = std::fs::read_to_string(&env.config_path)?;
+    std::fs::write(
+        &env.config_path,
+        config.replace("[intake]\n", "[intake]\nreply_to_closed = \"new_request\"\nfollowup_note = false\n"),
+    )?;
+    let _daemon = env.daemon()?;
+    let q = "q-parks@daytonohio.gov";
+    let raw = mail("Jane Mayor <mayor@daytonohio.gov>", INTAKE, None, "Park rangers", q, None, "How many?");
+    smtp_send(&env.servers, DAYTON, &[INTAKE], raw.as_bytes()).await?;
+    let ack = wait_for_messages(&env.servers, DAYTON, "INBOX", 1, WAIT).await?;
+    let t1 = tracking(1);
+    let out = env.cli(&["requests", "close", &t1, "--as", ANA])?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let raw = mail(
+        "Jane Mayor <mayor@daytonohio.gov>",
+        INTAKE,
+        None,
+        &format!("Re: [{t1}] Park rangers"),
+        "f@daytonohio.gov",
+        Some(&message_id(&ack[0])),
+        "A new question on rangers' pay.",
+    );
+    smtp_send(&env.servers, DAYTON, &[INTAKE], raw.as_bytes()).await?;
+    let mayor = wait_for_messages(&env.servers, DAYTON, "INBOX", 2, WAIT).await?;
+    let t2 = tracking(2);
+    assert!(subject_and_text(&mayor[1]).0.starts_with(&format!("[{t2}]")), "a new acknowledgement for a new request");
+    assert_eq!(status_of(&env, &t1).await?.0, RequestStatus::Closed, "the old request stays closed");
+    let out = env.cli(&["requests", "show", &t2])?;
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains(&format!("Follows     {t1}")), "{shown}");
     Ok(())
 }
 
