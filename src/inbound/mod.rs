@@ -4,6 +4,7 @@
 //! automation headers) and the precise reason when a message cannot be used. Talks to: nothing;
 //! no I/O, so it is unit-tested (and fuzzed) without servers.
 
+pub mod auth_results;
 pub mod classify;
 pub mod reply;
 
