@@ -183,6 +183,27 @@ pub struct IntakeSection {
     /// Use `intake+TRACKING@domain` as Reply-To on mail to the city (the server must deliver
     /// plus-addresses to the intake mailbox).
     pub plus_addressing: bool,
+    /// Whether a city matched by mail domain (or contact) needs the sender verified through the
+    /// receiving server's Authentication-Results: `require`, `prefer` or `off`.
+    pub verification: Verification,
+    /// authserv-ids of the receiving servers whose Authentication-Results are trusted (the
+    /// topmost such header is read; anything below it, or from anyone else, is ignored).
+    pub trusted_authserv_ids: Vec<String>,
+    /// How long an administrator's confirmation token (for `#cities import` by mail) is valid.
+    #[serde(with = "humantime_serde")]
+    pub admin_token_ttl: Duration,
+}
+
+/// See [`IntakeSection::verification`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verification {
+    /// Unverified mail is never answered as eligible: a neutral acknowledgement, and review.
+    Require,
+    /// Unverified mail from a known city is answered as eligible, and flagged for review.
+    Prefer,
+    /// The domain or contact alone decides.
+    Off,
 }
 
 /// See [`IntakeSection::reply_to_closed`].
@@ -266,6 +287,9 @@ impl Default for RawConfig {
                 copy_cc: true,
                 reply_to_closed: ReplyToClosed::Reopen,
                 plus_addressing: false,
+                verification: Verification::Prefer,
+                trusted_authserv_ids: Vec::new(),
+                admin_token_ttl: Duration::from_secs(24 * 3600),
             },
             outbox: OutboxSection {
                 retry_base: Duration::from_secs(30),
@@ -508,6 +532,15 @@ fn validate(raw: &RawConfig) -> Result<(), ConfigError> {
     }
     if intake.service_name.trim().is_empty() {
         return Err(invalid("intake.service_name", "missing"));
+    }
+    if intake.verification == Verification::Require && intake.trusted_authserv_ids.is_empty() {
+        return Err(invalid(
+            "intake.trusted_authserv_ids",
+            "verification = \"require\" needs the authserv-id of your receiving server (the first word of its Authentication-Results header)",
+        ));
+    }
+    if intake.trusted_authserv_ids.iter().any(|id| id.trim().is_empty() || id.contains(char::is_whitespace)) {
+        return Err(invalid("intake.trusted_authserv_ids", "an authserv-id is one word, e.g. \"mx.311.example.org\""));
     }
 
     let outbox = &raw.outbox;

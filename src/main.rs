@@ -14,7 +14,8 @@ use intake311::domain::{RequestStatus, TrackingNumber, normalize_email};
 use intake311::intake::commands::{Assignee, BodyKind, Change, StaffMessage};
 use intake311::intake::{Actor, ApplyError, Intake};
 use intake311::outbound::{OutAttachment, worker};
-use intake311::store::{Source, StaffRole, Store};
+use intake311::registry::CityRecord;
+use intake311::store::{CityRow, Source, StaffRole, Store};
 use intake311::{check, daemon, registry};
 
 #[derive(Parser, Debug)]
@@ -41,25 +42,136 @@ enum Command {
     /// The staff list.
     #[command(subcommand)]
     Staff(StaffCmd),
+    /// Known officials (contacts) of cities.
+    #[command(subcommand)]
+    Contacts(ContactsCmd),
     /// Tracked requests.
     #[command(subcommand)]
     Requests(RequestsCmd),
+    /// The review queue: requests whose city a person must decide.
+    #[command(subcommand)]
+    Review(ReviewCmd),
 }
 
 #[derive(Subcommand, Debug)]
 enum CitiesCmd {
-    /// Import cities from CSV (name,state,domains,eligible). All rows are checked first; any bad
-    /// row is reported with its line and nothing changes.
+    /// Import cities from CSV. Every row is checked first (any bad row is reported with its line,
+    /// field and reason, and nothing changes); then the diff is printed and applied in one
+    /// transaction, with an audit record of who, when and the file's SHA-256.
     Import {
         file: PathBuf,
-        /// Validate and show what would change, without changing anything.
+        /// Only validate and print the diff.
         #[arg(long)]
         dry_run: bool,
+        /// Also remove the cities the file does not list.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Write the registry as CSV (stdout, or --output FILE); it imports back unchanged.
+    Export {
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
     },
     /// List the registry.
     List {
         #[arg(long)]
         json: bool,
+    },
+    /// Show one city with its domains, contacts and number of requests.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a city.
+    Add {
+        name: String,
+        state: String,
+        #[command(flatten)]
+        fields: CityFields,
+    },
+    /// Change a city (only the fields given).
+    Set {
+        id: i64,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        fields: CityFields,
+    },
+    /// Remove a city (its domains and contacts go with it; its requests keep their history).
+    Remove { id: i64 },
+}
+
+#[derive(Args, Debug)]
+struct CityFields {
+    /// Mail domains separated by `;` (replaces the list).
+    #[arg(long)]
+    domains: Option<String>,
+    /// yes or no.
+    #[arg(long)]
+    eligible: Option<String>,
+    #[arg(long)]
+    population: Option<String>,
+    /// YYYY-MM-DD (empty to clear).
+    #[arg(long)]
+    eligible_from: Option<String>,
+    /// YYYY-MM-DD (empty to clear).
+    #[arg(long)]
+    eligible_until: Option<String>,
+    #[arg(long)]
+    notes: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum ContactsCmd {
+    /// Record a known official of a city (mail from this address identifies the city).
+    Add {
+        email: String,
+        #[arg(long)]
+        city: i64,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, default_value = "")]
+        title: String,
+    },
+    Remove {
+        email: String,
+    },
+    List {
+        #[arg(long)]
+        city: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReviewCmd {
+    /// Requests waiting for a person to decide the city, with the reason and any suggestion.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give the request a city; sends the acknowledgement if the official has had none yet.
+    Approve {
+        tracking: String,
+        #[arg(long)]
+        city: i64,
+        /// Also record the official's address as a contact of the city.
+        #[arg(long)]
+        contact: bool,
+        #[command(flatten)]
+        who: ActorArgs,
+    },
+    /// Take the request out of review and close it (nothing is sent).
+    Reject {
+        tracking: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        who: ActorArgs,
     },
 }
 
@@ -73,6 +185,8 @@ enum StaffCmd {
         #[arg(long, value_enum, default_value_t = StaffRole::Staff)]
         role: StaffRole,
     },
+    /// Remove a staff member (their history stays; they no longer count as staff).
+    Remove { email: String },
     /// List staff.
     List {
         #[arg(long)]
@@ -208,6 +322,291 @@ async fn staff_action(
     Ok(ExitCode::SUCCESS)
 }
 
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Applies `--field` options to a city record; each error names its option.
+fn apply_fields(r: &mut CityRecord, f: &CityFields) -> anyhow::Result<()> {
+    if let Some(d) = &f.domains {
+        r.domains = registry::parse_domains(d).map_err(|e| anyhow::anyhow!("--domains: {e}"))?;
+    }
+    if let Some(e) = &f.eligible {
+        r.eligible = registry::parse_bool(e).with_context(|| format!("--eligible: `{e}` is not yes/no"))?;
+    }
+    if let Some(p) = &f.population {
+        r.population = registry::parse_population(p).map_err(|e| anyhow::anyhow!("--population: {e}"))?;
+    }
+    if let Some(d) = &f.eligible_from {
+        r.eligible_from = registry::parse_date(d).map_err(|e| anyhow::anyhow!("--eligible-from: {e}"))?;
+    }
+    if let Some(d) = &f.eligible_until {
+        r.eligible_until = registry::parse_date(d).map_err(|e| anyhow::anyhow!("--eligible-until: {e}"))?;
+    }
+    if let (Some(from), Some(until)) = (r.eligible_from, r.eligible_until)
+        && from > until
+    {
+        anyhow::bail!("--eligible-until {until} is before eligible-from {from}");
+    }
+    if let Some(n) = &f.notes {
+        r.notes = n.clone();
+    }
+    Ok(())
+}
+
+fn print_city(c: &CityRow) {
+    let r = &c.record;
+    println!(
+        "{:<5} {:<26} {:<5} {:<9} {:<12} {}",
+        c.id,
+        r.name,
+        r.state,
+        if r.eligible { "yes" } else { "no" },
+        r.eligible_until.map(|d| d.to_string()).unwrap_or_else(|| "-".into()),
+        r.domains.join(";")
+    );
+}
+
+async fn cities_command(cfg: Config, cmd: CitiesCmd) -> anyhow::Result<ExitCode> {
+    let store = open_store(&cfg).await?;
+    match cmd {
+        CitiesCmd::Import { file, dry_run, replace } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let rows = match registry::parse_csv(&bytes) {
+                Ok(rows) => rows,
+                Err(errors) => {
+                    eprint!("{}: {errors}", file.display());
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            let diff = match registry::diff(&store.list_cities().await?, &rows, replace) {
+                Ok(d) => d,
+                Err(errors) => {
+                    eprint!("{}: {errors}", file.display());
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            print!("{}: {diff}", file.display());
+            if dry_run {
+                println!("dry run: nothing changed");
+            } else if diff.is_empty() {
+                println!("nothing to change");
+            } else {
+                let detail = format!("file {} (sha256 {})", file.display(), sha256_hex(&bytes));
+                store
+                    .apply_city_diff(&diff, &actor(), &detail)
+                    .await
+                    .with_context(|| format!("importing {}", file.display()))?;
+                println!("applied");
+            }
+        }
+        CitiesCmd::Export { output } => {
+            let csv = registry::export_csv(&store.list_cities().await?)?;
+            match output {
+                Some(path) => std::fs::write(&path, &csv).with_context(|| format!("writing {}", path.display()))?,
+                None => {
+                    use std::io::Write as _;
+                    std::io::stdout().write_all(&csv)?;
+                }
+            }
+        }
+        CitiesCmd::List { json } => {
+            let cities = store.list_cities().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&cities)?);
+            } else {
+                println!("{:<5} {:<26} {:<5} {:<9} {:<12} domains", "id", "name", "state", "eligible", "until");
+                cities.iter().for_each(print_city);
+                println!("{} cities", cities.len());
+            }
+        }
+        CitiesCmd::Show { id, json } => {
+            let Some(city) = store.city_by_id(id).await? else {
+                eprintln!("no city has id {id}");
+                return Ok(ExitCode::FAILURE);
+            };
+            let contacts = store.list_contacts(Some(id)).await?;
+            let requests = store.requests_of_city(id).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"city": city, "contacts": contacts, "requests": requests})
+                    )?
+                );
+            } else {
+                let r = &city.record;
+                println!("City        {} (#{})", r.label(), city.id);
+                println!("Eligible    {}", if r.eligible { "yes" } else { "no" });
+                println!(
+                    "From/until  {} / {}",
+                    r.eligible_from.map(|d| d.to_string()).unwrap_or("-".into()),
+                    r.eligible_until.map(|d| d.to_string()).unwrap_or("-".into())
+                );
+                println!("Today       {}", registry::eligible_on(r, chrono::Utc::now().date_naive()).1);
+                println!("Population  {}", r.population.map(|p| p.to_string()).unwrap_or("-".into()));
+                println!("Domains     {}", r.domains.join("; "));
+                println!("Notes       {}", r.notes);
+                println!("Requests    {requests}");
+                println!("Contacts:");
+                for c in &contacts {
+                    println!("  {:<32} {:<24} {:<20} {}", c.email, c.name, c.title, c.source);
+                }
+            }
+        }
+        CitiesCmd::Add { name, state, fields } => {
+            let mut record = CityRecord {
+                name: name.trim().to_string(),
+                state: registry::parse_state(&state).map_err(|e| anyhow::anyhow!("state: {e}"))?,
+                population: None,
+                eligible: true,
+                eligible_from: None,
+                eligible_until: None,
+                notes: String::new(),
+                domains: Vec::new(),
+            };
+            anyhow::ensure!(!record.name.is_empty(), "name: empty");
+            apply_fields(&mut record, &fields)?;
+            let id = store.add_city(&record, &actor()).await?;
+            println!("added {} (#{id})", record.label());
+        }
+        CitiesCmd::Set { id, name, state, fields } => {
+            let Some(mut city) = store.city_by_id(id).await? else {
+                eprintln!("no city has id {id}");
+                return Ok(ExitCode::FAILURE);
+            };
+            if let Some(n) = name {
+                city.record.name = n.trim().to_string();
+            }
+            if let Some(s) = state {
+                city.record.state = registry::parse_state(&s).map_err(|e| anyhow::anyhow!("--state: {e}"))?;
+            }
+            apply_fields(&mut city.record, &fields)?;
+            store.update_city(id, &city.record, &actor()).await?;
+            print!("updated ");
+            print_city(&city);
+        }
+        CitiesCmd::Remove { id } => {
+            if store.remove_city(id, &actor()).await? {
+                println!("removed city #{id}");
+            } else {
+                eprintln!("no city has id {id}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn contacts_command(cfg: Config, cmd: ContactsCmd) -> anyhow::Result<ExitCode> {
+    let store = open_store(&cfg).await?;
+    match cmd {
+        ContactsCmd::Add { email, city, name, title } => {
+            let email = normalize_email(&email).with_context(|| format!("`{email}` is not an email address"))?;
+            let Some(c) = store.city_by_id(city).await? else {
+                eprintln!("no city has id {city} (intake311 cities list)");
+                return Ok(ExitCode::FAILURE);
+            };
+            store.add_contact(&email, &name, &title, city, &actor()).await?;
+            println!("{email} is a contact of {}", c.record.label());
+        }
+        ContactsCmd::Remove { email } => {
+            let email = normalize_email(&email).unwrap_or(email);
+            if !store.remove_contact(&email, &actor()).await? {
+                eprintln!("{email} is not a contact");
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("removed contact {email}");
+        }
+        ContactsCmd::List { city, json } => {
+            let contacts = store.list_contacts(city).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&contacts)?);
+            } else {
+                for c in &contacts {
+                    println!("{:<32} {:<22} {:<20} {:<10} {}", c.email, c.city, c.name, c.source, c.title);
+                }
+                println!("{} contact(s)", contacts.len());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn review_command(cfg: Config, cmd: ReviewCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ReviewCmd::List { json } => {
+            let store = open_store(&cfg).await?;
+            let queue = store.review_queue().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&queue)?);
+            } else {
+                for r in &queue {
+                    let suggestion = match r.suggested_city_id {
+                        Some(id) => store
+                            .city_by_id(id)
+                            .await?
+                            .map(|c| format!("{} (#{id})", c.record.label()))
+                            .unwrap_or_default(),
+                        None => "-".into(),
+                    };
+                    println!("{}  {}  {}  status {}", r.tracking, r.official_email, r.subject, r.status);
+                    println!("    why: {}", r.review_reason);
+                    println!("    suggested city: {suggestion}");
+                }
+                println!("{} request(s) in review", queue.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReviewCmd::Approve { tracking, city, contact, who } => {
+            let tracking: TrackingNumber = tracking.parse()?;
+            let cfg = Arc::new(cfg);
+            let (store, templates) = daemon::prepare(&cfg).await?;
+            let actor = cli_actor(&store, &who).await?;
+            let intake = Intake::new(store.clone(), Arc::clone(&cfg), templates, Arc::new(tokio::sync::Notify::new()))?;
+            match intake.review_approve(&tracking, city, contact, &actor).await {
+                Ok(summary) => println!("{summary}"),
+                Err(ApplyError::Command(e)) => {
+                    eprintln!("not applied: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(ApplyError::Internal(e)) => return Err(e),
+            }
+            send_now(&store, &cfg).await;
+            Ok(ExitCode::SUCCESS)
+        }
+        ReviewCmd::Reject { tracking, reason, who } => {
+            let tracking: TrackingNumber = tracking.parse()?;
+            let cfg = Arc::new(cfg);
+            let (store, templates) = daemon::prepare(&cfg).await?;
+            let actor = cli_actor(&store, &who).await?;
+            let intake = Intake::new(store, cfg, templates, Arc::new(tokio::sync::Notify::new()))?;
+            match intake.review_reject(&tracking, &reason, &actor).await {
+                Ok(summary) => println!("{summary}"),
+                Err(ApplyError::Command(e)) => {
+                    eprintln!("not applied: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(ApplyError::Internal(e)) => return Err(e),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Sends what is due now; what the server refuses stays queued for the daemon.
+async fn send_now(store: &Store, cfg: &Config) {
+    match worker::build_transport(cfg) {
+        Ok(transport) => match worker::send_once(store, &transport, cfg).await {
+            Ok(p) if p.failed == 0 => println!("sent ({} message(s))", p.sent),
+            Ok(_) => println!("queued; the SMTP server refused it for now, the daemon will retry (see requests show)"),
+            Err(e) => println!("queued; not sent yet ({e:#}); the daemon will send it"),
+        },
+        Err(e) => println!("queued; not sent yet ({e:#}); the daemon will send it"),
+    }
+}
+
 fn read_body(path: &PathBuf) -> anyhow::Result<String> {
     let body = std::fs::read_to_string(path).with_context(|| format!("reading --body {}", path.display()))?;
     if body.trim().is_empty() {
@@ -250,56 +649,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let n = store.migrate().await?;
             println!("{}: {n} migration(s) applied; schema is current", cfg.database.url);
         }
-        Command::Cities(CitiesCmd::Import { file, dry_run }) => {
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let cities = match registry::parse_csv(&bytes) {
-                Ok(c) => c,
-                Err(errors) => {
-                    eprint!("{}: {errors}", file.display());
-                    return Ok(ExitCode::FAILURE);
-                }
-            };
-            if dry_run {
-                println!("{}: {} valid row(s); dry run, nothing changed", file.display(), cities.len());
-                return Ok(ExitCode::SUCCESS);
-            }
+        Command::Cities(cmd) => return cities_command(load()?, cmd).await,
+        Command::Contacts(cmd) => return contacts_command(load()?, cmd).await,
+        Command::Review(cmd) => return review_command(load()?, cmd).await,
+        Command::Staff(StaffCmd::Remove { email }) => {
+            let email = normalize_email(&email).with_context(|| format!("`{email}` is not an email address"))?;
             let store = open_store(&load()?).await?;
-            let summary = store
-                .import_cities(&cities, &actor(), &format!("file {}", file.display()))
-                .await
-                .with_context(|| format!("importing {}", file.display()))?;
-            println!(
-                "{}: added {}, changed {}, unchanged {}",
-                file.display(),
-                summary.added.len(),
-                summary.changed.len(),
-                summary.unchanged
-            );
-            for c in &summary.added {
-                println!("  + {c}");
-            }
-            for c in &summary.changed {
-                println!("  ~ {c}");
-            }
-        }
-        Command::Cities(CitiesCmd::List { json }) => {
-            let store = open_store(&load()?).await?;
-            let cities = store.list_cities().await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&cities)?);
+            if store.deactivate_staff(&email, &actor()).await? {
+                println!("removed {email} from the staff list");
             } else {
-                println!("{:<5} {:<28} {:<5} {:<9} domains", "id", "name", "state", "eligible");
-                for c in &cities {
-                    println!(
-                        "{:<5} {:<28} {:<5} {:<9} {}",
-                        c.id,
-                        c.name,
-                        c.state,
-                        if c.eligible { "yes" } else { "no" },
-                        c.domains.join(";")
-                    );
-                }
-                println!("{} cities", cities.len());
+                eprintln!("{email} is not on the staff list");
+                return Ok(ExitCode::FAILURE);
             }
         }
         Command::Staff(StaffCmd::Add { email, name, role }) => {

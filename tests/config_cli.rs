@@ -76,7 +76,11 @@ fn a_bad_csv_names_every_bad_line_and_changes_nothing() {
     let good = repo().join("config/cities.example.csv");
     let out = intake311(&config, &[], &["cities", "import", &good.display().to_string()]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("added 12"), "{}", text(&out));
+    assert!(
+        text(&out).contains("added 14, changed 0, removed 0, unchanged 0") && text(&out).contains("applied"),
+        "{}",
+        text(&out)
+    );
 
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "name,state,domains,eligible\r\nNewtown,CT,newtownct.gov,yes\r\nOops,ZZ,oops.gov,yes\r\nDup,OH,daytonohio.gov;newtownct.gov,perhaps\r\n")
@@ -91,7 +95,7 @@ fn a_bad_csv_names_every_bad_line_and_changes_nothing() {
 
     let out = intake311(&config, &[], &["cities", "list", "--json"]);
     let cities: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(cities.as_array().map(Vec::len), Some(12), "the bad file changed nothing");
+    assert_eq!(cities.as_array().map(Vec::len), Some(14), "the bad file changed nothing");
 
     // A file that is valid on its own but claims a domain another city owns: nothing changes.
     let clash = dir.path().join("clash.csv");
@@ -102,14 +106,47 @@ fn a_bad_csv_names_every_bad_line_and_changes_nothing() {
     .expect("write");
     let out = intake311(&config, &[], &["cities", "import", &clash.display().to_string()]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("daytonohio.gov") && text(&out).contains("Dayton, OH"), "{}", text(&out));
+    assert!(text(&out).contains("line 3: domains: `daytonohio.gov` already belongs to Dayton, OH"), "{}", text(&out));
     let out = intake311(&config, &[], &["cities", "list", "--json"]);
     let cities: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(cities.as_array().map(Vec::len), Some(12), "Newtown was not added half-way");
+    assert_eq!(cities.as_array().map(Vec::len), Some(14), "Newtown was not added half-way");
 
-    // Re-importing the same file changes nothing and says so.
+    // Re-importing the same file changes nothing and says so; export round-trips.
     let out = intake311(&config, &[], &["cities", "import", &good.display().to_string()]);
-    assert!(text(&out).contains("added 0, changed 0, unchanged 12"), "{}", text(&out));
+    assert!(text(&out).contains("added 0, changed 0, removed 0, unchanged 14"), "{}", text(&out));
+    let exported = dir.path().join("export.csv");
+    let out = intake311(&config, &[], &["cities", "export", "--output", &exported.display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = intake311(&config, &[], &["cities", "import", "--replace", "--dry-run", &exported.display().to_string()]);
+    assert!(text(&out).contains("added 0, changed 0, removed 0, unchanged 14"), "{}", text(&out));
+
+    // An edited export: the diff is exact, --dry-run changes nothing, then it applies.
+    let csv = std::fs::read_to_string(&exported).expect("read");
+    let edited: String = csv
+        .lines()
+        .filter(|l| !l.contains(",Tulsa,"))
+        .map(|l| if l.contains(",Flint,") { l.replace(",yes,", ",no,") } else { l.to_string() })
+        .chain(["\"\",Kettering,OH,ketteringoh.org,yes,,,,".to_string()])
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&exported, edited).expect("write");
+    let out = intake311(&config, &[], &["cities", "import", "--replace", "--dry-run", &exported.display().to_string()]);
+    let t = text(&out);
+    assert!(t.contains("added 1, changed 1, removed 1, unchanged 12"), "{t}");
+    assert!(
+        t.contains("+ Kettering, OH")
+            && t.contains("~ Flint, MI")
+            && t.contains("eligible: yes → no")
+            && t.contains("- Tulsa, OK"),
+        "{t}"
+    );
+    assert!(t.contains("dry run: nothing changed"), "{t}");
+    let out = intake311(&config, &[], &["cities", "import", "--replace", &exported.display().to_string()]);
+    assert!(text(&out).contains("applied"), "{}", text(&out));
+    let out = intake311(&config, &[], &["cities", "list", "--json"]);
+    let cities: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(cities.as_array().map(Vec::len), Some(14));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Tulsa"));
 }
 
 #[test]

@@ -57,7 +57,7 @@ async fn each_outcome_gets_its_own_acknowledgement() -> anyhow::Result<()> {
     assert_eq!(dayton.status, RequestStatus::Acknowledged);
     assert_eq!(dayton.eligibility, Eligibility::Eligible);
     assert_eq!(dayton.city.as_deref(), Some("Dayton, OH"));
-    assert_eq!(dayton.eligibility_reason, "domain daytonohio.gov → Dayton, OH (eligible)");
+    assert_eq!(dayton.eligibility_reason, "domain daytonohio.gov → Dayton, OH (eligible until 2027-06-30)");
     let mo = by_official(SPRINGFIELD_MO).ok_or_else(|| anyhow::anyhow!("no Springfield request"))?;
     assert_eq!((mo.status, mo.eligibility), (RequestStatus::Ineligible, Eligibility::NotEligible));
     let unknown = by_official(UNKNOWN).ok_or_else(|| anyhow::anyhow!("no unknown request"))?;

@@ -11,9 +11,10 @@ CREATE TABLE cities (
     eligible_until TEXT,
     notes          TEXT    NOT NULL DEFAULT '',
     created_at     INTEGER NOT NULL,
-    updated_at     INTEGER NOT NULL,
-    UNIQUE (name, state)
+    updated_at     INTEGER NOT NULL
 );
+-- Not unique: a state can have two cities of the same name (told apart by id and domains).
+CREATE INDEX cities_name_state ON cities (state, name);
 
 CREATE TABLE city_domains (
     domain  TEXT    NOT NULL PRIMARY KEY,
@@ -54,6 +55,11 @@ CREATE TABLE requests (
     staff_thread_id    TEXT    NOT NULL DEFAULT '',
     -- A request opened by a reply to a closed one points at it.
     parent_id          INTEGER REFERENCES requests (id) ON DELETE SET NULL,
+    -- Waiting for a person to decide the city ('' = not in review), and a suggestion if any.
+    review_reason      TEXT    NOT NULL DEFAULT '',
+    suggested_city_id  INTEGER REFERENCES cities (id) ON DELETE SET NULL,
+    -- When the question arrived (eligibility is evaluated on this date).
+    received_on        TEXT    NOT NULL DEFAULT '',
     created_at         INTEGER NOT NULL,
     updated_at         INTEGER NOT NULL
 );
@@ -89,6 +95,30 @@ CREATE TABLE messages (
 CREATE UNIQUE INDEX messages_imap_position ON messages (mailbox, uidvalidity, uid);
 CREATE INDEX messages_message_id ON messages (message_id);
 CREATE INDEX messages_request ON messages (request_id, created_at);
+
+-- Known officials: an address that identifies its city even without a city mail domain.
+CREATE TABLE contacts (
+    email      TEXT    NOT NULL PRIMARY KEY,
+    name       TEXT    NOT NULL DEFAULT '',
+    title      TEXT    NOT NULL DEFAULT '',
+    city_id    INTEGER NOT NULL REFERENCES cities (id) ON DELETE CASCADE,
+    -- How the contact became known: added by an administrator, or confirmed by a reply.
+    source     TEXT    NOT NULL CHECK (source IN ('admin', 'confirmed')),
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX contacts_city ON contacts (city_id);
+
+-- One-time confirmation tokens for administrators' changes by mail.
+CREATE TABLE admin_tokens (
+    token      TEXT    NOT NULL PRIMARY KEY,
+    admin      TEXT    NOT NULL,
+    action     TEXT    NOT NULL,
+    payload    BLOB    NOT NULL,
+    detail     TEXT    NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+);
 
 -- Who belongs to a request's city-side thread: the official and whoever they copied.
 CREATE TABLE request_participants (

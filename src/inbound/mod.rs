@@ -75,6 +75,8 @@ pub struct InboundMail {
     pub text: String,
     pub attachments: Vec<InboundAttachment>,
     pub automation: AutomationHeaders,
+    /// Raw values of every Authentication-Results header, topmost first (see [`auth_results`]).
+    pub auth_results: Vec<String>,
     pub size: usize,
 }
 
@@ -193,6 +195,17 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
         own_loop: msg.header_raw("X-Intake311-Loop").is_some(),
     };
 
+    let auth_results = msg
+        .headers()
+        .iter()
+        .filter(|h| h.name().eq_ignore_ascii_case("Authentication-Results"))
+        .filter_map(|h| {
+            let start = usize::try_from(h.offset_start()).ok()?;
+            let end = usize::try_from(h.offset_end()).ok()?;
+            raw.get(start..end).map(|v| String::from_utf8_lossy(v).trim().to_string())
+        })
+        .collect();
+
     Ok(InboundMail {
         message_id,
         message_id_synthesised: synthesised,
@@ -213,6 +226,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
         text,
         attachments,
         automation,
+        auth_results,
         size: raw.len(),
     })
 }
@@ -259,6 +273,20 @@ Content-Disposition: attachment; filename=\"../../etc/pass\x01wd.pdf\"\r\nConten
         assert_eq!(m.attachments[0].size, 5);
         assert!(m.message_id_synthesised);
         assert_eq!(parse(raw).expect("again").message_id, m.message_id, "same bytes, same id");
+    }
+
+    #[test]
+    fn authentication_results_are_kept_raw_and_in_order() {
+        let raw = b"Authentication-Results: mx.311.test;\r\n\tdmarc=pass (p=none) header.from=dayton.gov\r\n\
+Authentication-Results: forged.example; dmarc=pass\r\nFrom: a@dayton.gov\r\nSubject: x\r\n\r\nbody";
+        let m = parse(raw).expect("parses");
+        assert_eq!(m.auth_results.len(), 2);
+        assert!(
+            m.auth_results[0].starts_with("mx.311.test;") && m.auth_results[0].contains("header.from=dayton.gov"),
+            "{:?}",
+            m.auth_results
+        );
+        assert!(m.auth_results[1].starts_with("forged.example"));
     }
 
     #[test]

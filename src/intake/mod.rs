@@ -17,6 +17,7 @@
 //! Talks to: [`crate::inbound`], [`crate::registry`], [`crate::store`], [`crate::outbound`]; never
 //! to the network.
 
+pub mod admin;
 pub mod commands;
 pub mod threads;
 
@@ -28,15 +29,18 @@ use chrono::Datelike as _;
 use lettre::message::Mailbox;
 use tokio::sync::Notify;
 
-use crate::config::{Config, ReplyToClosed};
-use crate::domain::{EligibilityDecision, RequestId, RequestStatus, TrackingNumber, add_business_days};
-use crate::inbound::{self, Classification, InboundMail, reply};
+use crate::config::{Config, ReplyToClosed, Verification};
+use crate::domain::{Eligibility, EligibilityDecision, RequestId, RequestStatus, TrackingNumber, add_business_days};
+use crate::inbound::{self, Classification, InboundMail, auth_results, reply};
 use crate::outbound::render::{
-    CommandErrorContext, ResponseContext, StaffContext, markdown_to_html, strip_reply_prefixes,
+    AdminContext, CommandErrorContext, ResponseContext, StaffContext, markdown_to_html, strip_reply_prefixes,
 };
 use crate::outbound::{self, AckContext, OutAttachment, Rendered, Templates};
 use crate::registry;
-use crate::store::{NewAttachment, NewMessage, NewOutbox, NewRequest, RequestRow, Source, Store, StoreTx};
+use crate::registry::{Found, names};
+use crate::store::{
+    CityRow, NewAttachment, NewMessage, NewOutbox, NewRequest, RequestRow, Source, StaffMember, Store, StoreTx,
+};
 use commands::{Assignee, BodyKind, Change, CommandError, StaffMessage};
 
 /// What became of one message.
@@ -46,6 +50,7 @@ pub enum Outcome {
     FollowUp { tracking: String },
     StaffAction { tracking: String, summary: String },
     StaffRejected { reason: String },
+    Admin { summary: String },
     Duplicate { message_id: String },
     Automatic { reason: String },
     Quarantined { reason: String },
@@ -65,6 +70,7 @@ impl fmt::Display for Outcome {
             Outcome::FollowUp { tracking } => write!(f, "follow-up to {tracking}"),
             Outcome::StaffAction { tracking, summary } => write!(f, "staff on {tracking}: {summary}"),
             Outcome::StaffRejected { reason } => write!(f, "staff command rejected: {reason}"),
+            Outcome::Admin { summary } => write!(f, "administrator: {summary}"),
             Outcome::Duplicate { message_id } => write!(f, "duplicate of <{message_id}>"),
             Outcome::Automatic { reason } => write!(f, "automatic mail ({reason}), not answered"),
             Outcome::Quarantined { reason } => write!(f, "quarantined: {reason}"),
@@ -114,6 +120,30 @@ impl fmt::Display for ApplyError {
         match self {
             ApplyError::Command(e) => write!(f, "{e}"),
             ApplyError::Internal(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+/// How a new question is answered: the eligibility decision, the status and acknowledgement
+/// that follow from it, and whether a person must look at it.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub eligibility: EligibilityDecision,
+    pub status: RequestStatus,
+    pub template: &'static str,
+    /// Non-empty: the request goes to the review queue with this reason.
+    pub review: String,
+    pub suggested_city: Option<i64>,
+}
+
+impl Decision {
+    fn from_eligibility(eligibility: EligibilityDecision) -> Decision {
+        Decision {
+            status: eligibility.outcome.initial_status(),
+            template: eligibility.outcome.ack_template(),
+            eligibility,
+            review: String::new(),
+            suggested_city: None,
         }
     }
 }
@@ -170,6 +200,11 @@ fn mailbox(name: &str, email: &str) -> anyhow::Result<Mailbox> {
     Ok(Mailbox::new(if name.is_empty() { None } else { Some(name.to_string()) }, address))
 }
 
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn size_of(bytes: usize) -> i64 {
     i64::try_from(bytes).unwrap_or(i64::MAX)
 }
@@ -208,6 +243,11 @@ impl Intake {
             return self.record_automatic(pos, raw, &mail, &reason).await;
         }
         let staff = self.store.staff_member(&mail.from).await?;
+        if let Some(member) = staff.as_ref().filter(|m| m.role == "admin")
+            && let Some(command) = admin::parse(&mail.subject, &reply::new_content(&mail.text))
+        {
+            return self.admin_mail(pos, raw, &mail, member, command).await;
+        }
         let matched = self.match_request(&mail, staff.is_some()).await?;
         let result = match (staff, matched) {
             (Some(member), Some(request)) => {
@@ -241,8 +281,65 @@ impl Intake {
         }
     }
 
-    async fn decide(&self, mail: &InboundMail) -> anyhow::Result<EligibilityDecision> {
-        registry::decide_by_domain(&self.store, mail.from_domain(), self.cfg.intake.match_subdomains).await
+    /// Finds the sender's city — a known contact, then the mail domain (each subject to
+    /// `intake.verification`), and as a suggestion for review only, a city and state named in the
+    /// signature or subject — and decides how to answer.
+    pub async fn decide(&self, mail: &InboundMail) -> anyhow::Result<Decision> {
+        let cfg = &self.cfg.intake;
+        let today = chrono::Utc::now().date_naive();
+        let domain = mail.from_domain();
+        let (city, via) = match registry::find_city(&self.store, &mail.from, domain, cfg.match_subdomains).await? {
+            Found::Contact(c) => (c, format!("contact {}", mail.from)),
+            Found::Domain(c, matched) if matched == domain => (c, format!("domain {matched}")),
+            Found::Domain(c, matched) => (c, format!("domain {domain} (sub-domain of {matched})")),
+            Found::Nothing => {
+                let cities = self.store.list_cities().await?;
+                let text = format!("{}\n{}", mail.subject, names::signature_block(&mail.text));
+                let named = names::cities_named(&text, &cities);
+                let mut d = Decision::from_eligibility(EligibilityDecision {
+                    outcome: Eligibility::Unknown,
+                    city: None,
+                    reason: format!("no known contact or city mail domain for {}", mail.from),
+                });
+                if let [one] = named.as_slice() {
+                    d.review =
+                        format!("no contact or domain matched; the signature or subject names {}", one.record.label());
+                    d.suggested_city = Some(one.id);
+                }
+                return Ok(d);
+            }
+        };
+        let mut decided = registry::decide(&city, &via, today);
+        // `prefer` with no trusted server configured has nothing to check against.
+        if cfg.verification == Verification::Off
+            || (cfg.verification == Verification::Prefer && cfg.trusted_authserv_ids.is_empty())
+        {
+            return Ok(Decision::from_eligibility(decided));
+        }
+        let v = auth_results::verify(&mail.auth_results, &cfg.trusted_authserv_ids, domain);
+        if v.verified {
+            decided.reason.push_str(&format!("; sender verified: {}", v.reason));
+            return Ok(Decision::from_eligibility(decided));
+        }
+        let label = city.record.label();
+        let review = format!("sender not verified ({}); {via} → {label}", v.reason);
+        Ok(match cfg.verification {
+            Verification::Require => Decision {
+                eligibility: EligibilityDecision {
+                    outcome: Eligibility::Unknown,
+                    city: None,
+                    reason: format!("{via} → {label}, but the sender is not verified: {}", v.reason),
+                },
+                status: RequestStatus::New,
+                template: "ack_received",
+                review,
+                suggested_city: Some(city.id),
+            },
+            _ => {
+                decided.reason.push_str(&format!("; sender not verified: {}", v.reason));
+                Decision { review, suggested_city: Some(city.id), ..Decision::from_eligibility(decided) }
+            }
+        })
     }
 
     /// The request a message belongs to: by thread headers (anyone), then by subject tag or
@@ -593,7 +690,7 @@ impl Intake {
         pos: Position<'_>,
         raw: &[u8],
         mail: &InboundMail,
-        decision: &EligibilityDecision,
+        decision: &Decision,
         parent: Option<RequestId>,
     ) -> Result<Outcome, NewRequestError> {
         let cfg = &self.cfg;
@@ -609,18 +706,22 @@ impl Intake {
         let today = chrono::Utc::now().date_naive();
         let tracking = tx.next_tracking_number(&cfg.intake.tracking_prefix, today.year()).await?;
         let due = add_business_days(today, cfg.intake.response_days);
+        let elig = &decision.eligibility;
         let request_id = tx
             .insert_request(&NewRequest {
                 tracking: &tracking,
-                city_id: decision.city.as_ref().map(|c| c.id),
+                city_id: elig.city.as_ref().map(|c| c.id),
                 official_email: &mail.from,
                 official_name: &mail.from_name,
                 subject: &mail.subject,
-                status: decision.outcome.initial_status(),
-                eligibility: decision.outcome,
-                eligibility_reason: &decision.reason,
+                status: decision.status,
+                eligibility: elig.outcome,
+                eligibility_reason: &elig.reason,
                 due_date: Some(due),
                 parent_id: parent,
+                review_reason: &decision.review,
+                suggested_city_id: decision.suggested_city,
+                received_on: today,
             })
             .await?;
         self.store_inbound(
@@ -634,16 +735,19 @@ impl Intake {
         tx.add_participants(request_id, std::slice::from_ref(&mail.from), "official").await?;
         let copied: Vec<String> = mail.cc.iter().filter(|a| **a != mail.from && !self.is_ours(a)).cloned().collect();
         tx.add_participants(request_id, &copied, "cc").await?;
-        let mut detail = format!("question received; {}", decision.reason);
+        let mut detail = format!("question received; {}", elig.reason);
         if let Some(p) = parent {
             let old = tx.request_by_id(p).await?;
             detail.push_str(&format!("; follows closed request {}", old.tracking));
         }
         tx.add_event(request_id, &mail.from, Source::Mail, "created", &detail).await?;
+        if !decision.review.is_empty() {
+            tx.add_event(request_id, "intake311", Source::System, "needs review", &decision.review).await?;
+        }
 
         // The acknowledgement, rendered now so its bytes and Message-ID are fixed in the row.
         let row = tx.request_by_id(request_id).await?;
-        let template = decision.outcome.ack_template();
+        let template = decision.template;
         let rendered = self
             .templates
             .render(template, &self.ack_context(&row))
@@ -652,7 +756,7 @@ impl Intake {
             .await
             .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
         tx.add_event(request_id, "intake311", Source::System, "acknowledgement queued", template).await?;
-        if decision.outcome == crate::domain::Eligibility::Eligible {
+        if decision.status == RequestStatus::Acknowledged {
             let names: Vec<String> = mail.attachments.iter().map(|a| a.filename.clone()).collect();
             self.notify_staff(&mut tx, request_id, "staff_new_request", &mail.text, &names)
                 .await
@@ -661,7 +765,7 @@ impl Intake {
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
         tx.commit().await?;
         self.wake_outbox.notify_one();
-        Ok(Outcome::Request { tracking, eligibility: decision.outcome })
+        Ok(Outcome::Request { tracking, eligibility: elig.outcome })
     }
 
     fn is_ours(&self, address: &str) -> bool {
@@ -709,6 +813,15 @@ impl Intake {
             && let Err(e) = tx.set_status(id, to, &mail.from, Source::Mail).await?
         {
             tracing::warn!(error = %e, "follow-up could not change the status");
+        }
+        if current.status == RequestStatus::NeedsCity && self.is_city_side(id, &mut tx, &mail.from).await? {
+            let resolved = self.resolve_named_city(&mut tx, id, mail, &new_text).await?;
+            if resolved {
+                tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
+                tx.commit().await?;
+                self.wake_outbox.notify_one();
+                return Ok(Outcome::FollowUp { tracking: request.tracking.clone() });
+            }
         }
         let names: Vec<String> = mail.attachments.iter().map(|a| a.filename.clone()).collect();
         let text = if new_text.is_empty() { mail.text.trim().to_string() } else { new_text.clone() };
@@ -948,6 +1061,327 @@ impl Intake {
             done.push("nothing to do (empty note)".into());
         }
         Ok(done.join(", "))
+    }
+
+    async fn is_city_side(&self, id: RequestId, tx: &mut StoreTx, email: &str) -> anyhow::Result<bool> {
+        Ok(tx.participants(id).await?.iter().any(|(e, _)| e == email))
+    }
+
+    /// A needs_city request whose official answered with a city and state: when exactly one
+    /// registry city is named, the request takes it (decided on its arrival date), the sender
+    /// becomes a confirmed contact, and the official gets the matching acknowledgement. Otherwise
+    /// the request goes to review. Returns whether it was resolved.
+    async fn resolve_named_city(
+        &self,
+        tx: &mut StoreTx,
+        id: RequestId,
+        mail: &InboundMail,
+        new_text: &str,
+    ) -> anyhow::Result<bool> {
+        let cities = tx.list_cities().await?;
+        let text = format!("{}\n{}", strip_reply_prefixes(&mail.subject), new_text);
+        let named = names::cities_named(&text, &cities);
+        let [city] = named.as_slice() else {
+            let reason = if named.is_empty() {
+                "the official's reply names no registered city and state".to_string()
+            } else {
+                format!(
+                    "the official's reply names several cities: {}",
+                    named.iter().map(|c| c.record.label()).collect::<Vec<_>>().join(", ")
+                )
+            };
+            tx.set_review(id, &reason, named.first().map(|c| c.id), &mail.from, Source::Mail).await?;
+            return Ok(false);
+        };
+        let row = tx.request_by_id(id).await?;
+        let via = format!("the official named {}", city.record.label());
+        tx.upsert_contact(&mail.from, &mail.from_name, "", city.id, "confirmed", &mail.from).await?;
+        self.settle_city(tx, &row, city, &via, &mail.from, Source::Mail).await?;
+        let row = tx.request_by_id(id).await?;
+        let template = row.eligibility.ack_template();
+        let rendered = self.templates.render(template, &self.ack_context(&row))?;
+        self.auto_reply(tx, &row, mail, template, rendered).await?;
+        Ok(true)
+    }
+
+    /// Gives a request its city, decided on the arrival date, and moves it on: eligible →
+    /// acknowledged (and the staff thread opens), not eligible → ineligible.
+    async fn settle_city(
+        &self,
+        tx: &mut StoreTx,
+        row: &RequestRow,
+        city: &CityRow,
+        via: &str,
+        actor: &str,
+        source: Source,
+    ) -> anyhow::Result<()> {
+        let id = RequestId(row.id);
+        let date = row.received_on.parse().unwrap_or_else(|_| chrono::Utc::now().date_naive());
+        let decided = registry::decide(city, via, date);
+        tx.set_city_decision(id, Some(city.id), decided.outcome, &decided.reason, actor, source).await?;
+        let to = decided.outcome.initial_status();
+        if let Err(e) = tx.set_status(id, to, actor, source).await? {
+            tracing::warn!(error = %e, "city decided, status unchanged");
+        }
+        if to == RequestStatus::Acknowledged && row.staff_thread_id.is_empty() {
+            let question = tx.question_text(id).await?;
+            self.notify_staff(tx, id, "staff_new_request", &question, &[]).await?;
+        }
+        Ok(())
+    }
+
+    /// `review approve`: gives the request `city`, optionally records the official as a contact,
+    /// and, when the official has had no definitive answer yet, sends the acknowledgement.
+    pub async fn review_approve(
+        &self,
+        tracking: &TrackingNumber,
+        city: i64,
+        add_contact: bool,
+        actor: &Actor,
+    ) -> Result<String, ApplyError> {
+        let command = |m: String| ApplyError::Command(CommandError(m));
+        let row =
+            self.store.request_by_tracking(tracking).await?.ok_or_else(|| command(format!("no request {tracking}")))?;
+        let mut tx = self.store.begin().await?;
+        let city = tx
+            .city_by_id(city)
+            .await?
+            .ok_or_else(|| command(format!("no city has id {city} (intake311 cities list)")))?;
+        let id = RequestId(row.id);
+        if add_contact {
+            tx.upsert_contact(&row.official_email, &row.official_name, "", city.id, "admin", &actor.email).await?;
+        }
+        let answered = !matches!(row.status, RequestStatus::New | RequestStatus::NeedsCity);
+        let via = format!("approved by {}", actor.email);
+        self.settle_city(&mut tx, &row, &city, &via, &actor.email, actor.source).await?;
+        let row = tx.request_by_id(id).await?;
+        let mut summary = format!("{} → {} ({})", row.tracking, city.record.label(), row.eligibility);
+        if !answered {
+            let template = row.eligibility.ack_template();
+            let rendered = self.templates.render(template, &self.ack_context(&row)).map_err(anyhow::Error::from)?;
+            let (parent, refs) = tx.latest_official_message(id, &row.official_email).await?.unwrap_or_default();
+            let mut references: Vec<String> = refs.split_whitespace().map(str::to_string).collect();
+            if !parent.is_empty() {
+                references.push(parent.clone());
+            }
+            self.queue(
+                &mut tx,
+                Queued {
+                    request: Some(id),
+                    kind: template,
+                    to: vec![mailbox(&row.official_name, &row.official_email)?],
+                    cc: vec![],
+                    reply_to: self.city_reply_to(&row.tracking),
+                    in_reply_to: if parent.is_empty() { None } else { Some(&parent) },
+                    references,
+                    auto_submitted: Some("auto-replied"),
+                    tracking: Some(row.tracking.clone()),
+                    rendered,
+                    attachments: &[],
+                },
+            )
+            .await?;
+            summary.push_str(&format!("; {template} queued"));
+        }
+        if add_contact {
+            summary.push_str(&format!("; {} recorded as a contact", row.official_email));
+        }
+        tx.commit().await?;
+        self.wake_outbox.notify_one();
+        Ok(summary)
+    }
+
+    /// `review reject`: takes the request out of review and closes it. Nothing is sent (a forged
+    /// sender's mail would reach the real owner of the address).
+    pub async fn review_reject(
+        &self,
+        tracking: &TrackingNumber,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<String, ApplyError> {
+        let row = self
+            .store
+            .request_by_tracking(tracking)
+            .await?
+            .ok_or_else(|| ApplyError::Command(CommandError(format!("no request {tracking}"))))?;
+        let id = RequestId(row.id);
+        let mut tx = self.store.begin().await?;
+        tx.set_review(id, "", None, &actor.email, actor.source).await?;
+        tx.add_event(id, &actor.email, actor.source, "review rejected", reason).await?;
+        tx.set_status(id, RequestStatus::Closed, &actor.email, actor.source)
+            .await?
+            .map_err(|e| ApplyError::Command(CommandError(e.to_string())))?;
+        tx.commit().await?;
+        Ok(format!("{} rejected and closed", row.tracking))
+    }
+
+    /// An administrator's command by mail. Always needs a verified sender; the reply goes to
+    /// the administrator only.
+    async fn admin_mail(
+        &self,
+        pos: Position<'_>,
+        raw: &[u8],
+        mail: &InboundMail,
+        member: &StaffMember,
+        command: admin::AdminCommand,
+    ) -> anyhow::Result<Outcome> {
+        let mut tx = match self
+            .open_and_file(
+                pos,
+                raw,
+                mail,
+                Filed { request: None, kind: "admin", new_text: &reply::new_content(&mail.text), note: "" },
+            )
+            .await?
+        {
+            Ok(tx) => tx,
+            Err(duplicate) => return Ok(duplicate),
+        };
+        let verification =
+            auth_results::verify(&mail.auth_results, &self.cfg.intake.trusted_authserv_ids, mail.from_domain());
+        let mut attachments = Vec::new();
+        let (title, body) = if !verification.verified {
+            (
+                "Not applied: your message could not be verified".to_string(),
+                format!(
+                    "Administrators' commands by mail need a sender verified by the receiving server (DMARC, or SPF/DKIM aligned with your address).\n\nWhat the server reported: {}\n\nNothing was changed. You can run the same command on the server: intake311 cities import FILE.csv",
+                    verification.reason
+                ),
+            )
+        } else {
+            match command {
+                admin::AdminCommand::Export => {
+                    let cities = tx.list_cities().await?;
+                    attachments.push(OutAttachment {
+                        filename: "cities.csv".into(),
+                        content_type: "text/csv".into(),
+                        data: registry::export_csv(&cities)?,
+                    });
+                    (
+                        format!("The city list: {} cities, attached", cities.len()),
+                        "Edit it and send it back with the subject #cities import to change the registry.".to_string(),
+                    )
+                }
+                admin::AdminCommand::Import { replace } => {
+                    self.admin_import_preview(&mut tx, mail, &member.email, replace).await?
+                }
+                admin::AdminCommand::Confirm(token) => self.admin_confirm(&mut tx, &member.email, &token).await?,
+            }
+        };
+        let ctx = AdminContext {
+            service_name: self.cfg.intake.service_name.clone(),
+            subject: strip_reply_prefixes(&mail.subject),
+            title: title.clone(),
+            body,
+            intake_address: self.cfg.intake.address.clone(),
+        };
+        let rendered = self.templates.render("admin_reply", &ctx)?;
+        let mut references = mail.references.clone();
+        references.push(mail.message_id.clone());
+        self.queue(
+            &mut tx,
+            Queued {
+                request: None,
+                kind: "admin_reply",
+                to: vec![mailbox(&member.name, &member.email)?],
+                cc: vec![],
+                reply_to: self.intake_mailbox.clone(),
+                in_reply_to: Some(&mail.message_id),
+                references,
+                auto_submitted: Some("auto-replied"),
+                tracking: None,
+                rendered,
+                attachments: &attachments,
+            },
+        )
+        .await?;
+        tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
+        tx.commit().await?;
+        self.wake_outbox.notify_one();
+        Ok(Outcome::Admin { summary: title })
+    }
+
+    async fn admin_import_preview(
+        &self,
+        tx: &mut StoreTx,
+        mail: &InboundMail,
+        admin: &str,
+        replace: bool,
+    ) -> anyhow::Result<(String, String)> {
+        let Some(file) = mail.attachments.iter().find(|a| {
+            a.filename.to_ascii_lowercase().ends_with(".csv")
+                || a.content_type == "text/csv"
+                || a.content_type == "application/vnd.ms-excel"
+        }) else {
+            return Ok((
+                "Not applied: no CSV file attached".into(),
+                "Attach the city list as a .csv file (columns: name,state,domains,eligible; see cities export).".into(),
+            ));
+        };
+        let digest = sha256_hex(&file.data);
+        let detail =
+            format!("file {} (sha256 {digest}) by mail{}", file.filename, if replace { ", --replace" } else { "" });
+        let rows = match registry::parse_csv(&file.data) {
+            Ok(rows) => rows,
+            Err(e) => return Ok((format!("Not applied: {} has errors", file.filename), e.to_string())),
+        };
+        let diff = match registry::diff(&tx.list_cities().await?, &rows, replace) {
+            Ok(d) => d,
+            Err(e) => return Ok((format!("Not applied: {} does not fit the registry", file.filename), e.to_string())),
+        };
+        let token = admin::new_token();
+        let ttl = i64::try_from(self.cfg.intake.admin_token_ttl.as_millis()).unwrap_or(i64::MAX / 4);
+        let expires_at = crate::store::now_ms() + ttl;
+        tx.insert_admin_token(&crate::store::AdminToken {
+            token: token.clone(),
+            admin: admin.to_string(),
+            action: if replace { "cities import --replace".into() } else { "cities import".into() },
+            payload: file.data.clone(),
+            detail: detail.clone(),
+            expires_at,
+            used_at: None,
+        })
+        .await?;
+        let until = chrono::DateTime::from_timestamp_millis(expires_at)
+            .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default();
+        Ok((
+            format!("Dry run of {}: nothing has changed yet", file.filename),
+            format!(
+                "{diff}\nTo apply exactly this change, reply to this message with the line\n\n#confirm {token}\n\nThe token works once, until {until}.\n({detail})"
+            ),
+        ))
+    }
+
+    async fn admin_confirm(&self, tx: &mut StoreTx, admin: &str, token: &str) -> anyhow::Result<(String, String)> {
+        let not = |why: String| {
+            Ok((
+                format!("Not applied: {why}"),
+                "Nothing was changed. Send the file again with the subject #cities import for a new token.".to_string(),
+            ))
+        };
+        let Some(t) = tx.admin_token(token).await? else {
+            return not(format!("there is no pending change with token {token}"));
+        };
+        if t.admin != admin {
+            return not(format!("token {token} was issued to another administrator"));
+        }
+        if let Some(at) = t.used_at {
+            let when = chrono::DateTime::from_timestamp_millis(at).map(|d| d.to_rfc3339()).unwrap_or_default();
+            return not(format!("token {token} was already used ({when})"));
+        }
+        if t.expires_at < crate::store::now_ms() {
+            return not(format!("token {token} has expired"));
+        }
+        let replace = t.action.ends_with("--replace");
+        let rows = registry::parse_csv(&t.payload).map_err(|e| anyhow::anyhow!("stored file no longer parses: {e}"))?;
+        let diff = match registry::diff(&tx.list_cities().await?, &rows, replace) {
+            Ok(d) => d,
+            Err(e) => return Ok(("Not applied: the registry changed since the dry run".into(), e.to_string())),
+        };
+        tx.apply_city_diff(&diff, admin, &t.detail).await?;
+        tx.use_admin_token(token).await?;
+        Ok(("Applied: the city list is updated".into(), format!("{diff}\n({})", t.detail)))
     }
 
     /// Queues staff-written mail to the official (and whoever they copied, unless

@@ -45,7 +45,7 @@ impl PollOutcome {
         match o {
             Outcome::Request { .. } => self.requests += 1,
             Outcome::FollowUp { .. } => self.follow_ups += 1,
-            Outcome::StaffAction { .. } | Outcome::StaffRejected { .. } => self.staff += 1,
+            Outcome::StaffAction { .. } | Outcome::StaffRejected { .. } | Outcome::Admin { .. } => self.staff += 1,
             Outcome::Duplicate { .. } => self.duplicates += 1,
             Outcome::Automatic { .. } => self.automatic += 1,
             Outcome::Quarantined { .. } => self.quarantined += 1,

@@ -14,10 +14,12 @@ use serde::Serialize;
 use crate::inbound::one_line;
 
 /// The mails we send, each with its three template files.
-pub const TEMPLATE_NAMES: [&str; 9] = [
+pub const TEMPLATE_NAMES: [&str; 11] = [
     "ack_eligible",
     "ack_not_eligible",
     "ack_unknown_city",
+    "ack_received",
+    "admin_reply",
     "followup_added",
     "reply",
     "response",
@@ -115,6 +117,19 @@ pub struct CommandErrorContext {
     pub subject: String,
     pub error: String,
     pub help: String,
+    pub intake_address: String,
+}
+
+/// Replies to administrators' commands by mail (`admin_reply`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminContext {
+    pub service_name: String,
+    /// Their subject, without reply prefixes.
+    pub subject: String,
+    /// One line: what happened, e.g. `Dry run: nothing has changed yet`.
+    pub title: String,
+    /// Preformatted details (a diff, errors, instructions).
+    pub body: String,
     pub intake_address: String,
 }
 

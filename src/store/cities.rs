@@ -1,38 +1,37 @@
-//! The eligible-city registry: cities and their mail domains, plus the audit log of changes.
+//! The eligible-city registry: cities, their mail domains and known contacts, plus the audit
+//! log of every change.
 
 use anyhow::Context as _;
 use serde::Serialize;
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
 
-use super::{Store, now_ms};
+use super::{Store, StoreTx, now_ms};
 
-/// A city as stored, with its domains.
+use crate::registry::{CityRecord, Diff};
+
+/// A stored city.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CityRow {
     pub id: i64,
-    pub name: String,
-    pub state: String,
-    pub eligible: bool,
-    pub domains: Vec<String>,
+    #[serde(flatten)]
+    pub record: CityRecord,
 }
 
-/// A city as an import file gives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewCity {
+/// A known official of a city.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContactRow {
+    pub email: String,
     pub name: String,
-    pub state: String,
-    pub eligible: bool,
-    /// Lower-case, sorted, unique.
-    pub domains: Vec<String>,
+    pub title: String,
+    pub city_id: i64,
+    pub city: String,
+    pub source: String,
 }
 
-/// What an import did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ImportSummary {
-    pub added: Vec<String>,
-    pub changed: Vec<String>,
-    pub unchanged: usize,
+fn date(row: &SqliteRow, col: &str) -> anyhow::Result<Option<chrono::NaiveDate>> {
+    let v: Option<String> = row.try_get(col)?;
+    Ok(v.and_then(|s| s.parse().ok()))
 }
 
 fn city_from_row(row: &SqliteRow) -> anyhow::Result<CityRow> {
@@ -42,24 +41,180 @@ fn city_from_row(row: &SqliteRow) -> anyhow::Result<CityRow> {
     domains.sort();
     Ok(CityRow {
         id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        state: row.try_get("state")?,
-        eligible: row.try_get::<i64, _>("eligible")? != 0,
-        domains,
+        record: CityRecord {
+            name: row.try_get("name")?,
+            state: row.try_get("state")?,
+            population: row.try_get("population")?,
+            eligible: row.try_get::<i64, _>("eligible")? != 0,
+            eligible_from: date(row, "eligible_from")?,
+            eligible_until: date(row, "eligible_until")?,
+            notes: row.try_get("notes")?,
+            domains,
+        },
     })
 }
 
-const SELECT_CITY: &str = "SELECT c.id, c.name, c.state, c.eligible, \
+const SELECT_CITY: &str = "SELECT c.id, c.name, c.state, c.population, c.eligible, c.eligible_from, c.eligible_until, c.notes, \
      (SELECT GROUP_CONCAT(d.domain, ',') FROM city_domains d WHERE d.city_id = c.id) AS domains \
      FROM cities c";
 
+async fn city_by_id_in<'e>(db: impl sqlx::SqliteExecutor<'e>, id: i64) -> anyhow::Result<Option<CityRow>> {
+    let row =
+        sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_CITY} WHERE c.id = $1"))).bind(id).fetch_optional(db).await?;
+    row.as_ref().map(city_from_row).transpose()
+}
+
+impl StoreTx {
+    pub async fn city_by_id(&mut self, id: i64) -> anyhow::Result<Option<CityRow>> {
+        city_by_id_in(&mut *self.tx, id).await
+    }
+
+    async fn audit(&mut self, actor: &str, action: &str, detail: &str) -> anyhow::Result<()> {
+        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, $3, $4)")
+            .bind(now_ms())
+            .bind(actor)
+            .bind(action)
+            .bind(detail)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_city(&mut self, r: &CityRecord) -> anyhow::Result<i64> {
+        let now = now_ms();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO cities (name, state, population, eligible, eligible_from, eligible_until, notes, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+        )
+        .bind(&r.name)
+        .bind(&r.state)
+        .bind(r.population)
+        .bind(i64::from(r.eligible))
+        .bind(r.eligible_from.map(|d| d.to_string()))
+        .bind(r.eligible_until.map(|d| d.to_string()))
+        .bind(&r.notes)
+        .bind(now)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(id)
+    }
+
+    async fn update_city_row(&mut self, id: i64, r: &CityRecord) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE cities SET name = $1, state = $2, population = $3, eligible = $4, eligible_from = $5, \
+             eligible_until = $6, notes = $7, updated_at = $8 WHERE id = $9",
+        )
+        .bind(&r.name)
+        .bind(&r.state)
+        .bind(r.population)
+        .bind(i64::from(r.eligible))
+        .bind(r.eligible_from.map(|d| d.to_string()))
+        .bind(r.eligible_until.map(|d| d.to_string()))
+        .bind(&r.notes)
+        .bind(now_ms())
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query("DELETE FROM city_domains WHERE city_id = $1").bind(id).execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Gives `id` exactly these domains; a domain owned by another city is an error.
+    async fn insert_domains(&mut self, id: i64, r: &CityRecord) -> anyhow::Result<()> {
+        for d in &r.domains {
+            let owner: Option<String> = sqlx::query_scalar(
+                "SELECT c.name || ', ' || c.state || ' (#' || c.id || ')' FROM city_domains d JOIN cities c ON c.id = d.city_id \
+                 WHERE d.domain = $1 AND d.city_id <> $2",
+            )
+            .bind(d)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+            if let Some(owner) = owner {
+                anyhow::bail!("domain {d} already belongs to {owner}");
+            }
+            sqlx::query("INSERT INTO city_domains (domain, city_id) VALUES ($1, $2) ON CONFLICT (domain) DO NOTHING")
+                .bind(d)
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// As [`Store::apply_city_diff`], inside this transaction.
+    pub async fn apply_city_diff(&mut self, diff: &Diff, actor: &str, detail: &str) -> anyhow::Result<()> {
+        for r in &diff.removed {
+            sqlx::query("DELETE FROM cities WHERE id = $1").bind(r.id).execute(&mut *self.tx).await?;
+        }
+        // Domains move between cities of the same file: clear the changed ones first.
+        for c in &diff.changed {
+            self.update_city_row(c.id, &c.record).await?;
+        }
+        for c in &diff.changed {
+            self.insert_domains(c.id, &c.record).await?;
+        }
+        for a in &diff.added {
+            let id = self.insert_city(a).await?;
+            self.insert_domains(id, a).await?;
+        }
+        let summary = format!(
+            "{detail}; added {}, changed {}, removed {}, unchanged {}",
+            diff.added.len(),
+            diff.changed.len(),
+            diff.removed.len(),
+            diff.unchanged
+        );
+        self.audit(actor, "cities import", &summary).await
+    }
+
+    /// Every city, as this transaction sees the registry.
+    pub async fn list_cities(&mut self) -> anyhow::Result<Vec<CityRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_CITY} ORDER BY c.state, c.name, c.id")))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(city_from_row).collect()
+    }
+
+    /// Records a known official (an existing contact is updated).
+    pub async fn upsert_contact(
+        &mut self,
+        email: &str,
+        name: &str,
+        title: &str,
+        city: i64,
+        source: &str,
+        actor: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO contacts (email, name, title, city_id, source, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (email) DO UPDATE SET name = excluded.name, title = excluded.title, city_id = excluded.city_id, \
+             source = excluded.source",
+        )
+        .bind(email)
+        .bind(name)
+        .bind(title)
+        .bind(city)
+        .bind(source)
+        .bind(now_ms())
+        .execute(&mut *self.tx)
+        .await
+        .with_context(|| format!("saving contact {email}"))?;
+        self.audit(actor, "contact add", &format!("{email} → city #{city} ({source})")).await
+    }
+}
+
 impl Store {
     pub async fn list_cities(&self) -> anyhow::Result<Vec<CityRow>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_CITY} ORDER BY c.state, c.name")))
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_CITY} ORDER BY c.state, c.name, c.id")))
             .fetch_all(&self.pool)
             .await
             .context("listing cities")?;
         rows.iter().map(city_from_row).collect()
+    }
+
+    pub async fn city_by_id(&self, id: i64) -> anyhow::Result<Option<CityRow>> {
+        city_by_id_in(&self.pool, id).await
     }
 
     /// The city owning the longest of `candidates` (a domain and its parents), with that domain.
@@ -69,109 +224,135 @@ impl Store {
         }
         let placeholders: Vec<String> = (1..=candidates.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
-            "SELECT d.domain, c.id, c.name, c.state, c.eligible, NULL AS domains FROM city_domains d \
-             JOIN cities c ON c.id = d.city_id WHERE d.domain IN ({}) ORDER BY LENGTH(d.domain) DESC LIMIT 1",
+            "SELECT d.domain FROM city_domains d WHERE d.domain IN ({}) ORDER BY LENGTH(d.domain) DESC LIMIT 1",
             placeholders.join(", ")
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
         for c in candidates {
             q = q.bind(c);
         }
-        let Some(row) = q.fetch_optional(&self.pool).await.context("looking up a city by domain")? else {
+        let Some(domain) = q.fetch_optional(&self.pool).await.context("looking up a city by domain")? else {
             return Ok(None);
         };
-        let domain: String = row.try_get("domain")?;
-        Ok(Some((domain, city_from_row(&row)?)))
+        let id: i64 = sqlx::query_scalar("SELECT city_id FROM city_domains WHERE domain = $1")
+            .bind(&domain)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(self.city_by_id(id).await?.map(|c| (domain, c)))
     }
 
-    /// Adds or updates every city in one transaction (keyed by name and state); a city's domains
-    /// become exactly those given. A domain already owned by another city fails the whole import.
-    pub async fn import_cities(&self, cities: &[NewCity], actor: &str, detail: &str) -> anyhow::Result<ImportSummary> {
-        let mut tx = self.begin().await?;
-        let mut summary = ImportSummary::default();
-        let now = now_ms();
-        // Pass 1: add or update the cities and drop the domains of those that change, so that a
-        // domain moving between two cities of the same file does not depend on row order.
-        let mut domains_to_insert: Vec<(i64, &NewCity)> = Vec::new();
-        for city in cities {
-            let label = format!("{}, {}", city.name, city.state);
-            let existing =
-                sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_CITY} WHERE c.name = $1 AND c.state = $2")))
-                    .bind(&city.name)
-                    .bind(&city.state)
-                    .fetch_optional(&mut *tx.tx)
-                    .await?;
-            let existing = existing.as_ref().map(city_from_row).transpose()?;
-            let id = match &existing {
-                Some(row) if row.eligible == city.eligible && row.domains == city.domains => {
-                    summary.unchanged += 1;
-                    continue;
-                }
-                Some(row) => {
-                    sqlx::query("UPDATE cities SET eligible = $1, updated_at = $2 WHERE id = $3")
-                        .bind(i64::from(city.eligible))
-                        .bind(now)
-                        .bind(row.id)
-                        .execute(&mut *tx.tx)
-                        .await?;
-                    sqlx::query("DELETE FROM city_domains WHERE city_id = $1")
-                        .bind(row.id)
-                        .execute(&mut *tx.tx)
-                        .await?;
-                    summary.changed.push(label);
-                    row.id
-                }
-                None => {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO cities (name, state, eligible, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
-                    )
-                    .bind(&city.name)
-                    .bind(&city.state)
-                    .bind(i64::from(city.eligible))
-                    .bind(now)
-                    .fetch_one(&mut *tx.tx)
-                    .await?;
-                    summary.added.push(label);
-                    id
-                }
-            };
-            domains_to_insert.push((id, city));
-        }
-        // Pass 2: the new domains. One still owned by a city outside the file fails the import.
-        for (id, city) in domains_to_insert {
-            for domain in &city.domains {
-                let owner: Option<String> = sqlx::query_scalar(
-                    "SELECT c.name || ', ' || c.state FROM city_domains d JOIN cities c ON c.id = d.city_id WHERE d.domain = $1",
-                )
-                .bind(domain)
-                .fetch_optional(&mut *tx.tx)
-                .await?;
-                if let Some(owner) = owner {
-                    anyhow::bail!(
-                        "domain {domain} of {}, {} already belongs to {owner}; nothing was changed",
-                        city.name,
-                        city.state
-                    );
-                }
-                sqlx::query("INSERT INTO city_domains (domain, city_id) VALUES ($1, $2)")
-                    .bind(domain)
-                    .bind(id)
-                    .execute(&mut *tx.tx)
-                    .await?;
-            }
-        }
-        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, 'cities import', $3)")
-            .bind(now)
-            .bind(actor)
-            .bind(format!(
-                "{detail}; added {}, changed {}, unchanged {}",
-                summary.added.len(),
-                summary.changed.len(),
-                summary.unchanged
-            ))
-            .execute(&mut *tx.tx)
+    /// The city of a known contact.
+    pub async fn city_of_contact(&self, email: &str) -> anyhow::Result<Option<CityRow>> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT city_id FROM contacts WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&self.pool)
             .await?;
+        match id {
+            Some(id) => self.city_by_id(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Applies an import's diff in one transaction and records who did it, with `detail` (the
+    /// file name and its SHA-256).
+    pub async fn apply_city_diff(&self, diff: &Diff, actor: &str, detail: &str) -> anyhow::Result<()> {
+        let mut tx = self.begin().await?;
+        tx.apply_city_diff(diff, actor, detail).await?;
+        tx.commit().await
+    }
+
+    pub async fn add_city(&self, r: &CityRecord, actor: &str) -> anyhow::Result<i64> {
+        let mut tx = self.begin().await?;
+        let id = tx.insert_city(r).await?;
+        tx.insert_domains(id, r).await?;
+        tx.audit(actor, "cities add", &format!("#{id} {}", r.label())).await?;
         tx.commit().await?;
-        Ok(summary)
+        Ok(id)
+    }
+
+    pub async fn update_city(&self, id: i64, r: &CityRecord, actor: &str) -> anyhow::Result<()> {
+        let mut tx = self.begin().await?;
+        tx.update_city_row(id, r).await?;
+        tx.insert_domains(id, r).await?;
+        tx.audit(actor, "cities set", &format!("#{id} {}", r.label())).await?;
+        tx.commit().await
+    }
+
+    /// Removes a city (its domains and contacts go with it; its requests keep their history).
+    pub async fn remove_city(&self, id: i64, actor: &str) -> anyhow::Result<bool> {
+        let mut tx = self.begin().await?;
+        let Some(city) = tx.city_by_id(id).await? else { return Ok(false) };
+        sqlx::query("DELETE FROM cities WHERE id = $1").bind(id).execute(&mut *tx.tx).await?;
+        tx.audit(actor, "cities remove", &format!("#{id} {}", city.record.label())).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// How many requests name this city.
+    pub async fn requests_of_city(&self, id: i64) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM requests WHERE city_id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    pub async fn add_contact(
+        &self,
+        email: &str,
+        name: &str,
+        title: &str,
+        city: i64,
+        actor: &str,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.begin().await?;
+        tx.upsert_contact(email, name, title, city, "admin", actor).await?;
+        tx.commit().await
+    }
+
+    pub async fn remove_contact(&self, email: &str, actor: &str) -> anyhow::Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("DELETE FROM contacts WHERE email = $1")
+            .bind(email)
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            tx.audit(actor, "contact remove", email).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    pub async fn list_contacts(&self, city: Option<i64>) -> anyhow::Result<Vec<ContactRow>> {
+        let rows = sqlx::query(
+            "SELECT k.email, k.name, k.title, k.city_id, c.name || ', ' || c.state AS city, k.source FROM contacts k \
+             JOIN cities c ON c.id = k.city_id WHERE $1 IS NULL OR k.city_id = $1 ORDER BY c.state, c.name, k.email",
+        )
+        .bind(city)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ContactRow {
+                    email: r.try_get("email")?,
+                    name: r.try_get("name")?,
+                    title: r.try_get("title")?,
+                    city_id: r.try_get("city_id")?,
+                    city: r.try_get("city")?,
+                    source: r.try_get("source")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The audit log, newest first.
+    pub async fn audit_log(&self, limit: i64) -> anyhow::Result<Vec<(i64, String, String, String)>> {
+        let rows = sqlx::query("SELECT at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("at")?, r.try_get("actor")?, r.try_get("action")?, r.try_get("detail")?)))
+            .collect()
     }
 }

@@ -11,6 +11,7 @@
 //! `BEGIN IMMEDIATE` so two writers queue on the busy timeout instead of failing on upgrade.
 //! Talks to: the database only.
 
+mod admin;
 mod cities;
 mod mailbox_state;
 mod messages;
@@ -25,7 +26,8 @@ use anyhow::Context as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-pub use cities::{CityRow, ImportSummary, NewCity};
+pub use admin::AdminToken;
+pub use cities::{CityRow, ContactRow};
 pub use mailbox_state::MailboxState;
 pub use messages::{Handled, NewAttachment, NewMessage, QuarantineRow};
 pub use outbox::{NewOutbox, OutboxRow, OutboxStats};

@@ -25,6 +25,11 @@ pub struct RequestRow {
     pub assignee: String,
     pub staff_thread_id: String,
     pub parent_id: Option<i64>,
+    /// Why a person must decide the city ('' = not in review).
+    pub review_reason: String,
+    pub suggested_city_id: Option<i64>,
+    /// The arrival date (YYYY-MM-DD): eligibility is evaluated on it.
+    pub received_on: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -52,6 +57,9 @@ pub struct NewRequest<'a> {
     pub eligibility_reason: &'a str,
     pub due_date: Option<chrono::NaiveDate>,
     pub parent_id: Option<RequestId>,
+    pub review_reason: &'a str,
+    pub suggested_city_id: Option<i64>,
+    pub received_on: chrono::NaiveDate,
 }
 
 /// A status change the transition table does not allow.
@@ -66,7 +74,8 @@ pub struct IllegalTransition {
 const SELECT_REQUEST: &str = "SELECT r.id, r.tracking, r.city_id, \
      CASE WHEN c.id IS NULL THEN NULL ELSE c.name || ', ' || c.state END AS city, \
      r.official_email, r.official_name, r.subject, r.status, r.eligibility, r.eligibility_reason, \
-     r.due_date, r.assignee, r.staff_thread_id, r.parent_id, r.created_at, r.updated_at \
+     r.due_date, r.assignee, r.staff_thread_id, r.parent_id, r.review_reason, r.suggested_city_id, r.received_on, \
+     r.created_at, r.updated_at \
      FROM requests r LEFT JOIN cities c ON c.id = r.city_id";
 
 fn request_from_row(row: &SqliteRow) -> anyhow::Result<RequestRow> {
@@ -87,6 +96,9 @@ fn request_from_row(row: &SqliteRow) -> anyhow::Result<RequestRow> {
         assignee: row.try_get("assignee")?,
         staff_thread_id: row.try_get("staff_thread_id")?,
         parent_id: row.try_get("parent_id")?,
+        review_reason: row.try_get("review_reason")?,
+        suggested_city_id: row.try_get("suggested_city_id")?,
+        received_on: row.try_get("received_on")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -123,8 +135,9 @@ impl StoreTx {
         let now = now_ms();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO requests (tracking, city_id, official_email, official_name, subject, status, \
-             eligibility, eligibility_reason, due_date, parent_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+             eligibility, eligibility_reason, due_date, parent_id, review_reason, suggested_city_id, received_on, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id",
         )
         .bind(r.tracking.to_string())
         .bind(r.city_id.map(|c| c.0))
@@ -136,6 +149,9 @@ impl StoreTx {
         .bind(r.eligibility_reason)
         .bind(r.due_date.map(|d| d.to_string()))
         .bind(r.parent_id.map(|p| p.0))
+        .bind(r.review_reason)
+        .bind(r.suggested_city_id)
+        .bind(r.received_on.to_string())
         .bind(now)
         .fetch_one(&mut *self.tx)
         .await
@@ -209,6 +225,61 @@ impl StoreTx {
             .execute(&mut *self.tx)
             .await?;
         self.add_event(id, actor, source, "assigned", assignee).await
+    }
+
+    /// The text of the question that opened a request.
+    pub async fn question_text(&mut self, id: RequestId) -> anyhow::Result<String> {
+        let text: Option<String> = sqlx::query_scalar(
+            "SELECT body_text FROM messages WHERE request_id = $1 AND direction = 'in' AND kind = 'question' ORDER BY id LIMIT 1",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(text.unwrap_or_default())
+    }
+
+    /// Records the city decision (after review, or the official naming their city).
+    pub async fn set_city_decision(
+        &mut self,
+        id: RequestId,
+        city: Option<i64>,
+        eligibility: Eligibility,
+        reason: &str,
+        actor: &str,
+        source: Source,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE requests SET city_id = $1, eligibility = $2, eligibility_reason = $3, review_reason = '', \
+             suggested_city_id = NULL, updated_at = $4 WHERE id = $5",
+        )
+        .bind(city)
+        .bind(eligibility.as_str())
+        .bind(reason)
+        .bind(now_ms())
+        .bind(id.0)
+        .execute(&mut *self.tx)
+        .await?;
+        self.add_event(id, actor, source, "city decided", reason).await
+    }
+
+    /// Puts a request in the review queue (or takes it out, with an empty reason).
+    pub async fn set_review(
+        &mut self,
+        id: RequestId,
+        reason: &str,
+        suggested: Option<i64>,
+        actor: &str,
+        source: Source,
+    ) -> anyhow::Result<()> {
+        sqlx::query("UPDATE requests SET review_reason = $1, suggested_city_id = $2, updated_at = $3 WHERE id = $4")
+            .bind(reason)
+            .bind(suggested)
+            .bind(now_ms())
+            .bind(id.0)
+            .execute(&mut *self.tx)
+            .await?;
+        let event = if reason.is_empty() { "review closed" } else { "needs review" };
+        self.add_event(id, actor, source, event, reason).await
     }
 
     pub async fn set_staff_thread(&mut self, id: RequestId, message_id: &str) -> anyhow::Result<()> {
@@ -336,6 +407,15 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Requests waiting for a person to decide the city, oldest first.
+    pub async fn review_queue(&self) -> anyhow::Result<Vec<RequestRow>> {
+        let rows =
+            sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_REQUEST} WHERE r.review_reason <> '' ORDER BY r.id")))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(request_from_row).collect()
     }
 
     /// Number of requests per status, for `stats` and tests.

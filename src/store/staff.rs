@@ -85,9 +85,30 @@ impl Store {
         staff_member_in(&self.pool, email).await
     }
 
+    /// Takes someone off the staff list (their history stays). Returns false if not on it.
+    pub async fn deactivate_staff(&self, email: &str, actor: &str) -> anyhow::Result<bool> {
+        let mut tx = self.begin().await?;
+        let n = sqlx::query("UPDATE staff SET active = 0 WHERE email = $1 AND active = 1")
+            .bind(email)
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, 'staff remove', $3)")
+                .bind(now_ms())
+                .bind(actor)
+                .bind(email)
+                .execute(&mut *tx.tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
     pub async fn list_staff(&self) -> anyhow::Result<Vec<StaffMember>> {
-        let rows =
-            sqlx::query("SELECT email, name, role, active FROM staff ORDER BY email").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT email, name, role, active FROM staff WHERE active = 1 ORDER BY email")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(StaffMember {

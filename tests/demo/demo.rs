@@ -66,9 +66,11 @@ async fn main() -> anyhow::Result<()> {
     let store = Store::connect(&cfg.database.url, 2).await?;
     store.migrate().await?;
     let csv = std::fs::read(root.join("config/cities.example.csv"))?;
-    let cities = intake311::registry::parse_csv(&csv).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let summary = store.import_cities(&cities, "demo", "config/cities.example.csv").await?;
-    println!("== 3. Imported config/cities.example.csv: {} cities into {}", summary.added.len(), db.display());
+    let rows = intake311::registry::parse_csv(&csv).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let diff =
+        intake311::registry::diff(&store.list_cities().await?, &rows, false).map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.apply_city_diff(&diff, "demo", "config/cities.example.csv").await?;
+    println!("== 3. Imported config/cities.example.csv: {} cities into {}", diff.added.len(), db.display());
 
     println!("== 4. Running the daemon (IMAP IDLE + outbox worker)");
     let cancel = CancellationToken::new();

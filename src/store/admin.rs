@@ -1,0 +1,66 @@
+//! One-time confirmation tokens for administrators' changes by mail.
+
+use sqlx::Row as _;
+
+use super::{StoreTx, now_ms};
+
+/// A pending change waiting for `#confirm TOKEN`.
+#[derive(Debug, Clone)]
+pub struct AdminToken {
+    pub token: String,
+    pub admin: String,
+    pub action: String,
+    pub payload: Vec<u8>,
+    pub detail: String,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+impl StoreTx {
+    pub async fn insert_admin_token(&mut self, t: &AdminToken) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO admin_tokens (token, admin, action, payload, detail, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&t.token)
+        .bind(&t.admin)
+        .bind(&t.action)
+        .bind(&t.payload)
+        .bind(&t.detail)
+        .bind(now_ms())
+        .bind(t.expires_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn admin_token(&mut self, token: &str) -> anyhow::Result<Option<AdminToken>> {
+        let row = sqlx::query(
+            "SELECT token, admin, action, payload, detail, expires_at, used_at FROM admin_tokens WHERE token = $1",
+        )
+        .bind(token)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(AdminToken {
+                token: r.try_get("token")?,
+                admin: r.try_get("admin")?,
+                action: r.try_get("action")?,
+                payload: r.try_get("payload")?,
+                detail: r.try_get("detail")?,
+                expires_at: r.try_get("expires_at")?,
+                used_at: r.try_get("used_at")?,
+            }),
+            None => None,
+        })
+    }
+
+    pub async fn use_admin_token(&mut self, token: &str) -> anyhow::Result<()> {
+        sqlx::query("UPDATE admin_tokens SET used_at = $1 WHERE token = $2")
+            .bind(now_ms())
+            .bind(token)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
