@@ -250,3 +250,35 @@ pub fn subject_and_text(raw: &[u8]) -> (String, String) {
         None => (String::new(), String::new()),
     }
 }
+
+/// Base64 in 76-character lines, for building MIME attachments in tests.
+pub fn base64_lines(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for (i, chunk) in data.chunks(3).enumerate() {
+        if i > 0 && i % 19 == 0 {
+            out.push_str("\r\n");
+        }
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for j in 0..4 {
+            if j <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * j)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A mail with one text part and one attachment.
+pub fn mail_with_attachment(headers: &str, body: &str, filename: &str, content_type: &str, data: &[u8]) -> String {
+    format!(
+        "{headers}MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b0undary\r\n\r\n\
+         --b0undary\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n\
+         --b0undary\r\nContent-Type: {content_type}; name=\"{filename}\"\r\nContent-Disposition: attachment; filename=\"{filename}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b0undary--\r\n",
+        base64_lines(data)
+    )
+}
