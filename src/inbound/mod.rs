@@ -5,6 +5,7 @@
 //! no I/O, so it is unit-tested (and fuzzed) without servers.
 
 pub mod auth_results;
+pub mod bounce;
 pub mod classify;
 pub mod reply;
 
