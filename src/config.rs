@@ -130,6 +130,9 @@ pub struct ImapSection {
     pub fetch_batch: u32,
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Log a warning when no poll has succeeded for this long (intake has stalled).
+    #[serde(with = "humantime_serde")]
+    pub stall_warning: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -228,6 +231,13 @@ pub struct OutboxSection {
     pub idle_interval: Duration,
     /// How many rows one pass of the worker claims.
     pub batch: u32,
+    /// At most this many automatic mails (acknowledgements, notes) to one address per `auto_window`.
+    pub auto_limit: u32,
+    #[serde(with = "humantime_serde")]
+    pub auto_window: Duration,
+    /// After a hard bounce, no automatic mail goes to that address for this long.
+    #[serde(with = "humantime_serde")]
+    pub bounce_suppress: Duration,
 }
 
 /// The whole file, as written, before secrets are resolved.
@@ -261,6 +271,7 @@ impl Default for RawConfig {
                 max_message_bytes: 25 * 1024 * 1024,
                 fetch_batch: 50,
                 timeout: Duration::from_secs(60),
+                stall_warning: Duration::from_secs(600),
             },
             smtp: SmtpSection {
                 host: "127.0.0.1".into(),
@@ -296,6 +307,9 @@ impl Default for RawConfig {
                 retry_max: Duration::from_secs(3600),
                 idle_interval: Duration::from_secs(30),
                 batch: 32,
+                auto_limit: 3,
+                auto_window: Duration::from_secs(3600),
+                bounce_suppress: Duration::from_secs(7 * 24 * 3600),
             },
         }
     }
@@ -552,6 +566,9 @@ fn validate(raw: &RawConfig) -> Result<(), ConfigError> {
     }
     if outbox.batch == 0 {
         return Err(invalid("outbox.batch", "must be at least 1"));
+    }
+    if outbox.auto_limit == 0 {
+        return Err(invalid("outbox.auto_limit", "must be at least 1 (an acknowledgement must be possible)"));
     }
     Ok(())
 }

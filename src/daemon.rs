@@ -66,12 +66,41 @@ pub async fn run_until(cfg: Config, cancel: CancellationToken) -> anyhow::Result
 
     let outbox = tokio::spawn(worker::run(store.clone(), transport, Arc::clone(&cfg), wake, cancel.clone()));
     let poller = tokio::spawn(poller_loop(intake, Arc::clone(&cfg), cancel.clone()));
-    let (p, o) = tokio::join!(poller, outbox);
+    let watchdog = tokio::spawn(watchdog(store.clone(), Arc::clone(&cfg), cancel.clone()));
+    let (p, o, w) = tokio::join!(poller, outbox, watchdog);
     p.context("poller task")?;
     o.context("outbox task")?;
+    w.context("watchdog task")?;
     store.close().await;
     tracing::info!("intake311 stopped");
     Ok(())
+}
+
+/// Once a minute: warn when no poll has succeeded for `imap.stall_warning`, or when the outbox
+/// backlog has grown at three checks in a row.
+pub async fn watchdog(store: Store, cfg: Arc<Config>, cancel: CancellationToken) {
+    let started = crate::store::now_ms();
+    let mut backlog: Vec<i64> = Vec::new();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {},
+        }
+        let Ok(st) = store.stats().await else { continue };
+        let now = crate::store::now_ms();
+        let since = st.last_poll_at.unwrap_or(started);
+        let limit = i64::try_from(cfg.imap.stall_warning.as_millis()).unwrap_or(i64::MAX);
+        if now - since > limit {
+            tracing::warn!(minutes = (now - since) / 60_000, "intake stalled: no successful IMAP poll");
+        }
+        backlog.push(st.outbox.pending);
+        if backlog.len() > 4 {
+            backlog.remove(0);
+        }
+        if backlog.len() == 4 && backlog.windows(2).all(|w| w[1] > w[0]) {
+            tracing::warn!(pending = st.outbox.pending, oldest = ?st.outbox.oldest_pending_at, "outbox backlog keeps growing: is SMTP delivering?");
+        }
+    }
 }
 
 /// Connect, poll, wait (IDLE or sleep), repeat; on any error log the whole chain, back off

@@ -51,6 +51,29 @@ enum Command {
     /// The review queue: requests whose city a person must decide.
     #[command(subcommand)]
     Review(ReviewCmd),
+    /// Mail that could not be handled.
+    #[command(subcommand)]
+    Quarantine(QuarantineCmd),
+    /// Counts per outcome, the outbox backlog, the oldest unsent mail, the last successful poll.
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum QuarantineCmd {
+    /// Quarantined mail with the reason.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One entry, with the headers of the message when it was fetched.
+    Show { id: i64 },
+    /// Move the message back to the inbox so the daemon handles it again.
+    Retry { id: i64 },
+    /// Move the message to the processed folder: a person has dealt with it.
+    Release { id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -595,6 +618,67 @@ async fn review_command(cfg: Config, cmd: ReviewCmd) -> anyhow::Result<ExitCode>
     }
 }
 
+async fn quarantine_command(cfg: Config, cmd: QuarantineCmd) -> anyhow::Result<ExitCode> {
+    use intake311::mailbox::quarantine::{Target, move_quarantined};
+    let store = open_store(&cfg).await?;
+    let rows = store.list_quarantine().await?;
+    let find = |id: i64| rows.iter().find(|r| r.id == id).cloned();
+    match cmd {
+        QuarantineCmd::List { json } => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for r in &rows {
+                    println!(
+                        "{:<5} {:<9} {}  {:<30} {:>9}  {}",
+                        r.id,
+                        r.status,
+                        fmt_ms(r.created_at),
+                        r.from_addr,
+                        r.size,
+                        r.reason
+                    );
+                }
+                println!("{} entr{}", rows.len(), if rows.len() == 1 { "y" } else { "ies" });
+            }
+        }
+        QuarantineCmd::Show { id } => {
+            let Some(r) = find(id) else {
+                eprintln!("no quarantine entry {id}");
+                return Ok(ExitCode::FAILURE);
+            };
+            println!("Entry       {} ({})", r.id, r.status);
+            println!("Reason      {}", r.reason);
+            println!("Received    {}", fmt_ms(r.created_at));
+            println!("From        {}", if r.from_addr.is_empty() { "-" } else { &r.from_addr });
+            println!("Subject     {}", r.subject);
+            println!("Size        {} bytes", r.size);
+            println!("Message-ID  {}", if r.header_id.is_empty() { "-" } else { &r.header_id });
+            println!("Was         {} UID {} (UIDVALIDITY {})", r.mailbox, r.uid, r.uidvalidity);
+            match store.quarantine_raw(id).await? {
+                Some(raw) => {
+                    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len().min(4000));
+                    println!("\n{}", String::from_utf8_lossy(&raw[..end]));
+                }
+                None => println!("\n(the message was not fetched; it is in the {} folder)", cfg.imap.quarantine_folder),
+            }
+        }
+        QuarantineCmd::Retry { id } | QuarantineCmd::Release { id } if find(id).is_none() => {
+            eprintln!("no quarantine entry {id}");
+            return Ok(ExitCode::FAILURE);
+        }
+        QuarantineCmd::Retry { id } => {
+            let row = find(id).context("entry vanished")?;
+            println!("{}", move_quarantined(&cfg, &store, &row, Target::Retry).await?);
+        }
+        QuarantineCmd::Release { id } => {
+            let row = find(id).context("entry vanished")?;
+            println!("{}", move_quarantined(&cfg, &store, &row, Target::Release).await?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Sends what is due now; what the server refuses stays queued for the daemon.
 async fn send_now(store: &Store, cfg: &Config) {
     match worker::build_transport(cfg) {
@@ -652,6 +736,35 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cities(cmd) => return cities_command(load()?, cmd).await,
         Command::Contacts(cmd) => return contacts_command(load()?, cmd).await,
         Command::Review(cmd) => return review_command(load()?, cmd).await,
+        Command::Quarantine(cmd) => return quarantine_command(load()?, cmd).await,
+        Command::Stats { json } => {
+            let store = open_store(&load()?).await?;
+            let st = store.stats().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st)?);
+            } else {
+                println!("Inbound mail by outcome:");
+                for (kind, n) in &st.inbound {
+                    println!("  {kind:<20} {n}");
+                }
+                println!("Requests by status:");
+                for (status, n) in &st.requests_by_status {
+                    println!("  {status:<20} {n}");
+                }
+                println!("In review           {}", st.in_review);
+                println!(
+                    "Outbox              {} pending, {} sent, {} failed",
+                    st.outbox.pending, st.outbox.sent, st.outbox.failed
+                );
+                println!(
+                    "Oldest unsent       {}",
+                    st.outbox.oldest_pending_at.map(fmt_ms).unwrap_or_else(|| "-".into())
+                );
+                println!("Quarantine (held)   {}", st.quarantine_held);
+                println!("Suppressed (bounce) {}", st.suppressed_addresses);
+                println!("Last good poll      {}", st.last_poll_at.map(fmt_ms).unwrap_or_else(|| "never".into()));
+            }
+        }
         Command::Staff(StaffCmd::Remove { email }) => {
             let email = normalize_email(&email).with_context(|| format!("`{email}` is not an email address"))?;
             let store = open_store(&load()?).await?;

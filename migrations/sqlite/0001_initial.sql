@@ -152,12 +152,25 @@ CREATE TABLE outbox (
     next_attempt_at INTEGER NOT NULL,
     -- A worker that claims a row holds it until this time; a crashed worker's claim expires.
     lease_until     INTEGER NOT NULL DEFAULT 0,
+    -- The recipient of automatic city-facing mail, for the per-address rate limit ('' = none).
+    rate_key        TEXT    NOT NULL DEFAULT '',
+    -- Set when a bounce reported this message: the status code and hard/soft.
+    bounce_status   TEXT    NOT NULL DEFAULT '',
     last_error      TEXT    NOT NULL DEFAULT '',
     created_at      INTEGER NOT NULL,
     sent_at         INTEGER
 );
 CREATE INDEX outbox_due ON outbox (status, next_attempt_at, id);
 CREATE INDEX outbox_request ON outbox (request_id, status, id);
+CREATE INDEX outbox_rate ON outbox (rate_key, created_at);
+
+-- Addresses that bounced hard: no automatic mail to them until `until`.
+CREATE TABLE suppressions (
+    email      TEXT    NOT NULL PRIMARY KEY,
+    until      INTEGER NOT NULL,
+    reason     TEXT    NOT NULL,
+    created_at INTEGER NOT NULL
+);
 
 -- Where the poller stands in each mailbox.
 CREATE TABLE mailbox_state (
@@ -177,6 +190,8 @@ CREATE TABLE quarantine (
     from_addr   TEXT    NOT NULL DEFAULT '',
     subject     TEXT    NOT NULL DEFAULT '',
     size        INTEGER NOT NULL DEFAULT 0,
+    -- The message's own Message-ID header ('' when it has none), to find it in the folder.
+    header_id   TEXT    NOT NULL DEFAULT '',
     reason      TEXT    NOT NULL,
     status      TEXT    NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'released', 'retried')),
     created_at  INTEGER NOT NULL

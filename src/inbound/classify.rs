@@ -58,7 +58,54 @@ pub fn classify(mail: &InboundMail, own_addresses: &[&str], own_domain: &str) ->
     if is_system_sender(&mail.from) {
         return Classification::Automatic(format!("sender {}", mail.from));
     }
+    if let Some(phrase) = out_of_office(&mail.subject) {
+        return Classification::Automatic(format!("out-of-office subject ({phrase})"));
+    }
     Classification::Human
+}
+
+/// Subject phrases of automatic replies in the common languages (lower-case).
+const OUT_OF_OFFICE: [&str; 34] = [
+    "out of office",
+    "out of the office",
+    "automatic reply",
+    "auto reply",
+    "auto-reply",
+    "autoreply",
+    "auto response",
+    "auto-response",
+    "away from the office",
+    "on vacation",
+    "vacation reply",
+    "abwesenheitsnotiz",
+    "automatische antwort",
+    "abwesend",
+    "réponse automatique",
+    "reponse automatique",
+    "absence du bureau",
+    "respuesta automática",
+    "respuesta automatica",
+    "fuera de la oficina",
+    "risposta automatica",
+    "fuori ufficio",
+    "automatisch antwoord",
+    "afwezig",
+    "autosvar",
+    "frånvaro",
+    "fravær",
+    "automaattinen vastaus",
+    "poza biurem",
+    "automatyczna odpowiedź",
+    "resposta automática",
+    "fora do escritório",
+    "автоматический ответ",
+    "自動応答",
+];
+
+/// The out-of-office phrase a subject starts with (after any reply prefixes), if any.
+pub fn out_of_office(subject: &str) -> Option<&'static str> {
+    let s = crate::outbound::render::strip_reply_prefixes(subject).to_lowercase();
+    OUT_OF_OFFICE.iter().copied().find(|p| s.starts_with(p))
 }
 
 fn is_system_sender(addr: &str) -> bool {
@@ -102,6 +149,25 @@ mod tests {
         ] {
             assert!(matches!(classify(&mail(h), &[], "311.test"), Classification::Automatic(_)), "{h}");
         }
+    }
+
+    #[test]
+    fn out_of_office_subjects_in_several_languages() {
+        for subject in [
+            "Out of Office: Water main financing",
+            "Automatic reply: [311-2026-0042] Re: Roads",
+            "AW: Abwesenheitsnotiz: Frage",
+            "Réponse automatique : absent",
+            "Respuesta automática: vacaciones",
+            "Autosvar: Semester",
+            "Automatyczna odpowiedź: urlop",
+        ] {
+            let m = mail("").clone();
+            let m = InboundMail { subject: subject.to_string(), ..m };
+            assert!(matches!(classify(&m, &[], ""), Classification::Automatic(_)), "{subject}");
+        }
+        let m = InboundMail { subject: "Question about out of office hours policy".into(), ..mail("") };
+        assert_eq!(classify(&m, &[], ""), Classification::Human, "only a leading phrase counts");
     }
 
     #[test]

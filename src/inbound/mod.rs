@@ -28,6 +28,20 @@ pub enum ParseError {
     NoFrom,
     #[error("From header `{0}` is not a valid address")]
     BadFrom(String),
+    #[error("the text is in charset `{0}`, which cannot be decoded")]
+    Charset(String),
+}
+
+/// A declared charset we have no decoder for, when it left undecodable bytes in the text.
+fn undecodable_charset(msg: &mail_parser::Message<'_>) -> Option<String> {
+    use mail_parser::decoders::charsets::map::charset_decoder;
+    msg.text_bodies().chain(msg.html_bodies()).find_map(|part| {
+        let charset = part.content_type()?.attribute("charset")?.trim().to_string();
+        let known = charset_decoder(charset.as_bytes()).is_some()
+            || ["utf-8", "utf8", "us-ascii", "ascii"].iter().any(|c| charset.eq_ignore_ascii_case(c));
+        let garbled = part.text_contents().is_some_and(|t| t.contains('\u{FFFD}'));
+        (!known && garbled).then_some(charset)
+    })
 }
 
 /// An attachment as received.
@@ -154,6 +168,9 @@ pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
         (None, None) => return Err(ParseError::NoFrom),
     };
     let from_name = first_from.and_then(|a| a.name()).map(one_line).unwrap_or_default();
+    if let Some(charset) = undecodable_charset(&msg) {
+        return Err(ParseError::Charset(charset));
+    }
 
     let (message_id, synthesised) = match msg.message_id().map(clean_id).filter(|s| !s.is_empty()) {
         Some(id) => (id, false),
@@ -296,6 +313,18 @@ Authentication-Results: forged.example; dmarc=pass\r\nFrom: a@dayton.gov\r\nSubj
         assert_eq!(parse(b"\r\n\r\n"), Err(ParseError::Empty));
         assert_eq!(parse(b"Subject: hi\r\n\r\nbody"), Err(ParseError::NoFrom));
         assert!(matches!(parse(b"From: nobody\r\nSubject: x\r\n\r\nbody"), Err(ParseError::BadFrom(_))));
+    }
+
+    #[test]
+    fn an_undecodable_charset_is_an_error_and_a_known_one_is_decoded() {
+        let bad =
+            b"From: a@b.gov\r\nSubject: x\r\nContent-Type: text/plain; charset=x-klingon\r\n\r\n\xff\xfe\xfd qapla\r\n";
+        assert_eq!(parse(bad), Err(ParseError::Charset("x-klingon".into())));
+        let ascii =
+            b"From: a@b.gov\r\nSubject: x\r\nContent-Type: text/plain; charset=x-klingon\r\n\r\nplain ascii\r\n";
+        assert!(parse(ascii).is_ok(), "unknown label, but nothing undecodable");
+        let latin1 = b"From: a@b.gov\r\nSubject: x\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nCaf\xe9\r\n";
+        assert_eq!(parse(latin1).expect("parses").text.trim(), "Café");
     }
 
     #[test]

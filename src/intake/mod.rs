@@ -31,9 +31,10 @@ use tokio::sync::Notify;
 
 use crate::config::{Config, ReplyToClosed, Verification};
 use crate::domain::{Eligibility, EligibilityDecision, RequestId, RequestStatus, TrackingNumber, add_business_days};
-use crate::inbound::{self, Classification, InboundMail, auth_results, reply};
+use crate::inbound::{self, Classification, InboundMail, auth_results, bounce, reply};
 use crate::outbound::render::{
-    AdminContext, CommandErrorContext, ResponseContext, StaffContext, markdown_to_html, strip_reply_prefixes,
+    AdminContext, CommandErrorContext, ResponseContext, StaffContext, TooLargeContext, human_bytes, markdown_to_html,
+    strip_reply_prefixes,
 };
 use crate::outbound::{self, AckContext, OutAttachment, Rendered, Templates};
 use crate::registry;
@@ -182,6 +183,8 @@ struct Queued<'a> {
     tracking: Option<String>,
     rendered: Rendered,
     attachments: &'a [OutAttachment],
+    /// Automatic city-facing mail: subject to the per-address rate limit and bounce suppression.
+    rate_limited: bool,
 }
 
 /// The intake engine: shared by the poller, the CLI and tests.
@@ -198,6 +201,20 @@ pub struct Intake {
 fn mailbox(name: &str, email: &str) -> anyhow::Result<Mailbox> {
     let address = email.parse().with_context(|| format!("`{email}` is not an address we can write to"))?;
     Ok(Mailbox::new(if name.is_empty() { None } else { Some(name.to_string()) }, address))
+}
+
+/// The Message-ID header of raw mail that may not parse (a plain scan of the header block).
+fn header_message_id(raw: &[u8]) -> Option<String> {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..end]);
+    head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim().eq_ignore_ascii_case("message-id").then(|| value.trim().trim_matches(['<', '>']).to_string())
+    })
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -238,6 +255,9 @@ impl Intake {
             Err(e) => return self.quarantine(pos, Some(raw), raw.len(), "", "", &e.to_string()).await,
         };
         tracing::Span::current().record("message_id", mail.message_id.as_str());
+        if let Some(b) = bounce::detect(raw) {
+            return self.record_bounce(pos, raw, &mail, &b).await;
+        }
         let own = [self.cfg.intake.address.as_str(), self.from.email.as_ref()];
         if let Classification::Automatic(reason) = inbound::classify(&mail, &own, &self.cfg.message_id_domain) {
             return self.record_automatic(pos, raw, &mail, &reason).await;
@@ -395,9 +415,65 @@ impl Intake {
             ),
             None => None,
         };
-        tx.insert_quarantine(message_row, pos.tuple(), from, subject, size_of(size), reason).await?;
+        let header_id = raw.and_then(header_message_id).unwrap_or_default();
+        tx.insert_quarantine(message_row, pos.tuple(), from, subject, size_of(size), &header_id, reason).await?;
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
         tx.commit().await?;
+        tracing::warn!(uid = pos.uid, reason, "message quarantined");
+        Ok(Outcome::Quarantined { reason: reason.to_string() })
+    }
+
+    /// Quarantines a message over `imap.max_message_bytes` (only its header was fetched) and,
+    /// when a person sent it, tells them once, politely, what the limit is.
+    pub async fn quarantine_oversize(
+        &self,
+        pos: Position<'_>,
+        size: usize,
+        header: &[u8],
+        reason: &str,
+    ) -> anyhow::Result<Outcome> {
+        let parsed = inbound::parse(header).ok();
+        let (from, subject) = parsed.as_ref().map(|m| (m.from.as_str(), m.subject.as_str())).unwrap_or(("", ""));
+        let mut tx = self.store.begin().await?;
+        let header_id = header_message_id(header).unwrap_or_default();
+        tx.insert_quarantine(None, pos.tuple(), from, subject, size_of(size), &header_id, reason).await?;
+        let own = [self.cfg.intake.address.as_str(), self.from.email.as_ref()];
+        if let Some(mail) =
+            parsed.filter(|m| inbound::classify(m, &own, &self.cfg.message_id_domain) == Classification::Human)
+        {
+            let ctx = TooLargeContext {
+                service_name: self.cfg.intake.service_name.clone(),
+                subject: if mail.subject.is_empty() { "(no subject)".into() } else { mail.subject.clone() },
+                official_name: mail.from_name.clone(),
+                size: human_bytes(size as u64),
+                limit: human_bytes(self.cfg.imap.max_message_bytes),
+                intake_address: self.cfg.intake.address.clone(),
+            };
+            let rendered = self.templates.render("too_large", &ctx)?;
+            let mut references = mail.references.clone();
+            references.push(mail.message_id.clone());
+            self.queue(
+                &mut tx,
+                Queued {
+                    request: None,
+                    kind: "too_large",
+                    to: vec![mailbox(&mail.from_name, &mail.from)?],
+                    cc: vec![],
+                    reply_to: self.intake_mailbox.clone(),
+                    in_reply_to: Some(&mail.message_id),
+                    references,
+                    auto_submitted: Some("auto-replied"),
+                    tracking: None,
+                    rendered,
+                    attachments: &[],
+                    rate_limited: true,
+                },
+            )
+            .await?;
+        }
+        tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
+        tx.commit().await?;
+        self.wake_outbox.notify_one();
         tracing::warn!(uid = pos.uid, reason, "message quarantined");
         Ok(Outcome::Quarantined { reason: reason.to_string() })
     }
@@ -486,6 +562,58 @@ impl Intake {
         Ok(Some(Outcome::Duplicate { message_id: mail.message_id.clone() }))
     }
 
+    /// A delivery report: the outbox row it reports on is marked failed with the status and
+    /// class, a hard-bounced address gets no automatic mail for `outbox.bounce_suppress`, and
+    /// staff are told in the request's thread. Never answered.
+    async fn record_bounce(
+        &self,
+        pos: Position<'_>,
+        raw: &[u8],
+        mail: &InboundMail,
+        b: &bounce::Bounce,
+    ) -> anyhow::Result<Outcome> {
+        let class = match b.class {
+            bounce::BounceClass::Hard => "hard",
+            bounce::BounceClass::Soft => "soft",
+        };
+        let status = b.status.clone().unwrap_or_else(|| "-".into());
+        let who = if b.recipients.is_empty() { "unknown recipient".to_string() } else { b.recipients.join(", ") };
+        let summary = format!("{class} bounce {status} for {who}: {}", b.reason);
+        let request = match &b.original_message_id {
+            Some(id) => self.store.outbox_request_of(id).await?,
+            None => None,
+        };
+        let mut tx = match self
+            .open_and_file(
+                pos,
+                raw,
+                mail,
+                Filed { request: request.map(RequestId), kind: "bounce", new_text: "", note: &summary },
+            )
+            .await?
+        {
+            Ok(tx) => tx,
+            Err(duplicate) => return Ok(duplicate),
+        };
+        if let Some(id) = &b.original_message_id {
+            tx.mark_bounced(id, &format!("{status} {class}"), &summary).await?;
+        }
+        if b.class == bounce::BounceClass::Hard {
+            let ttl = i64::try_from(self.cfg.outbox.bounce_suppress.as_millis()).unwrap_or(i64::MAX / 4);
+            for r in &b.recipients {
+                tx.suppress(r, crate::store::now_ms() + ttl, &summary).await?;
+            }
+        }
+        if let Some(r) = request.map(RequestId) {
+            tx.add_event(r, &mail.from, Source::Mail, "delivery failed", &summary).await?;
+            self.notify_staff(&mut tx, r, "staff_delivery_failed", &summary, &[]).await?;
+        }
+        tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
+        tx.commit().await?;
+        self.wake_outbox.notify_one();
+        Ok(Outcome::Automatic { reason: summary })
+    }
+
     async fn record_automatic(
         &self,
         pos: Position<'_>,
@@ -510,7 +638,26 @@ impl Intake {
 
     /// Renders `mail` to bytes and queues it in the outbox, with a messages row so replies to it
     /// match its request. Returns the new Message-ID.
-    async fn queue(&self, tx: &mut StoreTx, q: Queued<'_>) -> anyhow::Result<String> {
+    async fn queue(&self, tx: &mut StoreTx, q: Queued<'_>) -> anyhow::Result<Option<String>> {
+        let rate_key =
+            if q.rate_limited { q.to.first().map(|m| m.email.to_string()).unwrap_or_default() } else { String::new() };
+        if !rate_key.is_empty() {
+            let window = i64::try_from(self.cfg.outbox.auto_window.as_millis()).unwrap_or(i64::MAX / 4);
+            if let Some(reason) = tx.auto_mail_blocked(&rate_key, self.cfg.outbox.auto_limit, window).await? {
+                tracing::warn!(kind = q.kind, to = %rate_key, %reason, "automatic mail not sent");
+                if let Some(r) = q.request {
+                    tx.add_event(
+                        r,
+                        "intake311",
+                        Source::System,
+                        "automatic mail not sent",
+                        &format!("{}: {reason}", q.kind),
+                    )
+                    .await?;
+                }
+                return Ok(None);
+            }
+        }
         let message_id = outbound::new_message_id(&self.cfg.message_id_domain);
         let bytes = outbound::compose(
             &outbound::Envelope {
@@ -537,6 +684,7 @@ impl Intake {
                 envelope_from: &self.cfg.intake.address,
                 recipients: &recipients,
                 raw: &bytes,
+                rate_key: &rate_key,
             })
             .await?;
         tx.insert_message(&NewMessage {
@@ -555,7 +703,7 @@ impl Intake {
             ..Default::default()
         })
         .await?;
-        Ok(message_id)
+        Ok(Some(message_id))
     }
 
     /// Queues an automatic answer (`Auto-Submitted: auto-replied`) to the sender of `mail`, in
@@ -567,7 +715,7 @@ impl Intake {
         mail: &InboundMail,
         kind: &str,
         rendered: Rendered,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<Option<String>> {
         let mut references = mail.references.clone();
         references.push(mail.message_id.clone());
         self.queue(
@@ -584,6 +732,7 @@ impl Intake {
                 tracking: Some(row.tracking.clone()),
                 rendered,
                 attachments: &[],
+                rate_limited: true,
             },
         )
         .await
@@ -676,11 +825,12 @@ impl Intake {
                     tracking: Some(row.tracking.clone()),
                     rendered,
                     attachments: &[],
+                    rate_limited: false,
                 },
             )
             .await?;
-        if thread.is_empty() {
-            tx.set_staff_thread(request, &message_id).await?;
+        if let Some(id) = message_id.filter(|_| thread.is_empty()) {
+            tx.set_staff_thread(request, &id).await?;
         }
         Ok(())
     }
@@ -946,6 +1096,7 @@ impl Intake {
                 tracking: request.map(|r| r.tracking.clone()),
                 rendered,
                 attachments: &[],
+                rate_limited: false,
             },
         )
         .await?;
@@ -1178,6 +1329,7 @@ impl Intake {
                     tracking: Some(row.tracking.clone()),
                     rendered,
                     attachments: &[],
+                    rate_limited: true,
                 },
             )
             .await?;
@@ -1292,6 +1444,7 @@ impl Intake {
                 tracking: None,
                 rendered,
                 attachments: &attachments,
+                rate_limited: false,
             },
         )
         .await?;
@@ -1439,8 +1592,10 @@ impl Intake {
                 tracking: Some(row.tracking.clone()),
                 rendered,
                 attachments,
+                rate_limited: false,
             },
         )
-        .await
+        .await?
+        .context("staff-written mail is never rate-limited")
     }
 }

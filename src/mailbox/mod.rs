@@ -6,6 +6,7 @@
 //! reconnects with backoff lives in [`crate::daemon`]. Every network step has a timeout.
 
 pub mod poller;
+pub mod quarantine;
 
 use std::fmt;
 use std::pin::Pin;
@@ -217,6 +218,20 @@ impl ImapConn {
         Ok(out)
     }
 
+    /// Only the header block of one message (for over-size mail, which is never fetched whole).
+    pub async fn fetch_header(&mut self, uid: u32) -> anyhow::Result<Option<Vec<u8>>> {
+        let fetches = {
+            let stream = timed(
+                self.timeout,
+                "UID FETCH header",
+                self.session.uid_fetch(uid.to_string(), "(UID BODY.PEEK[HEADER])"),
+            )
+            .await?;
+            timed(self.timeout, "UID FETCH header", stream.try_collect::<Vec<_>>()).await?
+        };
+        Ok(fetches.iter().find(|f| f.uid == Some(uid)).and_then(|f| f.header()).map(<[u8]>::to_vec))
+    }
+
     /// Moves one message to `folder`: MOVE where offered, else COPY + \Deleted + UID EXPUNGE
     /// (plain EXPUNGE when the server lacks UIDPLUS).
     pub async fn move_message(&mut self, uid: u32, folder: &str) -> anyhow::Result<()> {
@@ -240,6 +255,21 @@ impl ImapConn {
             timed(self.timeout, "EXPUNGE", stream.try_collect::<Vec<_>>()).await?;
         }
         Ok(())
+    }
+
+    /// The UID of a message in the selected folder: by its Message-ID header when it has one,
+    /// else by its exact size when only one message has that size.
+    pub async fn find_message(&mut self, header_id: &str, size: u32) -> anyhow::Result<Option<u32>> {
+        let clean: String = header_id.chars().filter(|c| !c.is_control() && *c != '"' && *c != '\\').collect();
+        let query = if clean.is_empty() {
+            format!("LARGER {} SMALLER {}", size.saturating_sub(1), size.saturating_add(1))
+        } else {
+            format!("HEADER Message-ID \"{clean}\"")
+        };
+        let hits = timed(self.timeout, "UID SEARCH", self.session.uid_search(&query)).await?;
+        let mut hits: Vec<u32> = hits.into_iter().collect();
+        hits.sort_unstable();
+        Ok(if hits.len() == 1 { hits.first().copied() } else { None })
     }
 
     /// Appends a message to `folder` (used by tools and tests).

@@ -122,7 +122,8 @@ pub async fn poll_once(
                     "message of {} bytes is over the limit of {} bytes (imap.max_message_bytes)",
                     w.size, cfg.max_message_bytes
                 );
-                let o = intake.quarantine(pos, None, w.size as usize, "", "", &reason).await?;
+                let header = conn.fetch_header(w.uid).await?.unwrap_or_default();
+                let o = intake.quarantine_oversize(pos, w.size as usize, &header, &reason).await?;
                 conn.move_message(w.uid, &cfg.quarantine_folder).await?;
                 out.count(&o);
             }

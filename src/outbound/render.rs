@@ -14,7 +14,9 @@ use serde::Serialize;
 use crate::inbound::one_line;
 
 /// The mails we send, each with its three template files.
-pub const TEMPLATE_NAMES: [&str; 11] = [
+pub const TEMPLATE_NAMES: [&str; 13] = [
+    "too_large",
+    "staff_delivery_failed",
     "ack_eligible",
     "ack_not_eligible",
     "ack_unknown_city",
@@ -118,6 +120,24 @@ pub struct CommandErrorContext {
     pub error: String,
     pub help: String,
     pub intake_address: String,
+}
+
+/// The note to a person whose mail was over the size limit (`too_large`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TooLargeContext {
+    pub service_name: String,
+    pub subject: String,
+    pub official_name: String,
+    /// e.g. `31.4 MB`
+    pub size: String,
+    pub limit: String,
+    pub intake_address: String,
+}
+
+/// Bytes as a person reads them: `31.4 MB`, `512 KB`.
+pub fn human_bytes(n: u64) -> String {
+    let mb = n as f64 / 1_000_000.0;
+    if mb >= 1.0 { format!("{mb:.1} MB") } else { format!("{} KB", n.div_ceil(1000)) }
 }
 
 /// Replies to administrators' commands by mail (`admin_reply`).

@@ -50,6 +50,7 @@ pub struct QuarantineRow {
     pub from_addr: String,
     pub subject: String,
     pub size: i64,
+    pub header_id: String,
     pub reason: String,
     pub status: String,
     pub created_at: i64,
@@ -132,11 +133,12 @@ impl StoreTx {
         from_addr: &str,
         subject: &str,
         size: i64,
+        header_id: &str,
         reason: &str,
     ) -> anyhow::Result<()> {
         sqlx::query(
-            "INSERT INTO quarantine (message_id, mailbox, uidvalidity, uid, from_addr, subject, size, reason, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (mailbox, uidvalidity, uid) DO NOTHING",
+            "INSERT INTO quarantine (message_id, mailbox, uidvalidity, uid, from_addr, subject, size, header_id, reason, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (mailbox, uidvalidity, uid) DO NOTHING",
         )
         .bind(message)
         .bind(pos.0)
@@ -145,6 +147,7 @@ impl StoreTx {
         .bind(from_addr)
         .bind(subject)
         .bind(size)
+        .bind(header_id)
         .bind(reason)
         .bind(now_ms())
         .execute(&mut *self.tx)
@@ -207,7 +210,7 @@ impl Store {
 
     pub async fn list_quarantine(&self) -> anyhow::Result<Vec<QuarantineRow>> {
         let rows = sqlx::query(
-            "SELECT id, mailbox, uidvalidity, uid, from_addr, subject, size, reason, status, created_at \
+            "SELECT id, mailbox, uidvalidity, uid, from_addr, subject, size, header_id, reason, status, created_at \
              FROM quarantine ORDER BY id",
         )
         .fetch_all(&self.pool)
@@ -222,12 +225,33 @@ impl Store {
                     from_addr: r.try_get("from_addr")?,
                     subject: r.try_get("subject")?,
                     size: r.try_get("size")?,
+                    header_id: r.try_get("header_id")?,
                     reason: r.try_get("reason")?,
                     status: r.try_get("status")?,
                     created_at: r.try_get("created_at")?,
                 })
             })
             .collect()
+    }
+
+    /// Sets a quarantine record's status (`released`, `retried`).
+    pub async fn set_quarantine_status(&self, id: i64, status: &str) -> anyhow::Result<()> {
+        sqlx::query("UPDATE quarantine SET status = $1 WHERE id = $2")
+            .bind(status)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The raw bytes kept for a quarantined message, when it was fetched.
+    pub async fn quarantine_raw(&self, id: i64) -> anyhow::Result<Option<Vec<u8>>> {
+        let raw: Option<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT m.raw FROM quarantine q JOIN messages m ON m.id = q.message_id WHERE q.id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(raw.flatten())
     }
 
     /// `(kind, count)` of inbound messages, for stats.

@@ -59,6 +59,20 @@ impl Source {
     }
 }
 
+/// What `intake311 stats` prints.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Stats {
+    /// `(kind, count)` of inbound mail: question, follow_up, staff_reply, automatic, bounce, …
+    pub inbound: Vec<(String, i64)>,
+    pub requests_by_status: Vec<(String, i64)>,
+    pub outbox: OutboxStats,
+    pub quarantine_held: i64,
+    pub suppressed_addresses: i64,
+    pub in_review: i64,
+    /// Unix ms of the last successful poll of any mailbox.
+    pub last_poll_at: Option<i64>,
+}
+
 /// The pool. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -113,6 +127,35 @@ impl Store {
         let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(&self.pool).await?;
         let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&self.pool).await?;
         Ok(pages * size)
+    }
+
+    /// Figures for `intake311 stats` and the stall watchdog.
+    pub async fn stats(&self) -> anyhow::Result<Stats> {
+        let by_status = sqlx::query("SELECT status, COUNT(*) AS n FROM requests GROUP BY status ORDER BY status")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((sqlx::Row::try_get(r, "status")?, sqlx::Row::try_get(r, "n")?)))
+            .collect::<anyhow::Result<Vec<(String, i64)>>>()?;
+        let last_poll: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(last_poll_at) FROM mailbox_state").fetch_one(&self.pool).await?;
+        let held: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM quarantine WHERE status = 'held'").fetch_one(&self.pool).await?;
+        let suppressed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM suppressions WHERE until > $1")
+            .bind(now_ms())
+            .fetch_one(&self.pool)
+            .await?;
+        let review: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM requests WHERE review_reason <> ''").fetch_one(&self.pool).await?;
+        Ok(Stats {
+            inbound: self.inbound_counts().await?,
+            requests_by_status: by_status,
+            outbox: self.outbox_stats().await?,
+            quarantine_held: held,
+            suppressed_addresses: suppressed,
+            in_review: review,
+            last_poll_at: last_poll,
+        })
     }
 
     pub async fn close(&self) {

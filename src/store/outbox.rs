@@ -16,6 +16,8 @@ pub struct NewOutbox<'a> {
     pub envelope_from: &'a str,
     pub recipients: &'a [String],
     pub raw: &'a [u8],
+    /// The recipient of automatic city-facing mail ('' for everything else).
+    pub rate_key: &'a str,
 }
 
 #[derive(Debug, Clone)]
@@ -44,8 +46,8 @@ impl StoreTx {
     pub async fn enqueue(&mut self, m: &NewOutbox<'_>) -> anyhow::Result<i64> {
         let now = now_ms();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO outbox (request_id, kind, message_id, envelope_from, recipients, raw, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+            "INSERT INTO outbox (request_id, kind, message_id, envelope_from, recipients, raw, rate_key, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
         )
         .bind(m.request_id.map(|r| r.0))
         .bind(m.kind)
@@ -53,12 +55,86 @@ impl StoreTx {
         .bind(m.envelope_from)
         .bind(m.recipients.join("\n"))
         .bind(m.raw)
+        .bind(m.rate_key)
         .bind(now)
         .fetch_one(&mut *self.tx)
         .await
         .with_context(|| format!("queueing {} {}", m.kind, m.message_id))?;
         Ok(id)
     }
+
+    /// Why automatic mail to `email` must not go out now, if it must not: a hard bounce not yet
+    /// expired, or `limit` automatic mails already queued for it within `window_ms`.
+    pub async fn auto_mail_blocked(
+        &mut self,
+        email: &str,
+        limit: u32,
+        window_ms: i64,
+    ) -> anyhow::Result<Option<String>> {
+        let now = now_ms();
+        let suppressed: Option<String> =
+            sqlx::query_scalar("SELECT reason FROM suppressions WHERE email = $1 AND until > $2")
+                .bind(email)
+                .bind(now)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        if let Some(reason) = suppressed {
+            return Ok(Some(format!("{email} is suppressed after a hard bounce ({reason})")));
+        }
+        let recent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE rate_key = $1 AND created_at > $2")
+            .bind(email)
+            .bind(now - window_ms)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        if recent >= i64::from(limit) {
+            return Ok(Some(format!(
+                "rate limit: {recent} automatic mails to {email} in the last {}",
+                humanize_ms(window_ms)
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Marks the outbox row with this Message-ID as bounced; returns `(row id, request id)`.
+    pub async fn mark_bounced(
+        &mut self,
+        message_id: &str,
+        status: &str,
+        error: &str,
+    ) -> anyhow::Result<Option<(i64, Option<i64>)>> {
+        let row = sqlx::query(
+            "UPDATE outbox SET status = 'failed', bounce_status = $1, last_error = $2, lease_until = 0 WHERE message_id = $3 \
+             RETURNING id, request_id",
+        )
+        .bind(status)
+        .bind(error)
+        .bind(message_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get("id")?, r.try_get("request_id")?)),
+            None => None,
+        })
+    }
+
+    /// No automatic mail to `email` until `until` (a later hard bounce extends it).
+    pub async fn suppress(&mut self, email: &str, until: i64, reason: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO suppressions (email, until, reason, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (email) DO UPDATE SET until = excluded.until, reason = excluded.reason",
+        )
+        .bind(email)
+        .bind(until)
+        .bind(reason)
+        .bind(now_ms())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}
+
+fn humanize_ms(ms: i64) -> String {
+    humantime::format_duration(std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))).to_string()
 }
 
 impl Store {
@@ -99,6 +175,15 @@ impl Store {
             .collect::<anyhow::Result<Vec<_>>>()?;
         out.sort_by_key(|r| r.id);
         Ok(out)
+    }
+
+    /// The request of the outbox row with this Message-ID.
+    pub async fn outbox_request_of(&self, message_id: &str) -> anyhow::Result<Option<i64>> {
+        let r: Option<Option<i64>> = sqlx::query_scalar("SELECT request_id FROM outbox WHERE message_id = $1")
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(r.flatten())
     }
 
     /// When the next pending row falls due, if any.

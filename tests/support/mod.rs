@@ -108,6 +108,7 @@ templates_dir = "{templates}"
 [outbox]
 retry_base = "1s"
 retry_max = "2s"
+auto_limit = 1000
 idle_interval = "1s"
 {extra_outbox}
 "#,
