@@ -123,10 +123,12 @@ async fn send_row_inner(store: &Store, transport: &Transport, cfg: &Config, row:
 
 /// Sends every claimable due row once.
 pub async fn send_once(store: &Store, transport: &Transport, cfg: &Config) -> anyhow::Result<PassOutcome> {
-    // Long enough for every row of the batch to be tried, with room to spare.
-    let lease = cfg.smtp.timeout.saturating_mul(4).max(std::time::Duration::from_secs(120));
+    // A pass claims only what the pool sends at once (two rounds), so the lease can be short:
+    // a crashed worker's rows are free again after it, and are resent with the same Message-ID.
+    let claim = cfg.outbox.batch.min(cfg.smtp.pool_size.saturating_mul(2)).max(1);
+    let lease = cfg.smtp.timeout.saturating_mul(3) + Duration::from_secs(5);
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
-    let rows = store.claim_due_outbox(now_ms(), i64::from(cfg.outbox.batch), lease_ms).await?;
+    let rows = store.claim_due_outbox(now_ms(), i64::from(claim), lease_ms).await?;
     if rows.is_empty() {
         return Ok(PassOutcome::default());
     }
