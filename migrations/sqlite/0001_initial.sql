@@ -128,12 +128,20 @@ CREATE TABLE request_participants (
     PRIMARY KEY (request_id, email)
 );
 
+-- Attachment bytes, content-addressed: the same file twice is stored once.
+CREATE TABLE attachment_blobs (
+    sha256 TEXT    NOT NULL PRIMARY KEY,
+    size   INTEGER NOT NULL,
+    data   BLOB    NOT NULL
+);
+
 CREATE TABLE attachments (
     id           INTEGER PRIMARY KEY,
     message_id   INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
     filename     TEXT    NOT NULL DEFAULT '',
     content_type TEXT    NOT NULL DEFAULT '',
-    size         INTEGER NOT NULL DEFAULT 0
+    size         INTEGER NOT NULL DEFAULT 0,
+    sha256       TEXT    NOT NULL DEFAULT ''
 );
 CREATE INDEX attachments_message ON attachments (message_id);
 

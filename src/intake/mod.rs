@@ -513,7 +513,7 @@ impl Intake {
         let atts: Vec<NewAttachment<'_>> = mail
             .attachments
             .iter()
-            .map(|a| NewAttachment { filename: &a.filename, content_type: &a.content_type, size: size_of(a.size) })
+            .map(|a| NewAttachment { filename: &a.filename, content_type: &a.content_type, data: &a.data })
             .collect();
         tx.insert_attachments(row, &atts).await?;
         Ok(row)

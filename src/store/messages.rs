@@ -37,7 +37,7 @@ pub struct NewMessage<'a> {
 pub struct NewAttachment<'a> {
     pub filename: &'a str,
     pub content_type: &'a str,
-    pub size: i64,
+    pub data: &'a [u8],
 }
 
 /// A quarantine record as listed.
@@ -96,13 +96,25 @@ impl StoreTx {
         Ok(id)
     }
 
+    /// Stores attachments: metadata per message, bytes once per SHA-256.
     pub async fn insert_attachments(&mut self, message: i64, atts: &[NewAttachment<'_>]) -> anyhow::Result<()> {
+        use sha2::{Digest as _, Sha256};
         for a in atts {
-            sqlx::query("INSERT INTO attachments (message_id, filename, content_type, size) VALUES ($1, $2, $3, $4)")
+            let sha: String = Sha256::digest(a.data).iter().map(|b| format!("{b:02x}")).collect();
+            let size = i64::try_from(a.data.len()).unwrap_or(i64::MAX);
+            sqlx::query("INSERT INTO attachment_blobs (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
+                .bind(&sha)
+                .bind(size)
+                .bind(a.data)
+                .execute(&mut *self.tx)
+                .await
+                .context("storing attachment bytes")?;
+            sqlx::query("INSERT INTO attachments (message_id, filename, content_type, size, sha256) VALUES ($1, $2, $3, $4, $5)")
                 .bind(message)
                 .bind(a.filename)
                 .bind(a.content_type)
-                .bind(a.size)
+                .bind(size)
+                .bind(&sha)
                 .execute(&mut *self.tx)
                 .await
                 .context("storing attachment metadata")?;
@@ -252,6 +264,35 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(raw.flatten())
+    }
+
+    /// How many IMAP positions of `mailbox` have an outcome (a message row or a quarantine record).
+    pub async fn handled_in(&self, mailbox: &str) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT uidvalidity, uid FROM messages WHERE mailbox = $1 AND direction = 'in' \
+             UNION SELECT uidvalidity, uid FROM quarantine WHERE mailbox = $1)",
+        )
+        .bind(mailbox)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// How many of our outgoing messages answer an automatic mail or a bounce (must stay 0).
+    pub async fn answered_automatic(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages o JOIN messages i ON o.in_reply_to = i.message_id \
+             WHERE o.direction = 'out' AND i.direction = 'in' AND i.kind IN ('automatic', 'bounce') AND i.message_id <> ''",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// `(attachment rows, distinct stored blobs, blob bytes)`.
+    pub async fn attachment_counts(&self) -> anyhow::Result<(i64, i64, i64)> {
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attachments").fetch_one(&self.pool).await?;
+        let blobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attachment_blobs").fetch_one(&self.pool).await?;
+        let bytes: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM attachment_blobs").fetch_one(&self.pool).await?;
+        Ok((rows, blobs, bytes))
     }
 
     /// `(kind, count)` of inbound messages, for stats.
