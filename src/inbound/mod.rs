@@ -160,10 +160,16 @@ pub fn sanitize_filename(name: &str) -> String {
 
 /// Parses raw RFC 5322 bytes.
 pub fn parse(raw: &[u8]) -> Result<InboundMail, ParseError> {
-    guarded(|| parse_unguarded(raw)).unwrap_or(Err(ParseError::Broken))
+    guarded(|| parse_unguarded(raw, true)).unwrap_or(Err(ParseError::Broken))
 }
 
-fn parse_unguarded(raw: &[u8]) -> Result<InboundMail, ParseError> {
+/// As [`parse`], but a missing or unusable From leaves `from` empty instead of failing: for
+/// delivery reports, whose From is often `MAILER-DAEMON` or `<>`, and which are never answered.
+pub fn parse_report(raw: &[u8]) -> Result<InboundMail, ParseError> {
+    guarded(|| parse_unguarded(raw, false)).unwrap_or(Err(ParseError::Broken))
+}
+
+fn parse_unguarded(raw: &[u8], strict_from: bool) -> Result<InboundMail, ParseError> {
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ParseError::Empty);
     }
@@ -176,9 +182,14 @@ fn parse_unguarded(raw: &[u8]) -> Result<InboundMail, ParseError> {
     let first_from = from_header.and_then(|a| a.first());
     let from_raw = first_from.and_then(|a| a.address()).map(str::to_string);
     let from = match (&from_raw, header_text(&msg, "From")) {
-        (Some(a), _) => normalize_email(a).ok_or_else(|| ParseError::BadFrom(one_line(a)))?,
-        (None, Some(raw_from)) => return Err(ParseError::BadFrom(one_line(&raw_from))),
-        (None, None) => return Err(ParseError::NoFrom),
+        (Some(a), _) => match normalize_email(a) {
+            Some(f) => f,
+            None if strict_from => return Err(ParseError::BadFrom(one_line(a))),
+            None => String::new(),
+        },
+        (None, Some(raw_from)) if strict_from => return Err(ParseError::BadFrom(one_line(&raw_from))),
+        (None, None) if strict_from => return Err(ParseError::NoFrom),
+        (None, _) => String::new(),
     };
     let from_name = first_from.and_then(|a| a.name()).map(one_line).unwrap_or_default();
     if let Some(charset) = undecodable_charset(&msg) {

@@ -252,6 +252,15 @@ impl Intake {
     pub async fn handle(&self, pos: Position<'_>, raw: &[u8]) -> anyhow::Result<Outcome> {
         let mail = match inbound::parse(raw) {
             Ok(m) => m,
+            Err(e @ (inbound::ParseError::NoFrom | inbound::ParseError::BadFrom(_))) => {
+                // Delivery reports often come from `MAILER-DAEMON` or `<>`: still a bounce.
+                if let Some(b) = bounce::detect(raw)
+                    && let Ok(report) = inbound::parse_report(raw)
+                {
+                    return self.record_bounce(pos, raw, &report, &b).await;
+                }
+                return self.quarantine(pos, Some(raw), raw.len(), "", "", &e.to_string()).await;
+            }
             Err(e) => return self.quarantine(pos, Some(raw), raw.len(), "", "", &e.to_string()).await,
         };
         tracing::Span::current().record("message_id", mail.message_id.as_str());

@@ -102,13 +102,15 @@ impl StoreTx {
         for a in atts {
             let sha: String = Sha256::digest(a.data).iter().map(|b| format!("{b:02x}")).collect();
             let size = i64::try_from(a.data.len()).unwrap_or(i64::MAX);
-            sqlx::query("INSERT INTO attachment_blobs (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
-                .bind(&sha)
-                .bind(size)
-                .bind(a.data)
-                .execute(&mut *self.tx)
-                .await
-                .context("storing attachment bytes")?;
+            sqlx::query(
+                "INSERT INTO attachment_blobs (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+            )
+            .bind(&sha)
+            .bind(size)
+            .bind(a.data)
+            .execute(&mut *self.tx)
+            .await
+            .context("storing attachment bytes")?;
             sqlx::query("INSERT INTO attachments (message_id, filename, content_type, size, sha256) VALUES ($1, $2, $3, $4, $5)")
                 .bind(message)
                 .bind(a.filename)
@@ -291,7 +293,8 @@ impl Store {
     pub async fn attachment_counts(&self) -> anyhow::Result<(i64, i64, i64)> {
         let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attachments").fetch_one(&self.pool).await?;
         let blobs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM attachment_blobs").fetch_one(&self.pool).await?;
-        let bytes: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM attachment_blobs").fetch_one(&self.pool).await?;
+        let bytes: i64 =
+            sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM attachment_blobs").fetch_one(&self.pool).await?;
         Ok((rows, blobs, bytes))
     }
 

@@ -1,0 +1,190 @@
+//! Mail hygiene on real Dovecot and Postfix: robots are never answered, automatic mail to one
+//! address is rate-limited (and says so), over-size mail is quarantined with one polite note and
+//! the quarantine tools move it, and a real DSN from Postfix marks our mail failed, tells staff,
+//! and is never answered.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn with_outbox(env: &TestEnv, extra: &str) -> anyhow::Result<()> {
+    let config = std::fs::read_to_string(&env.config_path)?;
+    std::fs::write(&env.config_path, config.replace("auto_limit = 1000\n", extra))?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_are_never_answered_and_the_rate_limit_is_recorded() -> anyhow::Result<()> {
+    let env = TestEnv::new(Security::Plain)?;
+    with_outbox(&env, "auto_limit = 2\n")?;
+    let robots = [
+        ("Auto-Submitted: auto-replied\r\n", "Re: Water"),
+        ("", "Out of Office: back Monday"),
+        ("Precedence: bulk\r\nList-Id: <news.city.example>\r\n", "Newsletter"),
+        ("X-Autoreply: yes\r\n", "Thanks for your mail"),
+    ];
+    for (i, (extra, subject)) in robots.iter().enumerate() {
+        let raw = format!("{extra}{}", question(UNKNOWN, "Robot", subject, "beep", &format!("robot{i}@gmail.test")));
+        imap_append(&env.servers, INTAKE, "INBOX", raw.as_bytes()).await?;
+    }
+    for i in 0..3 {
+        imap_append(
+            &env.servers,
+            INTAKE,
+            "INBOX",
+            question(DAYTON, "Jane", &format!("Question {i}"), "Hi", &format!("h{i}@daytonohio.gov")).as_bytes(),
+        )
+        .await?;
+    }
+    let daemon = env.daemon()?;
+    wait_for_messages(&env.servers, INTAKE, "Processed", 7, WAIT).await?;
+    wait_for_messages(&env.servers, DAYTON, "INBOX", 2, WAIT).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    assert!(imap_fetch_all(&env.servers, UNKNOWN, "INBOX").await?.is_empty(), "a robot got mail");
+    assert_eq!(imap_fetch_all(&env.servers, DAYTON, "INBOX").await?.len(), 2, "the third acknowledgement is held back");
+    let store = env.store().await?;
+    assert!(store.inbound_counts().await?.contains(&("automatic".to_string(), 4)));
+    assert_eq!(store.count_requests().await?, 3, "every question is still tracked");
+    let third = store.list_requests(None, 1).await?.remove(0);
+    let events = store.request_events(third.id).await?;
+    let held = events
+        .iter()
+        .find(|e| e.event == "automatic mail not sent")
+        .ok_or_else(|| anyhow::anyhow!("not recorded: {events:?}"))?;
+    assert!(held.detail.contains("rate limit: 2 automatic mails to mayor@daytonohio.gov"), "{}", held.detail);
+    assert!(daemon.log_text().contains("automatic mail not sent"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_size_mail_is_quarantined_with_one_polite_note_and_can_be_released() -> anyhow::Result<()> {
+    let env = TestEnv::new(Security::Plain)?;
+    let config = std::fs::read_to_string(&env.config_path)?;
+    std::fs::write(
+        &env.config_path,
+        config.replace("poll_interval = \"2s\"\n", "poll_interval = \"2s\"\nmax_message_bytes = 20000\n"),
+    )?;
+    let big = "x".repeat(60_000);
+    let raw = question(DAYTON, "Jane Mayor", "Budget spreadsheets", &big, "big@daytonohio.gov");
+    imap_append(&env.servers, INTAKE, "INBOX", raw.as_bytes()).await?;
+    imap_append(&env.servers, INTAKE, "INBOX", b"no headers at all, just words\r\n").await?;
+    imap_append(
+        &env.servers,
+        INTAKE,
+        "INBOX",
+        question(DAYTON, "Jane Mayor", "Small one", "fits", "small@daytonohio.gov").as_bytes(),
+    )
+    .await?;
+    let _daemon = env.daemon()?;
+
+    let quarantined = wait_for_messages(&env.servers, INTAKE, "Quarantine", 2, WAIT).await?;
+    assert_eq!(quarantined.len(), 2);
+    let mayor = wait_for_messages(&env.servers, DAYTON, "INBOX", 2, WAIT).await?;
+    let note = mayor
+        .iter()
+        .map(|m| subject_and_text(m))
+        .find(|(s, _)| s == "Re: Budget spreadsheets")
+        .ok_or_else(|| anyhow::anyhow!("no size note"))?;
+    assert!(note.1.contains("is 61 KB, which is more than the 20 KB"), "{}", note.1);
+
+    let out = env.cli(&["quarantine", "list"])?;
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(listed.contains("over the limit of 20000 bytes") && listed.contains("not an email message"), "{listed}");
+    let id = listed
+        .lines()
+        .find(|l| l.contains("over the limit"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or("0")
+        .to_string();
+    let out = env.cli(&["quarantine", "show", &id])?;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("big@daytonohio.gov"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = env.cli(&["quarantine", "release", &id])?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(imap_fetch_all(&env.servers, INTAKE, "Quarantine").await?.len(), 1);
+    let out = env.cli(&["quarantine", "release", &id])?;
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("already released"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_dsn_marks_our_mail_failed_tells_staff_and_is_not_answered() -> anyhow::Result<()> {
+    let env = TestEnv::new(Security::Plain)?;
+    let _daemon = env.daemon()?;
+    // ghost@daytonohio.gov has no mailbox: Dovecot's LMTP refuses our acknowledgement with 550
+    // 5.1.1, and Postfix mails a DSN back to the intake address (our envelope sender).
+    let ghost = "ghost@daytonohio.gov";
+    smtp_send(
+        &env.servers,
+        ghost,
+        &[INTAKE],
+        question(ghost, "Ghost", "Haunted houses", "Zoning?", "ghost1@daytonohio.gov").as_bytes(),
+    )
+    .await?;
+    let staff = wait_for_messages(&env.servers, STAFF, "INBOX", 2, WAIT)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", env.servers.log_tail()))?;
+    let (subject, text) = subject_and_text(&staff[1]);
+    assert!(subject.contains("Delivery failed"), "{subject}");
+    assert!(text.contains("hard bounce 5.1.1") && text.contains(ghost), "{text}");
+
+    let store = env.store().await?;
+    let r = store.list_requests(None, 1).await?.remove(0);
+    let rows = store.outbox_for_request(r.id).await?;
+    let ack = rows.iter().find(|row| row.0 == "ack_eligible").ok_or_else(|| anyhow::anyhow!("{rows:?}"))?;
+    assert_eq!(ack.1, "failed", "{rows:?}");
+    assert!(ack.3.contains("5.1.1"), "{rows:?}");
+    assert!(store.inbound_counts().await?.contains(&("bounce".to_string(), 1)));
+    assert_eq!(store.count_requests().await?, 1, "the bounce opened no request");
+
+    // A hard-bounced address gets no more automatic mail, and that is recorded.
+    smtp_send(
+        &env.servers,
+        ghost,
+        &[INTAKE],
+        question(ghost, "Ghost", "Again", "?", "ghost2@daytonohio.gov").as_bytes(),
+    )
+    .await?;
+    let second = eventually(WAIT, "the second request", || async {
+        let rows = store.list_requests(None, 5).await?;
+        Ok((rows.len() == 2).then(|| rows[0].clone()))
+    })
+    .await?;
+    let events = eventually(WAIT, "the suppression to be recorded", || async {
+        let ev = store.request_events(second.id).await?;
+        Ok(ev.iter().any(|e| e.event == "automatic mail not sent").then_some(ev))
+    })
+    .await?;
+    assert!(events.iter().any(|e| e.detail.contains("suppressed after a hard bounce")), "{events:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_attachment_twice_is_stored_once() -> anyhow::Result<()> {
+    let env = TestEnv::new(Security::Plain)?;
+    let memo: Vec<u8> = (0..30_000u32).map(|i| (i % 251) as u8).collect();
+    for (i, name) in ["plan.pdf", "../../copy of plan.pdf"].iter().enumerate() {
+        let headers = format!(
+            "From: Jane <{DAYTON}>\r\nTo: {INTAKE}\r\nSubject: Plan {i}\r\nMessage-ID: <att{i}@daytonohio.gov>\r\n"
+        );
+        let raw = mail_with_attachment(&headers, "See the plan.", name, "application/pdf", &memo);
+        imap_append(&env.servers, INTAKE, "INBOX", raw.as_bytes()).await?;
+    }
+    let _daemon = env.daemon()?;
+    wait_for_messages(&env.servers, INTAKE, "Processed", 2, WAIT).await?;
+    let store = env.store().await?;
+    let (rows, blobs, bytes) = store.attachment_counts().await?;
+    assert_eq!((rows, blobs, bytes), (2, 1, 30_000), "two attachments, one stored copy");
+    let staff = wait_for_messages(&env.servers, STAFF, "INBOX", 2, WAIT).await?;
+    let listed: String = staff.iter().map(|m| subject_and_text(m).1).collect();
+    assert!(listed.contains("copy of plan.pdf") && !listed.contains("../"), "sanitised names reach staff: {listed}");
+    Ok(())
+}
