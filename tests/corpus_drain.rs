@@ -94,7 +94,13 @@ async fn the_corpora_drain_without_panic_loss_or_answered_robots() -> anyhow::Re
     let all = messages(&corpora()?)?;
     anyhow::ensure!(all.len() > 500, "expected the full corpora, found {} messages", all.len());
     let env = TestEnv::new(Security::Plain)?;
-    imap_append(&env.servers, INTAKE, "INBOX", question(DAYTON, "Jane", "Warm-up", "x", "warmup@daytonohio.gov").as_bytes()).await?;
+    imap_append(
+        &env.servers,
+        INTAKE,
+        "INBOX",
+        question(DAYTON, "Jane", "Warm-up", "x", "warmup@daytonohio.gov").as_bytes(),
+    )
+    .await?;
     let dir = env.servers.maildir(INTAKE);
     let meta = std::fs::metadata(&dir)?;
     for (i, raw) in all.iter().enumerate() {
@@ -112,7 +118,9 @@ async fn the_corpora_drain_without_panic_loss_or_answered_robots() -> anyhow::Re
         Ok((inbox == 0 && pending == 0 && store.handled_in("INBOX").await? >= total as i64).then_some(()))
     })
     .await
-    .map_err(|e| anyhow::anyhow!("{e}; log tail:\n{}", daemon.log_text().lines().rev().take(20).collect::<Vec<_>>().join("\n")))?;
+    .map_err(|e| {
+        anyhow::anyhow!("{e}; log tail:\n{}", daemon.log_text().lines().rev().take(20).collect::<Vec<_>>().join("\n"))
+    })?;
     let drained_in = started.elapsed();
 
     assert!(daemon.is_running(), "the daemon died; log:\n{}", daemon.log_text());
@@ -135,7 +143,10 @@ async fn the_corpora_drain_without_panic_loss_or_answered_robots() -> anyhow::Re
         let key: String = q.reason.split(':').next().unwrap_or_default().chars().take(50).collect();
         *reasons.entry(key).or_default() += 1;
     }
-    println!("corpus drain: {total} messages put in, {handled} handled in {:.1} s ({processed} processed, {quarantined} quarantined)", drained_in.as_secs_f64());
+    println!(
+        "corpus drain: {total} messages put in, {handled} handled in {:.1} s ({processed} processed, {quarantined} quarantined)",
+        drained_in.as_secs_f64()
+    );
     println!("corpus drain: outcomes {kinds:?}");
     println!("corpus drain: quarantine reasons {reasons:?}");
     println!("corpus drain: {} requests, outbox {:?}", store.count_requests().await?, store.outbox_stats().await?);
