@@ -290,7 +290,9 @@ struct ListArgs {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("INTAKE311_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only on a terminal: log files and journald get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 }
 
 /// The staff member acting on the command line, with their name from the staff list.

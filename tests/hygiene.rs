@@ -188,3 +188,41 @@ async fn the_same_attachment_twice_is_stored_once() -> anyhow::Result<()> {
     assert!(listed.contains("copy of plan.pdf") && !listed.contains("../"), "sanitised names reach staff: {listed}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_move_it_copies_deletes_and_expunges_and_retry_reprocesses() -> anyhow::Result<()> {
+    let env = TestEnv::new(Security::Plain)?;
+    // A server without MOVE (nor UIDPLUS is needed for the check below: Dovecot has it).
+    env.servers.restart_imap_with_capabilities("IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE IDLE UIDPLUS")?;
+    imap_append(
+        &env.servers,
+        INTAKE,
+        "INBOX",
+        b"Subject: no sender here\r\nMessage-ID: <nosender@x.test>\r\n\r\nHello\r\n",
+    )
+    .await?;
+    let mut daemon = env.daemon()?;
+    env.send_question(DAYTON, "Jane", "Sidewalks", "Who pays?").await?;
+    wait_for_messages(&env.servers, DAYTON, "INBOX", 1, WAIT).await?;
+    wait_for_messages(&env.servers, INTAKE, "Quarantine", 1, WAIT).await?;
+    wait_for_messages(&env.servers, INTAKE, "Processed", 1, WAIT).await?;
+    assert!(daemon.log_text().contains("move=false"), "the daemon saw no MOVE:\n{}", daemon.log_text());
+    assert!(
+        imap_fetch_all(&env.servers, INTAKE, "INBOX").await?.is_empty(),
+        "COPY + \\Deleted + UID EXPUNGE emptied the inbox"
+    );
+
+    // retry: back to the inbox, handled again, quarantined again with a new record.
+    let out = env.cli(&["quarantine", "retry", "1"])?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("moved to INBOX (retried)"));
+    let store = env.store().await?;
+    eventually(WAIT, "a second quarantine record", || async {
+        Ok((store.list_quarantine().await?.len() == 2).then_some(()))
+    })
+    .await?;
+    let rows = store.list_quarantine().await?;
+    assert_eq!((rows[0].status.as_str(), rows[1].status.as_str()), ("retried", "held"));
+    assert!(daemon.terminate(Duration::from_secs(15))?);
+    Ok(())
+}

@@ -187,6 +187,16 @@ impl MailServers {
     /// IMAPS and LMTP ports are closed when this returns. No-op when already stopped.
     /// SMTP keeps working (SMTP AUTH is served by a separate auth-only Dovecot); mail that arrives
     /// meanwhile waits in Postfix's queue.
+    /// Restarts Dovecot's IMAP advertising exactly `capabilities` (e.g. without MOVE or UIDPLUS),
+    /// to test a client's fallbacks.
+    pub fn restart_imap_with_capabilities(&self, capabilities: &str) -> Result<()> {
+        let mut conf = fs::read_to_string(&self.imap_dovecot.conf).context("reading dovecot.conf")?;
+        conf.push_str(&format!("\nprotocol imap {{\n  imap_capability = {capabilities}\n}}\n"));
+        write_file(&self.imap_dovecot.conf, conf, 0o644)?;
+        self.stop_imap()?;
+        self.start_imap()
+    }
+
     pub fn stop_imap(&self) -> Result<()> {
         self.wait_deliveries_idle();
         self.imap_dovecot.stop()
