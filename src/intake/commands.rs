@@ -159,6 +159,11 @@ pub fn parse(new_content: &str) -> Result<StaffMessage, CommandError> {
     Ok(StaffMessage { kind, changes, body, had_commands })
 }
 
+/// Whether the text starts with a `#` line, i.e. the sender meant to give commands (valid or not).
+pub fn looks_like_commands(new_content: &str) -> bool {
+    new_content.lines().map(str::trim).find(|l| !l.is_empty()).is_some_and(|l| l.starts_with('#'))
+}
+
 pub fn kind_name(k: BodyKind) -> &'static str {
     match k {
         BodyKind::Note => "note",
@@ -193,6 +198,14 @@ mod tests {
         assert_eq!(parse("#close").expect("parses").changes, vec![Change::Close]);
         let m = parse("#reply: Could you send the budget?\nThanks").expect("parses");
         assert_eq!((m.kind, m.body.as_str()), (BodyKind::Reply, "Could you send the budget?\nThanks"));
+    }
+
+    #[test]
+    fn command_mail_is_recognised_even_when_malformed() {
+        assert!(looks_like_commands("\n  #frobnicate\nhello"));
+        assert!(looks_like_commands("#respond\nDear Mayor"));
+        assert!(!looks_like_commands("Hello #1 team"));
+        assert!(!looks_like_commands(""));
     }
 
     #[test]

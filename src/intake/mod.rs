@@ -283,7 +283,7 @@ impl Intake {
                 let actor = Actor { email: member.email, name: member.name, source: Source::Mail };
                 return self.staff_reply(pos, raw, &mail, &actor, &request).await;
             }
-            (Some(member), None) if commands::parse(&reply::new_content(&mail.text)).is_ok_and(|m| m.had_commands) => {
+            (Some(member), None) if commands::looks_like_commands(&reply::new_content(&mail.text)) => {
                 let actor = Actor { email: member.email, name: member.name, source: Source::Mail };
                 let error = "no request matched this message: reply to a staff notice, or keep the [tracking number] in the subject";
                 return self.staff_rejected(pos, raw, &mail, &actor, None, error).await;
@@ -630,11 +630,12 @@ impl Intake {
         mail: &InboundMail,
         reason: &str,
     ) -> anyhow::Result<Outcome> {
-        let mut tx = self.store.begin().await?;
         // An automatic reply in a thread of ours joins its request's timeline; never answered.
+        // (Read before the write transaction: a one-connection pool must not wait on itself.)
         let mut ids: Vec<String> = mail.in_reply_to.iter().chain(&mail.references).cloned().collect();
         ids.dedup();
         let request = self.store.request_for_message_ids(&ids).await?.map(RequestId);
+        let mut tx = self.store.begin().await?;
         self.store_inbound(&mut tx, pos, raw, mail, Filed { request, kind: "automatic", new_text: "", note: reason })
             .await?;
         if let Some(r) = request {
