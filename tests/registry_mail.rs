@@ -21,6 +21,10 @@ fn tracking(n: u32) -> String {
 
 /// A test environment with `verification = "require"` trusting `mx.311.test`.
 async fn strict_env() -> anyhow::Result<TestEnv> {
+    env_with("require").await
+}
+
+async fn env_with(policy: &str) -> anyhow::Result<TestEnv> {
     let env = TestEnv::new(Security::Plain)?;
     env.servers.add_user(ADMIN)?;
     let config = std::fs::read_to_string(&env.config_path)?;
@@ -28,7 +32,7 @@ async fn strict_env() -> anyhow::Result<TestEnv> {
         &env.config_path,
         config.replace(
             "[intake]\n",
-            &format!("[intake]\nverification = \"require\"\ntrusted_authserv_ids = [\"{MX}\"]\n"),
+            &format!("[intake]\nverification = \"{policy}\"\ntrusted_authserv_ids = [\"{MX}\"]\n"),
         ),
     )?;
     let out = env.cli(&["staff", "add", ADMIN, "--name", "Alex Admin", "--role", "admin"])?;
@@ -120,12 +124,47 @@ async fn forged_senders_never_get_an_eligible_answer_and_verified_ones_do() -> a
     assert_eq!(request(&env, &tracking(1)).await?.status, RequestStatus::Closed);
     assert!(String::from_utf8_lossy(&env.cli(&["review", "list"])?.stdout).contains("0 request(s) in review"));
     assert_eq!(imap_fetch_all(&env.servers, DAYTON, "INBOX").await?.len(), 2, "a rejection sends nothing");
+
+    // A staff command from an unverified sender is refused (the staff member is told); nothing
+    // reaches the city.
+    let forged_staff = format!(
+        "From: {ADMIN}\r\nTo: {INTAKE}\r\nSubject: Re: [{}] Pothole budgets\r\nMessage-ID: <fs@311.test>\r\n\r\n#reply\r\nSend us your bank details.\r\n",
+        tracking(2)
+    );
+    smtp_send(&env.servers, ADMIN, &[INTAKE], forged_staff.as_bytes()).await?;
+    let admin = wait_for_messages(&env.servers, ADMIN, "INBOX", 1, WAIT).await?;
+    assert!(subject_and_text(&admin[0]).1.contains("could not be verified"), "{}", subject_and_text(&admin[0]).1);
+    assert_eq!(imap_fetch_all(&env.servers, DAYTON, "INBOX").await?.len(), 2, "nothing reached the city");
+
+    // Under "require", a personal address naming a city in the thread goes to review instead.
+    smtp_send(
+        &env.servers,
+        UNKNOWN,
+        &[INTAKE],
+        question(UNKNOWN, "Pat", "Trees", "Which species?", "pt1@gmail.test").as_bytes(),
+    )
+    .await?;
+    let got = wait_for_messages(&env.servers, UNKNOWN, "INBOX", 1, WAIT).await?;
+    let tag = subject_and_text(&got[0]).0.split(']').next().unwrap_or_default().trim_start_matches('[').to_string();
+    let answer = format!(
+        "From: {UNKNOWN}\r\nTo: {INTAKE}\r\nSubject: Re: [{tag}] Trees\r\nMessage-ID: <pt2@gmail.test>\r\n\r\nCity of Dayton, OH\r\n"
+    );
+    smtp_send(&env.servers, UNKNOWN, &[INTAKE], answer.as_bytes()).await?;
+    let r = eventually(WAIT, "review", || async {
+        let r = request(&env, &tag).await?;
+        Ok((!r.review_reason.is_empty()).then_some(r))
+    })
+    .await?;
+    assert!(r.review_reason.contains("named Dayton, OH (sender not verified"), "{}", r.review_reason);
+    assert_eq!(r.status, RequestStatus::NeedsCity);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_personal_address_official_is_resolved_by_naming_their_city() -> anyhow::Result<()> {
-    let env = strict_env().await?;
+    // Under "prefer" a named city settles the request; under "require" it goes to review
+    // (see the forged-sender test).
+    let env = env_with("prefer").await?;
     let _daemon = env.daemon()?;
     let q = "personal@gmail.test";
     smtp_send(
@@ -148,7 +187,11 @@ async fn a_personal_address_official_is_resolved_by_naming_their_city() -> anyho
     smtp_send(&env.servers, UNKNOWN, &[INTAKE], reply.as_bytes()).await?;
     let got = wait_for_messages(&env.servers, UNKNOWN, "INBOX", 2, WAIT).await?;
     let (_, text) = subject_and_text(&got[1]);
-    assert!(text.contains("opened request") && text.contains("Flint, MI"), "now acknowledged as eligible: {text}");
+    assert!(
+        text.contains("opened request") && text.contains("Flint, MI"),
+        "now acknowledged as eligible: {text}\nrequest: {:?}",
+        request(&env, &t1).await?
+    );
     let r = request(&env, &t1).await?;
     assert_eq!((r.status, r.city.as_deref()), (RequestStatus::Acknowledged, Some("Flint, MI")));
     assert!(r.eligibility_reason.contains("the official named Flint, MI"), "{}", r.eligibility_reason);

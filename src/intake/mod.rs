@@ -196,11 +196,26 @@ pub struct Intake {
     intake_mailbox: Mailbox,
     staff_mailbox: Mailbox,
     wake_outbox: Arc<Notify>,
+    /// Failed attempts per IMAP position, across reconnects (see [`Intake::handle_or_give_up`]).
+    failures: std::sync::Mutex<std::collections::HashMap<(String, u32, u32), u32>>,
 }
+
+/// After this many failed attempts at one message it is quarantined with the error.
+pub const MAX_ATTEMPTS: u32 = 3;
 
 fn mailbox(name: &str, email: &str) -> anyhow::Result<Mailbox> {
     let address = email.parse().with_context(|| format!("`{email}` is not an address we can write to"))?;
     Ok(Mailbox::new(if name.is_empty() { None } else { Some(name.to_string()) }, address))
+}
+
+/// The Message-IDs that place a mail in a thread: In-Reply-To and the most recent References,
+/// at most 50 (a hostile References list must not become an unbounded query).
+fn thread_ids(mail: &InboundMail) -> Vec<String> {
+    let recent = mail.references.len().saturating_sub(49);
+    let mut ids: Vec<String> = mail.in_reply_to.iter().take(1).chain(&mail.references[recent..]).cloned().collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// The Message-ID header of raw mail that may not parse (a plain scan of the header block).
@@ -240,11 +255,48 @@ impl Intake {
         let from: Mailbox = cfg.smtp.from.parse().with_context(|| format!("smtp.from `{}`", cfg.smtp.from))?;
         let intake_mailbox = mailbox(&cfg.intake.service_name, &cfg.intake.address)?;
         let staff_mailbox = mailbox("", &cfg.intake.staff_address)?;
-        Ok(Intake { store, cfg, templates, from, intake_mailbox, staff_mailbox, wake_outbox })
+        Ok(Intake {
+            store,
+            cfg,
+            templates,
+            from,
+            intake_mailbox,
+            staff_mailbox,
+            wake_outbox,
+            failures: Default::default(),
+        })
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// [`Intake::handle`], but a message that fails [`MAX_ATTEMPTS`] times is quarantined with the
+    /// error, so one message can never hold up the mail behind it. (When the store itself is
+    /// down, recording the quarantine fails too, and the message simply stays in the inbox.)
+    pub async fn handle_or_give_up(&self, pos: Position<'_>, raw: &[u8]) -> anyhow::Result<Outcome> {
+        let key = (pos.mailbox.to_string(), pos.uidvalidity, pos.uid);
+        match self.handle(pos, raw).await {
+            Ok(outcome) => {
+                self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
+                Ok(outcome)
+            }
+            Err(e) => {
+                let attempts = {
+                    let mut f = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let n = f.entry(key.clone()).or_insert(0);
+                    *n += 1;
+                    *n
+                };
+                if attempts < MAX_ATTEMPTS {
+                    return Err(e);
+                }
+                let reason = format!("could not be handled after {attempts} attempts: {e:#}");
+                let outcome = self.quarantine(pos, Some(raw), raw.len(), "", "", &reason).await?;
+                self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
+                Ok(outcome)
+            }
+        }
     }
 
     /// Handles one fetched message. `Err` means the store failed (the message stays in the inbox
@@ -281,6 +333,9 @@ impl Intake {
         let result = match (staff, matched) {
             (Some(member), Some(request)) => {
                 let actor = Actor { email: member.email, name: member.name, source: Source::Mail };
+                if let Some(why) = self.staff_unverified(&mail) {
+                    return self.staff_rejected(pos, raw, &mail, &actor, Some(&request), &why).await;
+                }
                 return self.staff_reply(pos, raw, &mail, &actor, &request).await;
             }
             (Some(member), None) if commands::looks_like_commands(&reply::new_content(&mail.text)) => {
@@ -308,6 +363,20 @@ impl Intake {
                 self.quarantine(pos, Some(raw), raw.len(), &mail.from, &mail.subject, &reason).await
             }
         }
+    }
+
+    /// Why a staff member's mail must not be acted on: when trusted receiving servers are
+    /// configured (and verification is not off), staff commands need a verified sender, as
+    /// administrators' do, so a forged From cannot make us write to a city.
+    fn staff_unverified(&self, mail: &InboundMail) -> Option<String> {
+        let cfg = &self.cfg.intake;
+        if cfg.verification == Verification::Off || cfg.trusted_authserv_ids.is_empty() {
+            return None;
+        }
+        let v = auth_results::verify(&mail.auth_results, &cfg.trusted_authserv_ids, mail.from_domain());
+        (!v.verified).then(|| {
+            format!("your message could not be verified as coming from you ({}); nothing was applied", v.reason)
+        })
     }
 
     /// Finds the sender's city — a known contact, then the mail domain (each subject to
@@ -374,8 +443,7 @@ impl Intake {
     /// The request a message belongs to: by thread headers (anyone), then by subject tag or
     /// plus-address (only the official, someone they copied, or staff).
     pub async fn match_request(&self, mail: &InboundMail, from_staff: bool) -> anyhow::Result<Option<RequestRow>> {
-        let mut ids: Vec<String> = mail.in_reply_to.iter().chain(&mail.references).cloned().collect();
-        ids.dedup();
+        let ids = thread_ids(mail);
         if let Some(id) = self.store.request_for_message_ids(&ids).await? {
             return self.store.request_by_id(id).await;
         }
@@ -447,9 +515,8 @@ impl Intake {
         let header_id = header_message_id(header).unwrap_or_default();
         tx.insert_quarantine(None, pos.tuple(), from, subject, size_of(size), &header_id, reason).await?;
         let own = [self.cfg.intake.address.as_str(), self.from.email.as_ref()];
-        if let Some(mail) =
-            parsed.filter(|m| inbound::classify(m, &own, &self.cfg.message_id_domain) == Classification::Human)
-        {
+        let human = parsed.filter(|m| inbound::classify(m, &own, &self.cfg.message_id_domain) == Classification::Human);
+        if let Some((mail, to)) = human.and_then(|m| mailbox(&m.from_name, &m.from).ok().map(|to| (m, to))) {
             let ctx = TooLargeContext {
                 service_name: self.cfg.intake.service_name.clone(),
                 subject: if mail.subject.is_empty() { "(no subject)".into() } else { mail.subject.clone() },
@@ -466,7 +533,7 @@ impl Intake {
                 Queued {
                     request: None,
                     kind: "too_large",
-                    to: vec![mailbox(&mail.from_name, &mail.from)?],
+                    to: vec![to],
                     cc: vec![],
                     reply_to: self.intake_mailbox.clone(),
                     in_reply_to: Some(&mail.message_id),
@@ -588,10 +655,14 @@ impl Intake {
         let status = b.status.clone().unwrap_or_else(|| "-".into());
         let who = if b.recipients.is_empty() { "unknown recipient".to_string() } else { b.recipients.join(", ") };
         let summary = format!("{class} bounce {status} for {who}: {}", b.reason);
-        let request = match &b.original_message_id {
-            Some(id) => self.store.outbox_request_of(id).await?,
+        let reported = match &b.original_message_id {
+            Some(id) => self.store.outbox_row_of(id).await?,
             None => None,
         };
+        // Only mail to the city concerns the request; a bounce of staff or admin mail must never
+        // cause more staff mail (a full staff mailbox would otherwise loop forever).
+        let city_mail = reported.as_ref().is_some_and(|(kind, _)| !kind.starts_with("staff_") && kind != "admin_reply");
+        let request = reported.as_ref().and_then(|(_, r)| *r);
         let mut tx = match self
             .open_and_file(
                 pos,
@@ -604,18 +675,32 @@ impl Intake {
             Ok(tx) => tx,
             Err(duplicate) => return Ok(duplicate),
         };
+        let hard = b.class == bounce::BounceClass::Hard;
         if let Some(id) = &b.original_message_id {
-            tx.mark_bounced(id, &format!("{status} {class}"), &summary).await?;
+            // A soft bounce (a delay, a full mailbox) is recorded; only a hard one fails the row.
+            tx.mark_bounced(id, &format!("{status} {class}"), &summary, hard).await?;
         }
-        if b.class == bounce::BounceClass::Hard {
+        if hard {
             let ttl = i64::try_from(self.cfg.outbox.bounce_suppress.as_millis()).unwrap_or(i64::MAX / 4);
             for r in &b.recipients {
                 tx.suppress(r, crate::store::now_ms() + ttl, &summary).await?;
             }
         }
         if let Some(r) = request.map(RequestId) {
-            tx.add_event(r, &mail.from, Source::Mail, "delivery failed", &summary).await?;
-            self.notify_staff(&mut tx, r, "staff_delivery_failed", &summary, &[]).await?;
+            tx.add_event(
+                r,
+                &mail.from,
+                Source::Mail,
+                if hard { "delivery failed" } else { "delivery delayed" },
+                &summary,
+            )
+            .await?;
+            if hard && city_mail {
+                self.notify_staff(&mut tx, r, "staff_delivery_failed", &summary, &[]).await?;
+            }
+        }
+        if !city_mail && reported.is_some() {
+            tracing::warn!(%summary, "mail to staff or an administrator bounced");
         }
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
         tx.commit().await?;
@@ -632,8 +717,7 @@ impl Intake {
     ) -> anyhow::Result<Outcome> {
         // An automatic reply in a thread of ours joins its request's timeline; never answered.
         // (Read before the write transaction: a one-connection pool must not wait on itself.)
-        let mut ids: Vec<String> = mail.in_reply_to.iter().chain(&mail.references).cloned().collect();
-        ids.dedup();
+        let ids = thread_ids(mail);
         let request = self.store.request_for_message_ids(&ids).await?.map(RequestId);
         let mut tx = self.store.begin().await?;
         self.store_inbound(&mut tx, pos, raw, mail, Filed { request, kind: "automatic", new_text: "", note: reason })
@@ -1242,6 +1326,13 @@ impl Intake {
         let cities = tx.list_cities().await?;
         let text = format!("{}\n{}", strip_reply_prefixes(&mail.subject), new_text);
         let named = names::cities_named(&text, &cities);
+        if let [city] = named.as_slice()
+            && self.cfg.intake.verification == Verification::Require
+        {
+            let reason = format!("the official named {} (sender not verified: approve to accept)", city.record.label());
+            tx.set_review(id, &reason, Some(city.id), &mail.from, Source::Mail).await?;
+            return Ok(false);
+        }
         let [city] = named.as_slice() else {
             let reason = if named.is_empty() {
                 "the official's reply names no registered city and state".to_string()

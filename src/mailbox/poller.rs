@@ -147,7 +147,7 @@ pub async fn poll_once(
                 tracking = tracing::field::Empty
             );
             let outcome = async {
-                let outcome = intake.handle(pos, &raw).await?;
+                let outcome = intake.handle_or_give_up(pos, &raw).await?;
                 if let Outcome::Request { tracking, .. } = &outcome {
                     tracing::Span::current().record("tracking", tracing::field::display(tracking));
                 }

@@ -272,7 +272,7 @@ impl Store {
     pub async fn handled_in(&self, mailbox: &str) -> anyhow::Result<i64> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM (SELECT uidvalidity, uid FROM messages WHERE mailbox = $1 AND direction = 'in' \
-             UNION SELECT uidvalidity, uid FROM quarantine WHERE mailbox = $1)",
+             UNION SELECT uidvalidity, uid FROM quarantine WHERE mailbox = $1) AS handled",
         )
         .bind(mailbox)
         .fetch_one(&self.pool)

@@ -95,20 +95,24 @@ impl StoreTx {
         Ok(None)
     }
 
-    /// Marks the outbox row with this Message-ID as bounced; returns `(row id, request id)`.
+    /// Records a bounce on the outbox row with this Message-ID; a `hard` one of a sent row marks
+    /// it failed (a pending row is still retried). Returns `(row id, request id)`.
     pub async fn mark_bounced(
         &mut self,
         message_id: &str,
         status: &str,
         error: &str,
+        hard: bool,
     ) -> anyhow::Result<Option<(i64, Option<i64>)>> {
         let row = sqlx::query(
-            "UPDATE outbox SET status = 'failed', bounce_status = $1, last_error = $2, lease_until = 0 WHERE message_id = $3 \
+            "UPDATE outbox SET bounce_status = $1, last_error = $2, \
+             status = CASE WHEN $4 AND status = 'sent' THEN 'failed' ELSE status END WHERE message_id = $3 \
              RETURNING id, request_id",
         )
         .bind(status)
         .bind(error)
         .bind(message_id)
+        .bind(hard)
         .fetch_optional(&mut *self.tx)
         .await?;
         Ok(match row {
@@ -149,6 +153,7 @@ impl Store {
              WHERE status = 'pending' AND next_attempt_at <= $2 AND lease_until <= $2 \
              AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.request_id = outbox.request_id \
              AND earlier.status = 'pending' AND earlier.id < outbox.id) ORDER BY id LIMIT $3) \
+             AND status = 'pending' AND lease_until <= $2 \
              RETURNING id, request_id, kind, message_id, envelope_from, recipients, raw, attempts",
         )
         .bind(now + lease_ms)
@@ -177,13 +182,16 @@ impl Store {
         Ok(out)
     }
 
-    /// The request of the outbox row with this Message-ID.
-    pub async fn outbox_request_of(&self, message_id: &str) -> anyhow::Result<Option<i64>> {
-        let r: Option<Option<i64>> = sqlx::query_scalar("SELECT request_id FROM outbox WHERE message_id = $1")
+    /// `(kind, request id)` of the outbox row with this Message-ID.
+    pub async fn outbox_row_of(&self, message_id: &str) -> anyhow::Result<Option<(String, Option<i64>)>> {
+        let row = sqlx::query("SELECT kind, request_id FROM outbox WHERE message_id = $1")
             .bind(message_id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(r.flatten())
+        Ok(match row {
+            Some(r) => Some((r.try_get("kind")?, r.try_get("request_id")?)),
+            None => None,
+        })
     }
 
     /// When the next pending row falls due, if any.
