@@ -526,26 +526,7 @@ impl Intake {
                 intake_address: self.cfg.intake.address.clone(),
             };
             let rendered = self.templates.render("too_large", &ctx)?;
-            let mut references = mail.references.clone();
-            references.push(mail.message_id.clone());
-            self.queue(
-                &mut tx,
-                Queued {
-                    request: None,
-                    kind: "too_large",
-                    to: vec![to],
-                    cc: vec![],
-                    reply_to: self.intake_mailbox.clone(),
-                    in_reply_to: Some(&mail.message_id),
-                    references,
-                    auto_submitted: Some("auto-replied"),
-                    tracking: None,
-                    rendered,
-                    attachments: &[],
-                    rate_limited: true,
-                },
-            )
-            .await?;
+            self.queue(&mut tx, Queued { rate_limited: true, ..self.answer(&mail, "too_large", to, rendered) }).await?;
         }
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
         tx.commit().await?;
@@ -800,6 +781,27 @@ impl Intake {
         Ok(Some(message_id))
     }
 
+    /// An automatic answer (`Auto-Submitted: auto-replied`) to the sender of `mail`, in their
+    /// own thread, from the intake address; callers override what differs.
+    fn answer<'a>(&self, mail: &'a InboundMail, kind: &'a str, to: Mailbox, rendered: Rendered) -> Queued<'a> {
+        let mut references = mail.references.clone();
+        references.push(mail.message_id.clone());
+        Queued {
+            request: None,
+            kind,
+            to: vec![to],
+            cc: vec![],
+            reply_to: self.intake_mailbox.clone(),
+            in_reply_to: Some(&mail.message_id),
+            references,
+            auto_submitted: Some("auto-replied"),
+            tracking: None,
+            rendered,
+            attachments: &[],
+            rate_limited: false,
+        }
+    }
+
     /// Queues an automatic answer (`Auto-Submitted: auto-replied`) to the sender of `mail`, in
     /// their own thread.
     async fn auto_reply(
@@ -810,26 +812,15 @@ impl Intake {
         kind: &str,
         rendered: Rendered,
     ) -> anyhow::Result<Option<String>> {
-        let mut references = mail.references.clone();
-        references.push(mail.message_id.clone());
-        self.queue(
-            tx,
-            Queued {
-                request: Some(RequestId(row.id)),
-                kind,
-                to: vec![mailbox(&mail.from_name, &mail.from)?],
-                cc: vec![],
-                reply_to: self.city_reply_to(&row.tracking),
-                in_reply_to: Some(&mail.message_id),
-                references,
-                auto_submitted: Some("auto-replied"),
-                tracking: Some(row.tracking.clone()),
-                rendered,
-                attachments: &[],
-                rate_limited: true,
-            },
-        )
-        .await
+        let to = mailbox(&mail.from_name, &mail.from)?;
+        let q = Queued {
+            request: Some(RequestId(row.id)),
+            reply_to: self.city_reply_to(&row.tracking),
+            tracking: Some(row.tracking.clone()),
+            rate_limited: true,
+            ..self.answer(mail, kind, to, rendered)
+        };
+        self.queue(tx, q).await
     }
 
     fn city_reply_to(&self, tracking: &str) -> Mailbox {
@@ -1174,26 +1165,13 @@ impl Intake {
             intake_address: self.cfg.intake.address.clone(),
         };
         let rendered = self.templates.render("staff_command_error", &ctx)?;
-        let mut references = mail.references.clone();
-        references.push(mail.message_id.clone());
-        self.queue(
-            &mut tx,
-            Queued {
-                request: id,
-                kind: "staff_command_error",
-                to: vec![mailbox(&actor.name, &actor.email)?],
-                cc: vec![],
-                reply_to: self.intake_mailbox.clone(),
-                in_reply_to: Some(&mail.message_id),
-                references,
-                auto_submitted: Some("auto-replied"),
-                tracking: request.map(|r| r.tracking.clone()),
-                rendered,
-                attachments: &[],
-                rate_limited: false,
-            },
-        )
-        .await?;
+        let to = mailbox(&actor.name, &actor.email)?;
+        let q = Queued {
+            request: id,
+            tracking: request.map(|r| r.tracking.clone()),
+            ..self.answer(mail, "staff_command_error", to, rendered)
+        };
+        self.queue(&mut tx, q).await?;
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
         tx.commit().await?;
         self.wake_outbox.notify_one();
@@ -1529,26 +1507,9 @@ impl Intake {
             intake_address: self.cfg.intake.address.clone(),
         };
         let rendered = self.templates.render("admin_reply", &ctx)?;
-        let mut references = mail.references.clone();
-        references.push(mail.message_id.clone());
-        self.queue(
-            &mut tx,
-            Queued {
-                request: None,
-                kind: "admin_reply",
-                to: vec![mailbox(&member.name, &member.email)?],
-                cc: vec![],
-                reply_to: self.intake_mailbox.clone(),
-                in_reply_to: Some(&mail.message_id),
-                references,
-                auto_submitted: Some("auto-replied"),
-                tracking: None,
-                rendered,
-                attachments: &attachments,
-                rate_limited: false,
-            },
-        )
-        .await?;
+        let to = mailbox(&member.name, &member.email)?;
+        self.queue(&mut tx, Queued { attachments: &attachments, ..self.answer(mail, "admin_reply", to, rendered) })
+            .await?;
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
         tx.commit().await?;
         self.wake_outbox.notify_one();
