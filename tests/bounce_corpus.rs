@@ -44,8 +44,11 @@
 //! Each line prints a rate and the failing files (limited); floors are asserted a little below
 //! the current result. No timing is asserted.
 
+#[path = "support/corpora.rs"]
+mod corpora;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -66,7 +69,7 @@ const FLOOR_RECIPIENT_COUNT: f64 = 0.97;
 
 #[test]
 fn bounce_corpus_rates() {
-    let root = corpora_dir().join("bounce_sisimai");
+    let root = corpora::corpora_dir(&["bounce_sisimai"]).join("bounce_sisimai");
     assert!(root.is_dir(), "corpora folder has no bounce_sisimai/ ({root:?})");
     let expected = read_json(&root.join("EXPECTED.json"));
     let files = expected
@@ -496,29 +499,6 @@ impl Rate {
 // ---------------------------------------------------------------------------------------------
 // Files
 // ---------------------------------------------------------------------------------------------
-
-fn corpora_dir() -> PathBuf {
-    match std::env::var_os("INTAKE311_CORPORA") {
-        Some(v) => {
-            let p = PathBuf::from(&v);
-            assert!(
-                p.is_dir(),
-                "INTAKE311_CORPORA is set to {p:?}, but that folder does not exist; point it at the shared corpora \
-                 folder (the one holding bounce_sisimai/) or unset it"
-            );
-            p
-        }
-        None => {
-            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora");
-            assert!(
-                p.is_dir(),
-                "bounce corpus not found: set INTAKE311_CORPORA to the absolute path of the shared corpora folder \
-                 (the one holding bounce_sisimai/), or put it at {p:?}"
-            );
-            p
-        }
-    }
-}
 
 fn read_json(path: &Path) -> Value {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {path:?}: {e}"));

@@ -14,21 +14,6 @@ use std::time::Duration;
 
 use support::*;
 
-fn corpora() -> anyhow::Result<PathBuf> {
-    match std::env::var_os("INTAKE311_CORPORA") {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            anyhow::ensure!(dir.is_dir(), "INTAKE311_CORPORA={} does not exist", dir.display());
-            Ok(dir)
-        }
-        None => {
-            let dir = repo_root().join("../shared/corpora");
-            anyhow::ensure!(dir.is_dir(), "no corpora: set INTAKE311_CORPORA to the shared/corpora folder");
-            Ok(dir)
-        }
-    }
-}
-
 fn is_data(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     !(name.ends_with(".json")
@@ -91,7 +76,13 @@ fn strip_from_line(m: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_corpora_drain_without_panic_loss_or_answered_robots() -> anyhow::Result<()> {
-    let all = messages(&corpora()?)?;
+    let all = messages(&support::corpora::corpora_dir(&[
+        "bounce_sisimai",
+        "mime_cpython_test_email",
+        "mime_flanker",
+        "mime_ruby_mail",
+        "mime_stalwart_mail_parser",
+    ]))?;
     anyhow::ensure!(all.len() > 500, "expected the full corpora, found {} messages", all.len());
     let env = TestEnv::new(Security::Plain)?;
     imap_append(

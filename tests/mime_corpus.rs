@@ -2,24 +2,10 @@
 //! them — compared by meaning (white space folded, addresses lower-cased), not byte for byte.
 //! No servers: this is the pure parse step. The rates are printed and held above a floor.
 
-use std::path::PathBuf;
+#[path = "support/corpora.rs"]
+mod corpora;
 
 use intake311::inbound;
-
-fn corpora() -> PathBuf {
-    match std::env::var_os("INTAKE311_CORPORA") {
-        Some(dir) => {
-            let dir = PathBuf::from(dir);
-            assert!(dir.is_dir(), "INTAKE311_CORPORA={} does not exist", dir.display());
-            dir
-        }
-        None => {
-            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora");
-            assert!(dir.is_dir(), "no corpora: set INTAKE311_CORPORA to the shared/corpora folder");
-            dir
-        }
-    }
-}
 
 fn fold(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -67,7 +53,7 @@ impl Tally {
 
 #[test]
 fn decoded_subjects_senders_and_text_agree_with_the_corpora() {
-    let root = corpora();
+    let root = corpora::corpora_dir(&["mime_stalwart_mail_parser", "mime_cpython_test_email"]);
     let mut subject = Tally::new("stalwart subject");
     let mut from = Tally::new("stalwart from");
     let mut text = Tally::new("stalwart text body (first 40 characters)");

@@ -34,8 +34,11 @@
 //!   `html_to_text` and compared with all whitespace removed, as talon's own HTML tests do; they
 //!   are a separate line because the daemon only passes text.
 
+#[path = "support/corpora.rs"]
+mod corpora;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -47,7 +50,8 @@ const MAX_FAILURES_SHOWN: usize = 15;
 
 #[test]
 fn reply_corpora_pass_rates() {
-    let root = corpora_dir();
+    let root =
+        corpora::corpora_dir(&["reply_github_email_reply_parser", "reply_crisp_email_reply_parser", "reply_talon"]);
     let mut lines: Vec<Tally> = Vec::new();
     lines.push(github(&root.join("reply_github_email_reply_parser")));
     lines.push(crisp(&root.join("reply_crisp_email_reply_parser")));
@@ -95,35 +99,8 @@ fn reply_corpora_pass_rates() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Locating the corpora
+// Reading files
 // ---------------------------------------------------------------------------------------------
-
-fn corpora_dir() -> PathBuf {
-    let dir = match std::env::var_os("INTAKE311_CORPORA") {
-        Some(v) => {
-            let p = PathBuf::from(&v);
-            assert!(
-                p.is_dir(),
-                "INTAKE311_CORPORA is set to {p:?}, but that folder does not exist; point it at the shared corpora \
-                 folder (the one holding reply_github_email_reply_parser/) or unset it"
-            );
-            p
-        }
-        None => {
-            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora");
-            assert!(
-                p.is_dir(),
-                "reply corpora not found: set INTAKE311_CORPORA to the absolute path of the shared corpora folder \
-                 (the one holding reply_github_email_reply_parser/), or put it at {p:?}"
-            );
-            p
-        }
-    };
-    for sub in ["reply_github_email_reply_parser", "reply_crisp_email_reply_parser", "reply_talon"] {
-        assert!(dir.join(sub).is_dir(), "corpora folder {dir:?} has no {sub}/");
-    }
-    dir
-}
 
 fn read_text(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {path:?}: {e}"));

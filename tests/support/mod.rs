@@ -3,6 +3,7 @@
 //! and direct access to the SQLite database the daemon writes.
 #![allow(dead_code)]
 
+pub mod corpora;
 pub mod mailservers;
 
 use std::path::{Path, PathBuf};
