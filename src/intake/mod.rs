@@ -968,7 +968,7 @@ impl Intake {
         )
         .await?;
         tx.add_participants(request_id, std::slice::from_ref(&mail.from), "official").await?;
-        let copied: Vec<String> = mail.cc.iter().filter(|a| **a != mail.from && !self.is_ours(a)).cloned().collect();
+        let copied = self.copied(mail);
         tx.add_participants(request_id, &copied, "cc").await?;
         let mut detail = format!("question received; {}", elig.reason);
         if let Some(p) = parent {
@@ -1003,6 +1003,11 @@ impl Intake {
         Ok(Outcome::Request { tracking, eligibility: elig.outcome })
     }
 
+    /// Whoever the sender copied: the Cc addresses but the sender and our own addresses.
+    fn copied(&self, mail: &InboundMail) -> Vec<String> {
+        mail.cc.iter().filter(|a| **a != mail.from && !self.is_ours(a)).cloned().collect()
+    }
+
     fn is_ours(&self, address: &str) -> bool {
         address.eq_ignore_ascii_case(&self.cfg.intake.address)
             || address.eq_ignore_ascii_case(self.from.email.as_ref())
@@ -1031,8 +1036,7 @@ impl Intake {
             Err(duplicate) => return Ok(duplicate),
         };
         if mail.from == request.official_email {
-            let copied: Vec<String> =
-                mail.cc.iter().filter(|a| **a != mail.from && !self.is_ours(a)).cloned().collect();
+            let copied = self.copied(mail);
             tx.add_participants(id, &copied, "cc").await?;
         }
         let summary: String = new_text.lines().next().unwrap_or_default().chars().take(120).collect();
