@@ -13,6 +13,7 @@ pub mod domain;
 pub mod inbound;
 pub mod intake;
 pub mod mailbox;
+pub mod metrics;
 pub mod outbound;
 pub mod registry;
 pub mod store;

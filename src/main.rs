@@ -31,7 +31,12 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the daemon: poll (and IDLE on) the mailbox, create requests, send acknowledgements.
-    Run,
+    Run {
+        /// On shutdown, write busy time per pipeline stage and the first-fetch / last-acknowledgement
+        /// moments to this file as JSON (what the benchmark reads).
+        #[arg(long, value_name = "PATH")]
+        stage_report: Option<PathBuf>,
+    },
     /// Check config, database, templates, IMAP and SMTP; one line each, non-zero exit on failure.
     Check,
     /// Create or upgrade the database schema.
@@ -728,7 +733,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             return Ok(if lines.iter().all(|l| l.ok) { ExitCode::SUCCESS } else { ExitCode::FAILURE });
         }
-        Command::Run => daemon::run(load()?).await?,
+        Command::Run { stage_report } => {
+            daemon::run(load()?).await?;
+            if let Some(path) = stage_report {
+                let json = serde_json::to_string_pretty(&intake311::metrics::report())?;
+                std::fs::write(&path, json).with_context(|| format!("writing the stage report {}", path.display()))?;
+            }
+        }
         Command::Migrate => {
             let cfg = load()?;
             let store = Store::connect(&cfg.database.url, 1).await?;

@@ -32,6 +32,7 @@ use tokio::sync::Notify;
 use crate::config::{Config, ReplyToClosed, Verification};
 use crate::domain::{Eligibility, EligibilityDecision, RequestId, RequestStatus, TrackingNumber, add_business_days};
 use crate::inbound::{self, Classification, InboundMail, auth_results, bounce, reply};
+use crate::metrics::{self, Stage};
 use crate::outbound::render::{
     AdminContext, CommandErrorContext, ResponseContext, StaffContext, TooLargeContext, human_bytes, markdown_to_html,
     strip_reply_prefixes,
@@ -271,17 +272,35 @@ impl Intake {
         &self.store
     }
 
-    /// [`Intake::handle`], but a message that fails [`MAX_ATTEMPTS`] times is quarantined with the
-    /// error, so one message can never hold up the mail behind it. (When the store itself is
-    /// down, recording the quarantine fails too, and the message simply stays in the inbox.)
-    pub async fn handle_or_give_up(&self, pos: Position<'_>, raw: &[u8]) -> anyhow::Result<Outcome> {
+    /// Commits a group of handled messages (see [`Intake::handle`]) and wakes the outbox worker
+    /// for what they queued. Only after this returns may the messages leave the inbox.
+    pub async fn commit(&self, tx: StoreTx, messages: usize) -> anyhow::Result<()> {
+        {
+            let _t = metrics::timer(Stage::Commit);
+            tx.commit().await?;
+        }
+        metrics::committed(messages);
+        self.wake_outbox.notify_one();
+        Ok(())
+    }
+
+    /// Handles one fetched message inside `tx`, which may hold other messages of the same group
+    /// commit: its writes sit under a savepoint, so when the store fails only this message is
+    /// undone (`Err`: it stays in the inbox and is tried again). A message that fails
+    /// [`MAX_ATTEMPTS`] times is quarantined with the error, so one message can never hold up the
+    /// mail behind it. Every problem with the message itself becomes a quarantine outcome.
+    pub async fn handle(&self, tx: &mut StoreTx, pos: Position<'_>, raw: &[u8]) -> anyhow::Result<Outcome> {
         let key = (pos.mailbox.to_string(), pos.uidvalidity, pos.uid);
-        match self.handle(pos, raw).await {
+        tx.savepoint("message").await?;
+        let result = self.dispatch(tx, pos, raw).await;
+        match result {
             Ok(outcome) => {
+                tx.release("message").await?;
                 self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
                 Ok(outcome)
             }
             Err(e) => {
+                tx.rollback_to("message").await?;
                 let attempts = {
                     let mut f = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     let n = f.entry(key.clone()).or_insert(0);
@@ -292,75 +311,88 @@ impl Intake {
                     return Err(e);
                 }
                 let reason = format!("could not be handled after {attempts} attempts: {e:#}");
-                let outcome = self.quarantine(pos, Some(raw), raw.len(), "", "", &reason).await?;
+                let outcome = self.quarantine(tx, pos, Some(raw), raw.len(), "", "", &reason).await?;
                 self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
                 Ok(outcome)
             }
         }
     }
 
-    /// Handles one fetched message. `Err` means the store failed (the message stays in the inbox
-    /// and is tried again); every problem with the message itself becomes a quarantine outcome.
-    pub async fn handle(&self, pos: Position<'_>, raw: &[u8]) -> anyhow::Result<Outcome> {
-        let mail = match inbound::parse(raw) {
+    /// What one message is, and its writes. Every read happens inside `tx`, so a message sees
+    /// the requests, contacts and threads that earlier messages of the same group created.
+    async fn dispatch(&self, tx: &mut StoreTx, pos: Position<'_>, raw: &[u8]) -> anyhow::Result<Outcome> {
+        let (parsed, detected) = {
+            let _t = metrics::timer(Stage::Parse);
+            (inbound::parse(raw), bounce::detect(raw))
+        };
+        let mail = match parsed {
             Ok(m) => m,
             Err(e @ (inbound::ParseError::NoFrom | inbound::ParseError::BadFrom(_))) => {
                 // Delivery reports often come from `MAILER-DAEMON` or `<>`: still a bounce.
-                if let Some(b) = bounce::detect(raw)
+                if let Some(b) = detected
                     && let Ok(report) = inbound::parse_report(raw)
                 {
-                    return self.record_bounce(pos, raw, &report, &b).await;
+                    return self.record_bounce(tx, pos, raw, &report, &b).await;
                 }
-                return self.quarantine(pos, Some(raw), raw.len(), "", "", &e.to_string()).await;
+                return self.quarantine(tx, pos, Some(raw), raw.len(), "", "", &e.to_string()).await;
             }
-            Err(e) => return self.quarantine(pos, Some(raw), raw.len(), "", "", &e.to_string()).await,
+            Err(e) => return self.quarantine(tx, pos, Some(raw), raw.len(), "", "", &e.to_string()).await,
         };
         tracing::Span::current().record("message_id", mail.message_id.as_str());
-        if let Some(b) = bounce::detect(raw) {
-            return self.record_bounce(pos, raw, &mail, &b).await;
+        if let Some(b) = detected {
+            return self.record_bounce(tx, pos, raw, &mail, &b).await;
         }
         let own = [self.cfg.intake.address.as_str(), self.from.email.as_ref()];
         if let Classification::Automatic(reason) = inbound::classify(&mail, &own, &self.cfg.message_id_domain) {
-            return self.record_automatic(pos, raw, &mail, &reason).await;
+            return self.record_automatic(tx, pos, raw, &mail, &reason).await;
         }
-        let staff = self.store.staff_member(&mail.from).await?;
+        let _t = metrics::timer(Stage::Intake);
+        let staff = tx.staff_member(&mail.from).await?;
         if let Some(member) = staff.as_ref().filter(|m| m.role == "admin")
             && let Some(command) = admin::parse(&mail.subject, &reply::new_content(&mail.text))
         {
-            return self.admin_mail(pos, raw, &mail, member, command).await;
+            return self.admin_mail(tx, pos, raw, &mail, member, command).await;
         }
-        let matched = self.match_request(&mail, staff.is_some()).await?;
+        let matched = self.match_request(tx, &mail, staff.is_some()).await?;
+        // What a new request or follow-up writes is undone when the message turns out unusable.
+        tx.savepoint("decision").await?;
         let result = match (staff, matched) {
             (Some(member), Some(request)) => {
+                tx.release("decision").await?;
                 let actor = Actor { email: member.email, name: member.name, source: Source::Mail };
                 if let Some(why) = self.staff_unverified(&mail) {
-                    return self.staff_rejected(pos, raw, &mail, &actor, Some(&request), &why).await;
+                    return self.staff_rejected(tx, pos, raw, &mail, &actor, Some(&request), &why).await;
                 }
-                return self.staff_reply(pos, raw, &mail, &actor, &request).await;
+                return self.staff_reply(tx, pos, raw, &mail, &actor, &request).await;
             }
             (Some(member), None) if commands::looks_like_commands(&reply::new_content(&mail.text)) => {
+                tx.release("decision").await?;
                 let actor = Actor { email: member.email, name: member.name, source: Source::Mail };
                 let error = "no request matched this message: reply to a staff notice, or keep the [tracking number] in the subject";
-                return self.staff_rejected(pos, raw, &mail, &actor, None, error).await;
+                return self.staff_rejected(tx, pos, raw, &mail, &actor, None, error).await;
             }
             (_, Some(request))
                 if matches!(request.status, RequestStatus::Closed | RequestStatus::Responded)
                     && self.cfg.intake.reply_to_closed == ReplyToClosed::NewRequest =>
             {
-                let decision = self.decide(&mail).await?;
-                self.new_request(pos, raw, &mail, &decision, Some(RequestId(request.id))).await
+                let decision = self.decide(tx, &mail).await?;
+                self.new_request(tx, pos, raw, &mail, &decision, Some(RequestId(request.id))).await
             }
-            (_, Some(request)) => self.follow_up(pos, raw, &mail, &request).await,
+            (_, Some(request)) => self.follow_up(tx, pos, raw, &mail, &request).await,
             (_, None) => {
-                let decision = self.decide(&mail).await?;
-                self.new_request(pos, raw, &mail, &decision, None).await
+                let decision = self.decide(tx, &mail).await?;
+                self.new_request(tx, pos, raw, &mail, &decision, None).await
             }
         };
         match result {
-            Ok(outcome) => Ok(outcome),
+            Ok(outcome) => {
+                tx.release("decision").await?;
+                Ok(outcome)
+            }
             Err(NewRequestError::Store(e)) => Err(e),
             Err(NewRequestError::Unusable(reason)) => {
-                self.quarantine(pos, Some(raw), raw.len(), &mail.from, &mail.subject, &reason).await
+                tx.rollback_to("decision").await?;
+                self.quarantine(tx, pos, Some(raw), raw.len(), &mail.from, &mail.subject, &reason).await
             }
         }
     }
@@ -382,16 +414,16 @@ impl Intake {
     /// Finds the sender's city — a known contact, then the mail domain (each subject to
     /// `intake.verification`), and as a suggestion for review only, a city and state named in the
     /// signature or subject — and decides how to answer.
-    pub async fn decide(&self, mail: &InboundMail) -> anyhow::Result<Decision> {
+    pub async fn decide(&self, tx: &mut StoreTx, mail: &InboundMail) -> anyhow::Result<Decision> {
         let cfg = &self.cfg.intake;
         let today = chrono::Utc::now().date_naive();
         let domain = mail.from_domain();
-        let (city, via) = match registry::find_city(&self.store, &mail.from, domain, cfg.match_subdomains).await? {
+        let (city, via) = match registry::find_city(tx, &mail.from, domain, cfg.match_subdomains).await? {
             Found::Contact(c) => (c, format!("contact {}", mail.from)),
             Found::Domain(c, matched) if matched == domain => (c, format!("domain {matched}")),
             Found::Domain(c, matched) => (c, format!("domain {domain} (sub-domain of {matched})")),
             Found::Nothing => {
-                let cities = self.store.list_cities().await?;
+                let cities = tx.list_cities().await?;
                 let text = format!("{}\n{}", mail.subject, names::signature_block(&mail.text));
                 let named = names::cities_named(&text, &cities);
                 let mut d = Decision::from_eligibility(EligibilityDecision {
@@ -442,19 +474,23 @@ impl Intake {
 
     /// The request a message belongs to: by thread headers (anyone), then by subject tag or
     /// plus-address (only the official, someone they copied, or staff).
-    pub async fn match_request(&self, mail: &InboundMail, from_staff: bool) -> anyhow::Result<Option<RequestRow>> {
+    pub async fn match_request(
+        &self,
+        tx: &mut StoreTx,
+        mail: &InboundMail,
+        from_staff: bool,
+    ) -> anyhow::Result<Option<RequestRow>> {
         let ids = thread_ids(mail);
-        if let Some(id) = self.store.request_for_message_ids(&ids).await? {
-            return self.store.request_by_id(id).await;
+        if let Some(id) = tx.request_for_message_ids(&ids).await? {
+            return Ok(Some(tx.request_by_id(RequestId(id)).await?));
         }
         let prefix = &self.cfg.intake.tracking_prefix;
         let mut candidates = threads::tags_in_subject(&mail.subject, prefix);
         candidates.extend(threads::plus_tracking(&mail.recipients(), &self.cfg.intake.address, prefix));
         for tracking in candidates {
-            let Some(request) = self.store.request_by_tracking(&tracking).await? else { continue };
-            let allowed = from_staff
-                || request.official_email == mail.from
-                || self.store.is_participant(request.id, &mail.from).await?;
+            let Some(request) = tx.request_by_tracking(&tracking).await? else { continue };
+            let allowed =
+                from_staff || request.official_email == mail.from || tx.is_participant(request.id, &mail.from).await?;
             if allowed {
                 return Ok(Some(request));
             }
@@ -467,6 +503,7 @@ impl Intake {
     /// message to the quarantine folder after this returns.
     pub async fn quarantine(
         &self,
+        tx: &mut StoreTx,
         pos: Position<'_>,
         raw: Option<&[u8]>,
         size: usize,
@@ -474,7 +511,6 @@ impl Intake {
         subject: &str,
         reason: &str,
     ) -> anyhow::Result<Outcome> {
-        let mut tx = self.store.begin().await?;
         let message_row = match raw {
             Some(raw) => Some(
                 tx.insert_message(&NewMessage {
@@ -495,7 +531,6 @@ impl Intake {
         let header_id = raw.and_then(header_message_id).unwrap_or_default();
         tx.insert_quarantine(message_row, pos.tuple(), from, subject, size_of(size), &header_id, reason).await?;
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
-        tx.commit().await?;
         tracing::warn!(uid = pos.uid, reason, "message quarantined");
         Ok(Outcome::Quarantined { reason: reason.to_string() })
     }
@@ -504,6 +539,7 @@ impl Intake {
     /// when a person sent it, tells them once, politely, what the limit is.
     pub async fn quarantine_oversize(
         &self,
+        tx: &mut StoreTx,
         pos: Position<'_>,
         size: usize,
         header: &[u8],
@@ -511,7 +547,6 @@ impl Intake {
     ) -> anyhow::Result<Outcome> {
         let parsed = inbound::parse(header).ok();
         let (from, subject) = parsed.as_ref().map(|m| (m.from.as_str(), m.subject.as_str())).unwrap_or(("", ""));
-        let mut tx = self.store.begin().await?;
         let header_id = header_message_id(header).unwrap_or_default();
         tx.insert_quarantine(None, pos.tuple(), from, subject, size_of(size), &header_id, reason).await?;
         let own = [self.cfg.intake.address.as_str(), self.from.email.as_ref()];
@@ -526,11 +561,9 @@ impl Intake {
                 intake_address: self.cfg.intake.address.clone(),
             };
             let rendered = self.templates.render("too_large", &ctx)?;
-            self.queue(&mut tx, Queued { rate_limited: true, ..self.answer(&mail, "too_large", to, rendered) }).await?;
+            self.queue(tx, Queued { rate_limited: true, ..self.answer(&mail, "too_large", to, rendered) }).await?;
         }
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
-        tx.commit().await?;
-        self.wake_outbox.notify_one();
         tracing::warn!(uid = pos.uid, reason, "message quarantined");
         Ok(Outcome::Quarantined { reason: reason.to_string() })
     }
@@ -576,22 +609,21 @@ impl Intake {
         Ok(row)
     }
 
-    /// Opens the transaction for a message and files it, unless its Message-ID is already
-    /// stored: then the duplicate is recorded and committed, and its outcome returned as `Err`.
+    /// Files a message, unless its Message-ID is already stored: then the duplicate is
+    /// recorded, and its outcome returned as `Err`.
     async fn open_and_file(
         &self,
+        tx: &mut StoreTx,
         pos: Position<'_>,
         raw: &[u8],
         mail: &InboundMail,
         rec: Filed<'_>,
-    ) -> anyhow::Result<Result<StoreTx, Outcome>> {
-        let mut tx = self.store.begin().await?;
-        if let Some(outcome) = self.duplicate(&mut tx, pos, mail).await? {
-            tx.commit().await?;
+    ) -> anyhow::Result<Result<(), Outcome>> {
+        if let Some(outcome) = self.duplicate(tx, pos, mail).await? {
             return Ok(Err(outcome));
         }
-        self.store_inbound(&mut tx, pos, raw, mail, rec).await?;
-        Ok(Ok(tx))
+        self.store_inbound(tx, pos, raw, mail, rec).await?;
+        Ok(Ok(()))
     }
 
     /// Rule 2: a Message-ID we already stored is recorded as a duplicate and goes no further.
@@ -624,6 +656,7 @@ impl Intake {
     /// staff are told in the request's thread. Never answered.
     async fn record_bounce(
         &self,
+        tx: &mut StoreTx,
         pos: Position<'_>,
         raw: &[u8],
         mail: &InboundMail,
@@ -637,15 +670,16 @@ impl Intake {
         let who = if b.recipients.is_empty() { "unknown recipient".to_string() } else { b.recipients.join(", ") };
         let summary = format!("{class} bounce {status} for {who}: {}", b.reason);
         let reported = match &b.original_message_id {
-            Some(id) => self.store.outbox_row_of(id).await?,
+            Some(id) => tx.outbox_row_of(id).await?,
             None => None,
         };
         // Only mail to the city concerns the request; a bounce of staff or admin mail must never
         // cause more staff mail (a full staff mailbox would otherwise loop forever).
         let city_mail = reported.as_ref().is_some_and(|(kind, _)| !kind.starts_with("staff_") && kind != "admin_reply");
         let request = reported.as_ref().and_then(|(_, r)| *r);
-        let mut tx = match self
+        if let Err(duplicate) = self
             .open_and_file(
+                tx,
                 pos,
                 raw,
                 mail,
@@ -653,9 +687,8 @@ impl Intake {
             )
             .await?
         {
-            Ok(tx) => tx,
-            Err(duplicate) => return Ok(duplicate),
-        };
+            return Ok(duplicate);
+        }
         let hard = b.class == bounce::BounceClass::Hard;
         if let Some(id) = &b.original_message_id {
             // A soft bounce (a delay, a full mailbox) is recorded; only a hard one fails the row.
@@ -677,37 +710,33 @@ impl Intake {
             )
             .await?;
             if hard && city_mail {
-                self.notify_staff(&mut tx, r, "staff_delivery_failed", &summary, &[]).await?;
+                self.notify_staff(tx, r, "staff_delivery_failed", &summary, &[]).await?;
             }
         }
         if !city_mail && reported.is_some() {
             tracing::warn!(%summary, "mail to staff or an administrator bounced");
         }
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
-        tx.commit().await?;
-        self.wake_outbox.notify_one();
         Ok(Outcome::Automatic { reason: summary })
     }
 
     async fn record_automatic(
         &self,
+        tx: &mut StoreTx,
         pos: Position<'_>,
         raw: &[u8],
         mail: &InboundMail,
         reason: &str,
     ) -> anyhow::Result<Outcome> {
         // An automatic reply in a thread of ours joins its request's timeline; never answered.
-        // (Read before the write transaction: a one-connection pool must not wait on itself.)
         let ids = thread_ids(mail);
-        let request = self.store.request_for_message_ids(&ids).await?.map(RequestId);
-        let mut tx = self.store.begin().await?;
-        self.store_inbound(&mut tx, pos, raw, mail, Filed { request, kind: "automatic", new_text: "", note: reason })
+        let request = tx.request_for_message_ids(&ids).await?.map(RequestId);
+        self.store_inbound(tx, pos, raw, mail, Filed { request, kind: "automatic", new_text: "", note: reason })
             .await?;
         if let Some(r) = request {
             tx.add_event(r, &mail.from, Source::Mail, "automatic mail", reason).await?;
         }
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
-        tx.commit().await?;
         Ok(Outcome::Automatic { reason: reason.to_string() })
     }
 
@@ -922,6 +951,7 @@ impl Intake {
 
     async fn new_request(
         &self,
+        tx: &mut StoreTx,
         pos: Position<'_>,
         raw: &[u8],
         mail: &InboundMail,
@@ -932,9 +962,7 @@ impl Intake {
         // An address we could not answer is refused before anything is written.
         mailbox(&mail.from_name, &mail.from)
             .map_err(|e| NewRequestError::Unusable(format!("sender address cannot be answered: {e:#}")))?;
-        let mut tx = self.store.begin().await?;
-        if let Some(outcome) = self.duplicate(&mut tx, pos, mail).await? {
-            tx.commit().await?;
+        if let Some(outcome) = self.duplicate(tx, pos, mail).await? {
             return Ok(outcome);
         }
 
@@ -960,7 +988,7 @@ impl Intake {
             })
             .await?;
         self.store_inbound(
-            &mut tx,
+            tx,
             pos,
             raw,
             mail,
@@ -987,19 +1015,17 @@ impl Intake {
             .templates
             .render(template, &self.ack_context(&row))
             .map_err(|e| NewRequestError::Unusable(e.to_string()))?;
-        self.auto_reply(&mut tx, &row, mail, template, rendered)
+        self.auto_reply(tx, &row, mail, template, rendered)
             .await
             .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
         tx.add_event(request_id, "intake311", Source::System, "acknowledgement queued", template).await?;
         if decision.status == RequestStatus::Acknowledged {
             let names: Vec<String> = mail.attachments.iter().map(|a| a.filename.clone()).collect();
-            self.notify_staff(&mut tx, request_id, "staff_new_request", &mail.text, &names)
+            self.notify_staff(tx, request_id, "staff_new_request", &mail.text, &names)
                 .await
                 .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
         }
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
-        tx.commit().await?;
-        self.wake_outbox.notify_one();
         Ok(Outcome::Request { tracking, eligibility: elig.outcome })
     }
 
@@ -1016,6 +1042,7 @@ impl Intake {
 
     async fn follow_up(
         &self,
+        tx: &mut StoreTx,
         pos: Position<'_>,
         raw: &[u8],
         mail: &InboundMail,
@@ -1023,8 +1050,9 @@ impl Intake {
     ) -> Result<Outcome, NewRequestError> {
         let id = RequestId(request.id);
         let new_text = reply::new_content(&mail.text);
-        let mut tx = match self
+        if let Err(duplicate) = self
             .open_and_file(
+                tx,
                 pos,
                 raw,
                 mail,
@@ -1032,9 +1060,8 @@ impl Intake {
             )
             .await?
         {
-            Ok(tx) => tx,
-            Err(duplicate) => return Ok(duplicate),
-        };
+            return Ok(duplicate);
+        }
         if mail.from == request.official_email {
             let copied = self.copied(mail);
             tx.add_participants(id, &copied, "cc").await?;
@@ -1053,18 +1080,16 @@ impl Intake {
         {
             tracing::warn!(error = %e, "follow-up could not change the status");
         }
-        if current.status == RequestStatus::NeedsCity && self.is_city_side(id, &mut tx, &mail.from).await? {
-            let resolved = self.resolve_named_city(&mut tx, id, mail, &new_text).await?;
+        if current.status == RequestStatus::NeedsCity && self.is_city_side(id, tx, &mail.from).await? {
+            let resolved = self.resolve_named_city(tx, id, mail, &new_text).await?;
             if resolved {
                 tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
-                tx.commit().await?;
-                self.wake_outbox.notify_one();
                 return Ok(Outcome::FollowUp { tracking: request.tracking.clone() });
             }
         }
         let names: Vec<String> = mail.attachments.iter().map(|a| a.filename.clone()).collect();
         let text = if new_text.is_empty() { mail.text.trim().to_string() } else { new_text.clone() };
-        self.notify_staff(&mut tx, id, "staff_followup", &text, &names)
+        self.notify_staff(tx, id, "staff_followup", &text, &names)
             .await
             .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
         if self.cfg.intake.followup_note {
@@ -1073,18 +1098,17 @@ impl Intake {
                 .templates
                 .render("followup_added", &self.ack_context(&row))
                 .map_err(|e| NewRequestError::Unusable(e.to_string()))?;
-            self.auto_reply(&mut tx, &row, mail, "followup_added", rendered)
+            self.auto_reply(tx, &row, mail, "followup_added", rendered)
                 .await
                 .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
         }
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
-        tx.commit().await?;
-        self.wake_outbox.notify_one();
         Ok(Outcome::FollowUp { tracking: request.tracking.clone() })
     }
 
     async fn staff_reply(
         &self,
+        tx: &mut StoreTx,
         pos: Position<'_>,
         raw: &[u8],
         mail: &InboundMail,
@@ -1094,7 +1118,7 @@ impl Intake {
         let new_text = reply::new_content(&mail.text);
         let message = match commands::parse(&new_text) {
             Ok(m) => m,
-            Err(e) => return self.staff_rejected(pos, raw, mail, actor, Some(request), &e.to_string()).await,
+            Err(e) => return self.staff_rejected(tx, pos, raw, mail, actor, Some(request), &e.to_string()).await,
         };
         let id = RequestId(request.id);
         let attachments: Vec<OutAttachment> = mail
@@ -1106,8 +1130,11 @@ impl Intake {
                 data: a.data.clone(),
             })
             .collect();
-        let mut tx = match self
+        // The commands apply all together or not at all.
+        tx.savepoint("staff_commands").await?;
+        if let Err(duplicate) = self
             .open_and_file(
+                tx,
                 pos,
                 raw,
                 mail,
@@ -1115,19 +1142,18 @@ impl Intake {
             )
             .await?
         {
-            Ok(tx) => tx,
-            Err(duplicate) => return Ok(duplicate),
-        };
-        match self.apply_in(&mut tx, id, &message, actor, &attachments).await {
+            tx.release("staff_commands").await?;
+            return Ok(duplicate);
+        }
+        match self.apply_in(tx, id, &message, actor, &attachments).await {
             Ok(summary) => {
+                tx.release("staff_commands").await?;
                 tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
-                tx.commit().await?;
-                self.wake_outbox.notify_one();
                 Ok(Outcome::StaffAction { tracking: request.tracking.clone(), summary })
             }
             Err(ApplyError::Command(e)) => {
-                drop(tx);
-                self.staff_rejected(pos, raw, mail, actor, Some(request), &e.to_string()).await
+                tx.rollback_to("staff_commands").await?;
+                self.staff_rejected(tx, pos, raw, mail, actor, Some(request), &e.to_string()).await
             }
             Err(ApplyError::Internal(e)) => Err(e),
         }
@@ -1137,6 +1163,7 @@ impl Intake {
     /// Nothing else changes and nothing goes to the city.
     async fn staff_rejected(
         &self,
+        tx: &mut StoreTx,
         pos: Position<'_>,
         raw: &[u8],
         mail: &InboundMail,
@@ -1145,8 +1172,9 @@ impl Intake {
         error: &str,
     ) -> anyhow::Result<Outcome> {
         let id = request.map(|r| RequestId(r.id));
-        let mut tx = match self
+        if let Err(duplicate) = self
             .open_and_file(
+                tx,
                 pos,
                 raw,
                 mail,
@@ -1154,9 +1182,8 @@ impl Intake {
             )
             .await?
         {
-            Ok(tx) => tx,
-            Err(duplicate) => return Ok(duplicate),
-        };
+            return Ok(duplicate);
+        }
         if let Some(r) = id {
             tx.add_event(r, &actor.email, actor.source, "command rejected", error).await?;
         }
@@ -1175,10 +1202,8 @@ impl Intake {
             tracking: request.map(|r| r.tracking.clone()),
             ..self.answer(mail, "staff_command_error", to, rendered)
         };
-        self.queue(&mut tx, q).await?;
+        self.queue(tx, q).await?;
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
-        tx.commit().await?;
-        self.wake_outbox.notify_one();
         Ok(Outcome::StaffRejected { reason: error.to_string() })
     }
 
@@ -1454,14 +1479,16 @@ impl Intake {
     /// the administrator only.
     async fn admin_mail(
         &self,
+        tx: &mut StoreTx,
         pos: Position<'_>,
         raw: &[u8],
         mail: &InboundMail,
         member: &StaffMember,
         command: admin::AdminCommand,
     ) -> anyhow::Result<Outcome> {
-        let mut tx = match self
+        if let Err(duplicate) = self
             .open_and_file(
+                tx,
                 pos,
                 raw,
                 mail,
@@ -1469,9 +1496,8 @@ impl Intake {
             )
             .await?
         {
-            Ok(tx) => tx,
-            Err(duplicate) => return Ok(duplicate),
-        };
+            return Ok(duplicate);
+        }
         let verification =
             auth_results::verify(&mail.auth_results, &self.cfg.intake.trusted_authserv_ids, mail.from_domain());
         let mut attachments = Vec::new();
@@ -1498,9 +1524,9 @@ impl Intake {
                     )
                 }
                 admin::AdminCommand::Import { replace } => {
-                    self.admin_import_preview(&mut tx, mail, &member.email, replace).await?
+                    self.admin_import_preview(tx, mail, &member.email, replace).await?
                 }
-                admin::AdminCommand::Confirm(token) => self.admin_confirm(&mut tx, &member.email, &token).await?,
+                admin::AdminCommand::Confirm(token) => self.admin_confirm(tx, &member.email, &token).await?,
             }
         };
         let ctx = AdminContext {
@@ -1512,11 +1538,8 @@ impl Intake {
         };
         let rendered = self.templates.render("admin_reply", &ctx)?;
         let to = mailbox(&member.name, &member.email)?;
-        self.queue(&mut tx, Queued { attachments: &attachments, ..self.answer(mail, "admin_reply", to, rendered) })
-            .await?;
+        self.queue(tx, Queued { attachments: &attachments, ..self.answer(mail, "admin_reply", to, rendered) }).await?;
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
-        tx.commit().await?;
-        self.wake_outbox.notify_one();
         Ok(Outcome::Admin { summary: title })
     }
 

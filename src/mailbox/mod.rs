@@ -8,68 +8,17 @@
 pub mod poller;
 pub mod quarantine;
 
-use std::fmt;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use async_imap::types::UnsolicitedResponse;
 use async_imap::{Client, Session};
 use futures::TryStreamExt as _;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ImapSection, Secret, TlsMode};
-
-/// A plain or TLS connection, as one type for async-imap.
-pub enum ImapStream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl fmt::Debug for ImapStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ImapStream::Plain(_) => "ImapStream::Plain",
-            ImapStream::Tls(_) => "ImapStream::Tls",
-        })
-    }
-}
-
-impl AsyncRead for ImapStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ImapStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for ImapStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            ImapStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ImapStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            ImapStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            ImapStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
+pub use crate::tls::MaybeTls as ImapStream;
 
 /// What SELECT told us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,17 +64,6 @@ where
     }
 }
 
-async fn tls_wrap(tcp: TcpStream, host: &str, ca_file: Option<&std::path::Path>) -> anyhow::Result<ImapStream> {
-    let config = crate::tls::client_config(ca_file)?;
-    let name = rustls_pki_types::ServerName::try_from(host.to_string())
-        .map_err(|e| anyhow!("imap.host `{host}` is not a valid TLS server name: {e}"))?;
-    let tls = TlsConnector::from(Arc::clone(&config))
-        .connect(name, tcp)
-        .await
-        .with_context(|| format!("TLS handshake with {host}"))?;
-    Ok(ImapStream::Tls(Box::new(tls)))
-}
-
 impl ImapConn {
     /// Connects, secures the connection as configured, logs in and reads the capabilities.
     pub async fn connect(cfg: &ImapSection, password: &Secret) -> anyhow::Result<ImapConn> {
@@ -133,7 +71,7 @@ impl ImapConn {
         let tcp = timed(cfg.timeout, &format!("connecting to IMAP server {addr}"), TcpStream::connect(&addr)).await?;
         tcp.set_nodelay(true).ok();
         let stream = match cfg.tls {
-            TlsMode::Implicit => tls_wrap(tcp, &cfg.host, cfg.ca_file.as_deref()).await?,
+            TlsMode::Implicit => crate::tls::wrap(tcp, &cfg.host, cfg.ca_file.as_deref()).await?,
             TlsMode::None | TlsMode::Starttls => ImapStream::Plain(tcp),
         };
         let mut client = Client::new(stream);
@@ -146,7 +84,7 @@ impl ImapConn {
             let ImapStream::Plain(tcp) = client.into_inner() else {
                 anyhow::bail!("STARTTLS on a connection that is already TLS");
             };
-            client = Client::new(tls_wrap(tcp, &cfg.host, cfg.ca_file.as_deref()).await?);
+            client = Client::new(crate::tls::wrap(tcp, &cfg.host, cfg.ca_file.as_deref()).await?);
         }
         let session = match tokio::time::timeout(cfg.timeout, client.login(&cfg.user, password.expose())).await {
             Ok(Ok(s)) => s,
@@ -232,15 +170,23 @@ impl ImapConn {
         Ok(fetches.iter().find(|f| f.uid == Some(uid)).and_then(|f| f.header()).map(<[u8]>::to_vec))
     }
 
-    /// Moves one message to `folder`: MOVE where offered, else COPY + \Deleted + UID EXPUNGE
-    /// (plain EXPUNGE when the server lacks UIDPLUS).
+    /// Moves one message to `folder` (see [`ImapConn::move_messages`]).
     pub async fn move_message(&mut self, uid: u32, folder: &str) -> anyhow::Result<()> {
-        let set = uid.to_string();
+        self.move_messages(&[uid], folder).await
+    }
+
+    /// Moves messages to `folder` in one command: MOVE where offered, else COPY + \Deleted +
+    /// UID EXPUNGE (plain EXPUNGE when the server lacks UIDPLUS).
+    pub async fn move_messages(&mut self, uids: &[u32], folder: &str) -> anyhow::Result<()> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let set = uid_set(uids);
         if self.has_move {
-            return timed(self.timeout, &format!("UID MOVE {uid} to {folder}"), self.session.uid_mv(&set, folder))
+            return timed(self.timeout, &format!("UID MOVE {set} to {folder}"), self.session.uid_mv(&set, folder))
                 .await;
         }
-        timed(self.timeout, &format!("UID COPY {uid} to {folder}"), self.session.uid_copy(&set, folder)).await?;
+        timed(self.timeout, &format!("UID COPY {set} to {folder}"), self.session.uid_copy(&set, folder)).await?;
         {
             let stream =
                 timed(self.timeout, "UID STORE \\Deleted", self.session.uid_store(&set, "+FLAGS.SILENT (\\Deleted)"))

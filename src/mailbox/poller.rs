@@ -1,7 +1,8 @@
 //! One pass over the inbox: every waiting message, in UID order, is fetched (in batches bounded
-//! by count and bytes), handed to [`Intake`], and moved to the processed or quarantine folder
-//! only after its outcome is committed. A message whose position is already committed (a crash
-//! between commit and move) is only moved.
+//! by count and bytes), handed to [`Intake`] and committed with the rest of its batch (a group
+//! commit: one fsync for up to `imap.fetch_batch` messages), and moved to the processed or
+//! quarantine folder only after that commit. A message whose position is already committed (a
+//! crash between commit and move) is only moved.
 
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -9,6 +10,7 @@ use tracing::Instrument as _;
 use super::{ImapConn, Waiting};
 use crate::config::ImapSection;
 use crate::intake::{Intake, Outcome, Position};
+use crate::metrics::{self, Stage};
 use crate::store::Handled;
 
 /// Bytes of message bodies one UID FETCH brings at most (a single larger message still comes
@@ -82,7 +84,10 @@ pub async fn poll_once(
     cancel: &CancellationToken,
 ) -> anyhow::Result<PollOutcome> {
     let store = intake.store();
-    let selected = conn.select(&cfg.inbox).await?;
+    let selected = {
+        let _t = metrics::timer(Stage::ImapList);
+        conn.select(&cfg.inbox).await?
+    };
     if let Some(prev) = store.mailbox_state(&cfg.inbox).await?
         && prev.uidvalidity != selected.uidvalidity
     {
@@ -97,8 +102,13 @@ pub async fn poll_once(
     if selected.exists == 0 {
         return Ok(out);
     }
-    let waiting = conn.waiting().await?;
+    let waiting = {
+        let _t = metrics::timer(Stage::ImapList);
+        conn.waiting().await?
+    };
     out.seen = waiting.len();
+    let (Some(first), Some(last)) = (waiting.first(), waiting.last()) else { return Ok(out) };
+    let handled = store.handled_between(&cfg.inbox, selected.uidvalidity, first.uid, last.uid).await?;
 
     // Already-committed positions are only moved; over-size ones are quarantined unread.
     let mut to_fetch = Vec::new();
@@ -108,7 +118,7 @@ pub async fn poll_once(
             return Ok(out);
         }
         let pos = Position { mailbox: &cfg.inbox, uidvalidity: selected.uidvalidity, uid: w.uid };
-        match store.handled_at(&cfg.inbox, selected.uidvalidity, w.uid).await? {
+        match handled.get(&w.uid) {
             Some(Handled::Processed) => {
                 conn.move_message(w.uid, &cfg.processed_folder).await?;
                 out.moved_only += 1;
@@ -123,7 +133,9 @@ pub async fn poll_once(
                     w.size, cfg.max_message_bytes
                 );
                 let header = conn.fetch_header(w.uid).await?.unwrap_or_default();
-                let o = intake.quarantine_oversize(pos, w.size as usize, &header, &reason).await?;
+                let mut tx = store.begin().await?;
+                let o = intake.quarantine_oversize(&mut tx, pos, w.size as usize, &header, &reason).await?;
+                intake.commit(tx, 1).await?;
                 conn.move_message(w.uid, &cfg.quarantine_folder).await?;
                 out.count(&o);
             }
@@ -134,34 +146,89 @@ pub async fn poll_once(
     let batch_size = usize::try_from(cfg.fetch_batch).unwrap_or(50);
     for batch in batches(&to_fetch, batch_size) {
         let uids: Vec<u32> = batch.iter().map(|w| w.uid).collect();
-        for (uid, raw) in conn.fetch_bodies(&uids).await? {
-            if cancel.is_cancelled() {
-                out.interrupted = true;
-                return Ok(out);
-            }
-            let pos = Position { mailbox: &cfg.inbox, uidvalidity: selected.uidvalidity, uid };
-            let span = tracing::info_span!(
-                "inbound",
-                uid,
-                message_id = tracing::field::Empty,
-                tracking = tracing::field::Empty
-            );
-            let outcome = async {
-                let outcome = intake.handle_or_give_up(pos, &raw).await?;
-                if let Outcome::Request { tracking, .. } = &outcome {
-                    tracing::Span::current().record("tracking", tracing::field::display(tracking));
-                }
-                let folder = if outcome.is_quarantined() { &cfg.quarantine_folder } else { &cfg.processed_folder };
-                conn.move_message(uid, folder).await?;
-                tracing::info!(%outcome, folder = %folder, "handled");
-                Ok::<_, anyhow::Error>(outcome)
-            }
-            .instrument(span)
-            .await?;
-            out.count(&outcome);
+        let bodies = {
+            metrics::fetch_started();
+            let _t = metrics::timer(Stage::ImapFetch);
+            conn.fetch_bodies(&uids).await?
+        };
+        let (outcomes, failure) = handle_group(conn, intake, cfg, selected.uidvalidity, bodies, cancel).await?;
+        for o in &outcomes {
+            out.count(o);
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if cancel.is_cancelled() {
+            out.interrupted = true;
+            return Ok(out);
         }
     }
     Ok(out)
+}
+
+/// One group commit: every fetched message is handled in one transaction (each under its own
+/// savepoint), the transaction commits once (one fsync for the group), and only then are the
+/// messages moved, one UID MOVE per destination folder. Stops taking new messages when `cancel`
+/// fires; what was handled by then is still committed and moved.
+///
+/// When a message fails (the store, usually), the messages before it are committed and moved,
+/// it stays in the inbox, and its error is returned as the second value so the caller can back
+/// off and try again; a message that keeps failing is quarantined by [`Intake::handle`].
+async fn handle_group(
+    conn: &mut ImapConn,
+    intake: &Intake,
+    cfg: &ImapSection,
+    uidvalidity: u32,
+    bodies: Vec<(u32, Vec<u8>)>,
+    cancel: &CancellationToken,
+) -> anyhow::Result<(Vec<Outcome>, Option<anyhow::Error>)> {
+    let mut tx = intake.store().begin().await?;
+    let mut done: Vec<(u32, Outcome)> = Vec::with_capacity(bodies.len());
+    let mut failure = None;
+    for (uid, raw) in bodies {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let pos = Position { mailbox: &cfg.inbox, uidvalidity, uid };
+        let span =
+            tracing::info_span!("inbound", uid, message_id = tracing::field::Empty, tracking = tracing::field::Empty);
+        let result = async {
+            let outcome = intake.handle(&mut tx, pos, &raw).await;
+            if let Ok(Outcome::Request { tracking, .. }) = &outcome {
+                tracing::Span::current().record("tracking", tracing::field::display(tracking));
+            }
+            if let Ok(o) = &outcome {
+                tracing::info!(outcome = %o, "handled");
+            }
+            outcome
+        }
+        .instrument(span)
+        .await;
+        // The raw bytes are dropped here, message by message: a group holds at most one
+        // fetch batch (`imap.fetch_batch` messages, about 16 MiB) at a time.
+        drop(raw);
+        match result {
+            Ok(outcome) => done.push((uid, outcome)),
+            Err(e) => {
+                failure = Some(e.context(format!("handling UID {uid}")));
+                break;
+            }
+        }
+    }
+    if done.is_empty() {
+        return Ok((Vec::new(), failure));
+    }
+    intake.commit(tx, done.len()).await?;
+    let (quarantined, processed): (Vec<&(u32, Outcome)>, Vec<&(u32, Outcome)>) =
+        done.iter().partition(|(_, o)| o.is_quarantined());
+    {
+        let _t = metrics::timer(Stage::ImapMove);
+        for (list, folder) in [(processed, &cfg.processed_folder), (quarantined, &cfg.quarantine_folder)] {
+            let uids: Vec<u32> = list.iter().map(|(uid, _)| *uid).collect();
+            conn.move_messages(&uids, folder).await?;
+        }
+    }
+    Ok((done.into_iter().map(|(_, o)| o).collect(), failure))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! Talks to: [`crate::store`] (outbox rows) and the SMTP server.
 
 pub mod render;
+pub mod smtp;
 pub mod worker;
 
 use lettre::Message;

@@ -1,4 +1,4 @@
-//! The outbox worker: sends due rows through a pooled lettre SMTP transport, marks each row sent,
+//! The outbox worker: sends due rows through the SMTP client ([`super::smtp`]), marks rows sent,
 //! or records the error and the next attempt (exponential backoff with jitter). Nothing is
 //! dropped: a row leaves `pending` only as `sent`, or as `failed` after the server refused it
 //! permanently (5xx) several times, with the error kept on the row.
@@ -8,55 +8,28 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::time::Instant;
+
 use anyhow::Context as _;
 use futures::StreamExt as _;
 use lettre::address::Envelope;
-use lettre::transport::smtp::PoolConfig;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use rand::Rng as _;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::config::{Config, TlsMode};
+use super::smtp::Smtp;
+pub use super::smtp::describe;
+use crate::config::Config;
+use crate::metrics::{self, Stage};
 use crate::store::{OutboxRow, Store, now_ms};
-
-/// The SMTP transport type we use everywhere.
-pub type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
 /// After this many permanent (5xx) refusals a row is marked failed instead of retried.
 pub const MAX_PERMANENT_ATTEMPTS: i64 = 5;
 
-/// Builds the pooled transport from `[smtp]`.
-pub fn build_transport(cfg: &Config) -> anyhow::Result<Transport> {
-    let smtp = &cfg.smtp;
-    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
-        .port(smtp.port)
-        .timeout(Some(smtp.timeout))
-        .pool_config(PoolConfig::new().max_size(smtp.pool_size).idle_timeout(Duration::from_secs(60)));
-    if smtp.tls != TlsMode::None {
-        let mut params = TlsParameters::builder(smtp.host.clone());
-        if let Some(ca) = &smtp.ca_file {
-            let pem = std::fs::read(ca).with_context(|| format!("smtp.ca_file {}", ca.display()))?;
-            let cert = Certificate::from_pem(&pem).with_context(|| format!("smtp.ca_file {}", ca.display()))?;
-            params = params.add_root_certificate(cert);
-        }
-        let params = params.build_rustls().context("smtp TLS parameters")?;
-        builder = builder.tls(match smtp.tls {
-            TlsMode::Implicit => Tls::Wrapper(params),
-            _ => Tls::Required(params),
-        });
-    }
-    if !smtp.user.is_empty() {
-        builder = builder.credentials(Credentials::new(smtp.user.clone(), cfg.smtp_password.expose().to_string()));
-    }
-    if !smtp.helo_name.is_empty() {
-        builder = builder.hello_name(ClientId::Domain(smtp.helo_name.clone()));
-    }
-    Ok(builder.build())
+/// Builds the SMTP client from `[smtp]` (connections are made when needed).
+pub fn build_transport(cfg: &Config) -> anyhow::Result<Smtp> {
+    Smtp::new(cfg)
 }
 
 /// What one pass did.
@@ -74,24 +47,35 @@ pub fn backoff(base: Duration, max: Duration, attempts: i64) -> Duration {
     raw.mul_f64(jitter)
 }
 
-/// The error with its whole source chain (lettre hides the OS error in `source()`).
-pub fn describe(e: &lettre::transport::smtp::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
+/// What became of one claimed row.
+enum Sent {
+    Accepted(i64),
+    Refused,
+    /// Not tried: its lease would run out before the send could finish.
+    Released(i64),
 }
 
-async fn send_row(store: &Store, transport: &Transport, cfg: &Config, row: &OutboxRow) -> anyhow::Result<bool> {
+async fn send_row(
+    store: &Store,
+    smtp: &Smtp,
+    cfg: &Config,
+    row: &OutboxRow,
+    deadline: Instant,
+) -> anyhow::Result<Sent> {
     let span = tracing::info_span!("outbox", id = row.id, kind = %row.kind, message_id = %row.message_id);
-    send_row_inner(store, transport, cfg, row).instrument(span).await
+    send_row_inner(store, smtp, cfg, row, deadline).instrument(span).await
 }
 
-async fn send_row_inner(store: &Store, transport: &Transport, cfg: &Config, row: &OutboxRow) -> anyhow::Result<bool> {
+async fn send_row_inner(
+    store: &Store,
+    smtp: &Smtp,
+    cfg: &Config,
+    row: &OutboxRow,
+    deadline: Instant,
+) -> anyhow::Result<Sent> {
+    if Instant::now() + smtp.send_limit() > deadline {
+        return Ok(Sent::Released(row.id));
+    }
     let from = row.envelope_from.parse().with_context(|| format!("envelope from {}", row.envelope_from))?;
     let to = row
         .recipients
@@ -99,14 +83,14 @@ async fn send_row_inner(store: &Store, transport: &Transport, cfg: &Config, row:
         .map(|r| r.parse().with_context(|| format!("recipient {r}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let envelope = Envelope::new(Some(from), to).context("building the SMTP envelope")?;
-    match transport.send_raw(&envelope, &row.raw).await {
-        Ok(_) => {
-            store.mark_sent(row.id).await?;
+    match smtp.send(&envelope, &row.raw).await {
+        Ok(()) => {
+            metrics::sent(&row.kind);
             tracing::info!(attempts = row.attempts + 1, "sent");
-            Ok(true)
+            Ok(Sent::Accepted(row.id))
         }
         Err(e) => {
-            let text = describe(&e);
+            let text = e.to_string();
             let permanent = e.is_permanent() && row.attempts + 1 >= MAX_PERMANENT_ATTEMPTS;
             let delay = backoff(cfg.outbox.retry_base, cfg.outbox.retry_max, row.attempts);
             let next = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
@@ -116,48 +100,64 @@ async fn send_row_inner(store: &Store, transport: &Transport, cfg: &Config, row:
             } else {
                 tracing::warn!(error = %text, retry_in = ?delay, "send failed; will retry");
             }
-            Ok(false)
+            Ok(Sent::Refused)
         }
     }
 }
 
-/// Sends every claimable due row once.
-pub async fn send_once(store: &Store, transport: &Transport, cfg: &Config) -> anyhow::Result<PassOutcome> {
-    // A pass claims only what the pool sends at once (two rounds), so the lease can be short:
-    // a crashed worker's rows are free again after it, and are resent with the same Message-ID.
-    let claim = cfg.outbox.batch.min(cfg.smtp.pool_size.saturating_mul(2)).max(1);
-    let lease = cfg.smtp.timeout.saturating_mul(3) + Duration::from_secs(5);
+/// Sends every claimable due row once: claims up to `outbox.batch` rows under one lease, sends
+/// them over the pool's connections, and marks the accepted ones sent in one transaction.
+///
+/// A row is only started while its lease still covers the longest a send can take, so no row is
+/// ever sent after another worker could have claimed it; rows left over are released. A crash
+/// after the server accepted a row but before it was marked sends it again, with the same bytes
+/// and Message-ID.
+pub async fn send_once(store: &Store, smtp: &Smtp, cfg: &Config) -> anyhow::Result<PassOutcome> {
+    let lease = smtp.send_limit() + Duration::from_secs(5);
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
-    let rows = store.claim_due_outbox(now_ms(), i64::from(claim), lease_ms).await?;
+    let claimed_at = Instant::now();
+    let rows = {
+        let _t = metrics::timer(Stage::OutboxClaim);
+        store.claim_due_outbox(now_ms(), i64::from(cfg.outbox.batch.max(1)), lease_ms).await?
+    };
     if rows.is_empty() {
         return Ok(PassOutcome::default());
     }
+    let deadline = claimed_at + lease;
     // One row per request at most (see `claim_due_outbox`), so rows can go out in parallel.
     let results = futures::stream::iter(rows)
-        .map(|row| async move { send_row(store, transport, cfg, &row).await })
-        .buffer_unordered(cfg.smtp.pool_size as usize)
+        .map(|row| async move { send_row(store, smtp, cfg, &row, deadline).await })
+        .buffer_unordered(smtp.pool_size())
         .collect::<Vec<_>>()
         .await;
     let mut total = PassOutcome::default();
+    let mut accepted = Vec::new();
+    let mut released = Vec::new();
+    let mut first_error = None;
     for r in results {
-        if r? {
-            total.sent += 1;
-        } else {
-            total.failed += 1;
+        match r {
+            Ok(Sent::Accepted(id)) => accepted.push(id),
+            Ok(Sent::Released(id)) => released.push(id),
+            Ok(Sent::Refused) => total.failed += 1,
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         }
     }
-    Ok(total)
+    if !accepted.is_empty() || !released.is_empty() {
+        let _t = metrics::timer(Stage::OutboxMark);
+        store.finish_outbox_pass(&accepted, &released).await?;
+    }
+    total.sent = accepted.len();
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
 }
 
 /// The worker loop: send what is due, then sleep until the next row falls due, a wake-up from
 /// the poller, or shutdown. A pass in flight is never interrupted.
-pub async fn run(
-    store: Store,
-    transport: Arc<Transport>,
-    cfg: Arc<Config>,
-    wake: Arc<Notify>,
-    cancel: CancellationToken,
-) {
+pub async fn run(store: Store, transport: Arc<Smtp>, cfg: Arc<Config>, wake: Arc<Notify>, cancel: CancellationToken) {
     let mut error_backoff = Duration::from_secs(1);
     loop {
         if cancel.is_cancelled() {
@@ -197,6 +197,7 @@ pub async fn run(
             _ = tokio::time::sleep(sleep_for) => {},
         }
     }
+    transport.close().await;
     tracing::info!("outbox worker stopped");
 }
 

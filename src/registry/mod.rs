@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::domain::{CityId, CityRef, Eligibility, EligibilityDecision};
-use crate::store::{CityRow, Store};
+use crate::store::{CityRow, StoreTx};
 
 /// The two-letter codes of the US states, DC and the territories.
 pub const STATES: [&str; 56] = [
@@ -575,12 +575,12 @@ pub fn decide(city: &CityRow, via: &str, date: NaiveDate) -> EligibilityDecision
 }
 
 /// Looks the sender up: a known contact first, then the mail domain.
-pub async fn find_city(store: &Store, email: &str, domain: &str, match_subdomains: bool) -> anyhow::Result<Found> {
-    if let Some(city) = store.city_of_contact(email).await? {
+pub async fn find_city(tx: &mut StoreTx, email: &str, domain: &str, match_subdomains: bool) -> anyhow::Result<Found> {
+    if let Some(city) = tx.city_of_contact(email).await? {
         return Ok(Found::Contact(city));
     }
     let candidates = domain_candidates(domain, match_subdomains);
-    Ok(match store.city_for_domains(&candidates).await? {
+    Ok(match tx.city_for_domains(&candidates).await? {
         Some((matched, city)) => Found::Domain(city, matched),
         None => Found::Nothing,
     })

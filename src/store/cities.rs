@@ -4,6 +4,7 @@
 use anyhow::Context as _;
 use serde::Serialize;
 use sqlx::Row as _;
+use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
 
 use super::{Store, StoreTx, now_ms};
@@ -64,7 +65,50 @@ async fn city_by_id_in<'e>(db: impl sqlx::SqliteExecutor<'e>, id: i64) -> anyhow
     row.as_ref().map(city_from_row).transpose()
 }
 
+async fn city_for_domains_in(
+    db: &mut SqliteConnection,
+    candidates: &[String],
+) -> anyhow::Result<Option<(String, CityRow)>> {
+    if candidates.is_empty() {
+        return Ok(None);
+    }
+    let placeholders: Vec<String> = (1..=candidates.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT d.domain, d.city_id FROM city_domains d WHERE d.domain IN ({}) ORDER BY LENGTH(d.domain) DESC LIMIT 1",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
+    for c in candidates {
+        q = q.bind(c);
+    }
+    let Some((domain, id)) = q.fetch_optional(&mut *db).await.context("looking up a city by domain")? else {
+        return Ok(None);
+    };
+    Ok(city_by_id_in(db, id).await?.map(|c| (domain, c)))
+}
+
+async fn city_of_contact_in(db: &mut SqliteConnection, email: &str) -> anyhow::Result<Option<CityRow>> {
+    let id: Option<i64> = sqlx::query_scalar("SELECT city_id FROM contacts WHERE email = $1")
+        .bind(email)
+        .fetch_optional(&mut *db)
+        .await?;
+    match id {
+        Some(id) => city_by_id_in(db, id).await,
+        None => Ok(None),
+    }
+}
+
 impl StoreTx {
+    /// [`Store::city_for_domains`] inside this transaction.
+    pub async fn city_for_domains(&mut self, candidates: &[String]) -> anyhow::Result<Option<(String, CityRow)>> {
+        city_for_domains_in(&mut self.tx, candidates).await
+    }
+
+    /// [`Store::city_of_contact`] inside this transaction.
+    pub async fn city_of_contact(&mut self, email: &str) -> anyhow::Result<Option<CityRow>> {
+        city_of_contact_in(&mut self.tx, email).await
+    }
+
     pub async fn city_by_id(&mut self, id: i64) -> anyhow::Result<Option<CityRow>> {
         city_by_id_in(&mut *self.tx, id).await
     }
@@ -219,38 +263,12 @@ impl Store {
 
     /// The city owning the longest of `candidates` (a domain and its parents), with that domain.
     pub async fn city_for_domains(&self, candidates: &[String]) -> anyhow::Result<Option<(String, CityRow)>> {
-        if candidates.is_empty() {
-            return Ok(None);
-        }
-        let placeholders: Vec<String> = (1..=candidates.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT d.domain FROM city_domains d WHERE d.domain IN ({}) ORDER BY LENGTH(d.domain) DESC LIMIT 1",
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-        for c in candidates {
-            q = q.bind(c);
-        }
-        let Some(domain) = q.fetch_optional(&self.pool).await.context("looking up a city by domain")? else {
-            return Ok(None);
-        };
-        let id: i64 = sqlx::query_scalar("SELECT city_id FROM city_domains WHERE domain = $1")
-            .bind(&domain)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(self.city_by_id(id).await?.map(|c| (domain, c)))
+        city_for_domains_in(&mut *self.pool.acquire().await?, candidates).await
     }
 
     /// The city of a known contact.
     pub async fn city_of_contact(&self, email: &str) -> anyhow::Result<Option<CityRow>> {
-        let id: Option<i64> = sqlx::query_scalar("SELECT city_id FROM contacts WHERE email = $1")
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await?;
-        match id {
-            Some(id) => self.city_by_id(id).await,
-            None => Ok(None),
-        }
+        city_of_contact_in(&mut *self.pool.acquire().await?, email).await
     }
 
     /// Applies an import's diff in one transaction and records who did it, with `detail` (the

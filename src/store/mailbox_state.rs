@@ -28,6 +28,7 @@ impl Store {
     /// Records a successful poll. A new UIDVALIDITY resets the position to 0 (re-scan; the
     /// Message-ID check keeps that from creating duplicates).
     pub async fn record_poll(&self, mailbox: &str, uidvalidity: u32) -> anyhow::Result<()> {
+        let _writer = self.writer().await;
         sqlx::query(
             "INSERT INTO mailbox_state (mailbox, uidvalidity, last_uid, last_poll_at) VALUES ($1, $2, 0, $3) \
              ON CONFLICT (mailbox) DO UPDATE SET last_poll_at = excluded.last_poll_at, \

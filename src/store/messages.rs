@@ -3,6 +3,7 @@
 use anyhow::Context as _;
 use serde::Serialize;
 use sqlx::Row as _;
+use sqlx::SqliteConnection;
 
 use super::{Store, StoreTx, now_ms};
 use crate::domain::RequestId;
@@ -180,46 +181,67 @@ pub enum Handled {
     Quarantined,
 }
 
+async fn request_for_message_ids_in(db: &mut SqliteConnection, message_ids: &[String]) -> anyhow::Result<Option<i64>> {
+    if message_ids.is_empty() {
+        return Ok(None);
+    }
+    let placeholders: Vec<String> = (1..=message_ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT request_id FROM messages WHERE message_id IN ({}) AND request_id IS NOT NULL ORDER BY id DESC LIMIT 1",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+    for id in message_ids {
+        q = q.bind(id);
+    }
+    q.fetch_optional(db).await.context("matching a thread by Message-ID")
+}
+
+impl StoreTx {
+    /// [`Store::request_for_message_ids`], seeing this transaction's own writes.
+    pub async fn request_for_message_ids(&mut self, message_ids: &[String]) -> anyhow::Result<Option<i64>> {
+        request_for_message_ids_in(&mut self.tx, message_ids).await
+    }
+}
+
 impl Store {
     /// The request any of `message_ids` (ours or theirs, in or out) belongs to; the most recent
     /// message wins when they point at different requests.
     pub async fn request_for_message_ids(&self, message_ids: &[String]) -> anyhow::Result<Option<i64>> {
-        if message_ids.is_empty() {
-            return Ok(None);
-        }
-        let placeholders: Vec<String> = (1..=message_ids.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT request_id FROM messages WHERE message_id IN ({}) AND request_id IS NOT NULL ORDER BY id DESC LIMIT 1",
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
-        for id in message_ids {
-            q = q.bind(id);
-        }
-        q.fetch_optional(&self.pool).await.context("matching a thread by Message-ID")
+        request_for_message_ids_in(&mut *self.pool.acquire().await?, message_ids).await
     }
 
-    /// Whether the message at this position was already committed, and how. Used after a crash
-    /// between commit and IMAP move: the message is then only moved, never processed again.
-    pub async fn handled_at(&self, mailbox: &str, uidvalidity: u32, uid: u32) -> anyhow::Result<Option<Handled>> {
-        let q: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM quarantine WHERE mailbox = $1 AND uidvalidity = $2 AND uid = $3")
-                .bind(mailbox)
-                .bind(i64::from(uidvalidity))
-                .bind(i64::from(uid))
-                .fetch_optional(&self.pool)
-                .await?;
-        if q.is_some() {
-            return Ok(Some(Handled::Quarantined));
+    /// Which UIDs from `first` to `last` in this mailbox and UIDVALIDITY are already handled
+    /// (committed before a crash between commit and IMAP move, or before a move failed): such a
+    /// message is only moved, never processed again. One query for a whole inbox listing.
+    pub async fn handled_between(
+        &self,
+        mailbox: &str,
+        uidvalidity: u32,
+        first: u32,
+        last: u32,
+    ) -> anyhow::Result<std::collections::HashMap<u32, Handled>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT uid, 1 FROM quarantine WHERE mailbox = $1 AND uidvalidity = $2 AND uid BETWEEN $3 AND $4 \
+             UNION ALL SELECT uid, 0 FROM messages WHERE mailbox = $1 AND uidvalidity = $2 AND uid BETWEEN $3 AND $4",
+        )
+        .bind(mailbox)
+        .bind(i64::from(uidvalidity))
+        .bind(i64::from(first))
+        .bind(i64::from(last))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = std::collections::HashMap::new();
+        for (uid, quarantined) in rows {
+            let Ok(uid) = u32::try_from(uid) else { continue };
+            // A quarantine record wins: its message row (if any) is the quarantined mail itself.
+            if quarantined == 1 {
+                out.insert(uid, Handled::Quarantined);
+            } else {
+                out.entry(uid).or_insert(Handled::Processed);
+            }
         }
-        let m: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM messages WHERE mailbox = $1 AND uidvalidity = $2 AND uid = $3")
-                .bind(mailbox)
-                .bind(i64::from(uidvalidity))
-                .bind(i64::from(uid))
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(m.map(|_| Handled::Processed))
+        Ok(out)
     }
 
     pub async fn list_quarantine(&self) -> anyhow::Result<Vec<QuarantineRow>> {

@@ -121,6 +121,18 @@ impl StoreTx {
         })
     }
 
+    /// `(kind, request id)` of the outbox row with this Message-ID.
+    pub async fn outbox_row_of(&mut self, message_id: &str) -> anyhow::Result<Option<(String, Option<i64>)>> {
+        let row = sqlx::query("SELECT kind, request_id FROM outbox WHERE message_id = $1")
+            .bind(message_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get("kind")?, r.try_get("request_id")?)),
+            None => None,
+        })
+    }
+
     /// No automatic mail to `email` until `until` (a later hard bounce extends it).
     pub async fn suppress(&mut self, email: &str, until: i64, reason: &str) -> anyhow::Result<()> {
         sqlx::query(
@@ -137,6 +149,12 @@ impl StoreTx {
     }
 }
 
+/// `1,2,3`: row ids are integers we read ourselves, so they are written into the SQL directly
+/// (one statement for a whole batch instead of one bound statement per row).
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
 fn humanize_ms(ms: i64) -> String {
     humantime::format_duration(std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))).to_string()
 }
@@ -148,6 +166,7 @@ impl Store {
     /// the same row; a worker that dies holding a claim lets it expire and the row is sent again
     /// (with the same bytes and Message-ID). Oldest first.
     pub async fn claim_due_outbox(&self, now: i64, limit: i64, lease_ms: i64) -> anyhow::Result<Vec<OutboxRow>> {
+        let _writer = self.writer().await;
         let rows = sqlx::query(
             "UPDATE outbox SET lease_until = $1 WHERE id IN (SELECT id FROM outbox \
              WHERE status = 'pending' AND next_attempt_at <= $2 AND lease_until <= $2 \
@@ -182,18 +201,6 @@ impl Store {
         Ok(out)
     }
 
-    /// `(kind, request id)` of the outbox row with this Message-ID.
-    pub async fn outbox_row_of(&self, message_id: &str) -> anyhow::Result<Option<(String, Option<i64>)>> {
-        let row = sqlx::query("SELECT kind, request_id FROM outbox WHERE message_id = $1")
-            .bind(message_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(r) => Some((r.try_get("kind")?, r.try_get("request_id")?)),
-            None => None,
-        })
-    }
-
     /// When the next pending row falls due, if any.
     pub async fn next_outbox_due(&self) -> anyhow::Result<Option<i64>> {
         Ok(sqlx::query_scalar(
@@ -204,17 +211,28 @@ impl Store {
         .await?)
     }
 
-    pub async fn mark_sent(&self, id: i64) -> anyhow::Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = '', lease_until = 0 \
-             WHERE id = $2",
-        )
-        .bind(now_ms())
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .context("marking an outbox row sent")?;
-        Ok(())
+    /// Ends a worker pass in one transaction: `sent` rows were accepted by the server, `released`
+    /// rows were not tried and are free to claim again at once.
+    pub async fn finish_outbox_pass(&self, sent: &[i64], released: &[i64]) -> anyhow::Result<()> {
+        let mut tx = self.begin().await?;
+        let now = now_ms();
+        for chunk in sent.chunks(500) {
+            let sql = format!(
+                "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = '', \
+                 lease_until = 0 WHERE id IN ({})",
+                id_list(chunk)
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .execute(&mut *tx.tx)
+                .await
+                .context("marking outbox rows sent")?;
+        }
+        for chunk in released.chunks(500) {
+            let sql = format!("UPDATE outbox SET lease_until = 0 WHERE id IN ({})", id_list(chunk));
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *tx.tx).await.context("releasing outbox rows")?;
+        }
+        tx.commit().await
     }
 
     /// Records a failed attempt and when to try again; `permanent` marks the row failed for good.
@@ -225,6 +243,7 @@ impl Store {
         next_attempt_at: i64,
         permanent: bool,
     ) -> anyhow::Result<()> {
+        let _writer = self.writer().await;
         sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, lease_until = 0, \
              status = CASE WHEN $3 THEN 'failed' ELSE status END WHERE id = $4",

@@ -104,6 +104,27 @@ fn request_from_row(row: &SqliteRow) -> anyhow::Result<RequestRow> {
     })
 }
 
+async fn is_participant_in<'e>(db: impl sqlx::SqliteExecutor<'e>, request: i64, email: &str) -> anyhow::Result<bool> {
+    let hit: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM request_participants WHERE request_id = $1 AND email = $2")
+            .bind(request)
+            .bind(email)
+            .fetch_optional(db)
+            .await?;
+    Ok(hit.is_some())
+}
+
+async fn request_by_tracking_in<'e>(
+    db: impl sqlx::SqliteExecutor<'e>,
+    tracking: &TrackingNumber,
+) -> anyhow::Result<Option<RequestRow>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_REQUEST} WHERE r.tracking = $1")))
+        .bind(tracking.to_string())
+        .fetch_optional(db)
+        .await?;
+    row.as_ref().map(request_from_row).transpose()
+}
+
 async fn request_by_id_in<'e>(db: impl sqlx::SqliteExecutor<'e>, id: i64) -> anyhow::Result<Option<RequestRow>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_REQUEST} WHERE r.id = $1")))
         .bind(id)
@@ -160,6 +181,16 @@ impl StoreTx {
     }
 
     /// The request as this transaction sees it.
+    /// [`Store::is_participant`] inside this transaction.
+    pub async fn is_participant(&mut self, request: i64, email: &str) -> anyhow::Result<bool> {
+        is_participant_in(&mut *self.tx, request, email).await
+    }
+
+    /// [`Store::request_by_tracking`] inside this transaction.
+    pub async fn request_by_tracking(&mut self, tracking: &TrackingNumber) -> anyhow::Result<Option<RequestRow>> {
+        request_by_tracking_in(&mut *self.tx, tracking).await
+    }
+
     pub async fn request_by_id(&mut self, id: RequestId) -> anyhow::Result<RequestRow> {
         request_by_id_in(&mut *self.tx, id.0).await?.with_context(|| format!("request {} does not exist", id.0))
     }
@@ -372,21 +403,11 @@ impl Store {
 
     /// Whether `email` is the request's official or someone they copied.
     pub async fn is_participant(&self, request: i64, email: &str) -> anyhow::Result<bool> {
-        let hit: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM request_participants WHERE request_id = $1 AND email = $2")
-                .bind(request)
-                .bind(email)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(hit.is_some())
+        is_participant_in(&self.pool, request, email).await
     }
 
     pub async fn request_by_tracking(&self, tracking: &TrackingNumber) -> anyhow::Result<Option<RequestRow>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_REQUEST} WHERE r.tracking = $1")))
-            .bind(tracking.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(request_from_row).transpose()
+        request_by_tracking_in(&self.pool, tracking).await
     }
 
     pub async fn request_events(&self, request: i64) -> anyhow::Result<Vec<RequestEvent>> {
