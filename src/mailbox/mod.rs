@@ -145,13 +145,24 @@ impl ImapConn {
             return Ok(Vec::new());
         }
         let set = uid_set(uids);
-        let fetches = {
-            let stream =
+        let mut out: Vec<(u32, Vec<u8>)> = Vec::with_capacity(uids.len());
+        {
+            let mut stream =
                 timed(self.timeout, "UID FETCH bodies", self.session.uid_fetch(&set, "(UID BODY.PEEK[])")).await?;
-            timed(self.timeout * 4, "UID FETCH bodies", stream.try_collect::<Vec<_>>()).await?
-        };
-        let mut out: Vec<(u32, Vec<u8>)> =
-            fetches.iter().filter_map(|f| Some((f.uid?, f.body().unwrap_or_default().to_vec()))).collect();
+            // One response at a time: each is copied out and its buffer freed before the next,
+            // so a batch never holds two copies of its bodies.
+            let limit = self.timeout * 4;
+            loop {
+                let next = match tokio::time::timeout(limit, stream.try_next()).await {
+                    Ok(r) => r.context("UID FETCH bodies")?,
+                    Err(_) => anyhow::bail!("UID FETCH bodies: timed out after {limit:?}"),
+                };
+                let Some(f) = next else { break };
+                if let Some(uid) = f.uid {
+                    out.push((uid, f.body().unwrap_or_default().to_vec()));
+                }
+            }
+        }
         out.sort_by_key(|(uid, _)| *uid);
         Ok(out)
     }

@@ -170,11 +170,17 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(config: &Path, log: &Path) -> anyhow::Result<Daemon> {
+        Self::start_with(config, log, &[])
+    }
+
+    /// `intake311 --config CONFIG run RUN_ARGS…`.
+    pub fn start_with(config: &Path, log: &Path, run_args: &[&str]) -> anyhow::Result<Daemon> {
         let file = std::fs::File::create(log)?;
         let child = Command::new(env!("CARGO_BIN_EXE_intake311"))
             .arg("--config")
             .arg(config)
             .arg("run")
+            .args(run_args)
             .env("INTAKE311_LOG", "info,intake311=debug")
             .stdout(Stdio::null())
             .stderr(file)

@@ -1,0 +1,74 @@
+//! Group commit on real Dovecot and Postfix: a backlog fetched in one batch is handled in one
+//! transaction, and each message still sees what the messages before it wrote (a reply joins
+//! the request its question created a moment earlier, in the same transaction), a message that
+//! must be quarantined does not undo its neighbours, and each goes to its own folder only after
+//! the one commit.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn mail(from: &str, subject: &str, id: &str, in_reply_to: Option<&str>, body: &str) -> String {
+    let threading = in_reply_to.map(|p| format!("In-Reply-To: <{p}>\r\nReferences: <{p}>\r\n")).unwrap_or_default();
+    format!(
+        "From: {from}\r\nTo: {INTAKE}\r\nSubject: {subject}\r\nMessage-ID: <{id}>\r\n{threading}\
+         Date: Thu, 26 Nov 2026 11:00:00 -0500\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_batch_one_commit_and_each_message_sees_the_one_before() -> anyhow::Result<()> {
+    let env = TestEnv::new(Security::Plain)?;
+    // The whole backlog is in the inbox before the daemon starts, so it comes in one fetch batch.
+    let question =
+        mail("Jane Mayor <mayor@daytonohio.gov>", "Snow removal contracts", "q1@daytonohio.gov", None, "Who plows?");
+    let reply = mail(
+        "Jane Mayor <mayor@daytonohio.gov>",
+        "Re: Snow removal contracts",
+        "r1@daytonohio.gov",
+        Some("q1@daytonohio.gov"),
+        "Also: salt storage.",
+    );
+    let broken = "Subject: no sender\r\nMessage-ID: <nosender@x.test>\r\n\r\nHello\r\n";
+    let other = mail("Pat <pat@gmail.test>", "Library hours", "q2@gmail.test", None, "When?");
+    for raw in [question.as_str(), reply.as_str(), broken, other.as_str()] {
+        imap_append(&env.servers, INTAKE, "INBOX", raw.as_bytes()).await?;
+    }
+    let report = env.dir.path().join("stages.json");
+    let mut daemon = Daemon::start_with(
+        &env.config_path,
+        &env.dir.path().join("daemon.log"),
+        &["--stage-report", &report.to_string_lossy()],
+    )?;
+
+    // The official gets one acknowledgement and one "added to your request" note, not two acks.
+    let mayor = wait_for_messages(&env.servers, DAYTON, "INBOX", 2, WAIT).await?;
+    wait_for_messages(&env.servers, UNKNOWN, "INBOX", 1, WAIT).await?;
+    let subjects: Vec<String> = mayor.iter().map(|m| subject_and_text(m).0).collect();
+    let texts: Vec<String> = mayor.iter().map(|m| subject_and_text(m).1).collect();
+    assert_eq!(texts.iter().filter(|t| t.contains("added your message")).count(), 1, "{subjects:?}\n{texts:?}");
+    let processed = wait_for_messages(&env.servers, INTAKE, "Processed", 3, WAIT).await?;
+    let quarantined = wait_for_messages(&env.servers, INTAKE, "Quarantine", 1, WAIT).await?;
+    assert_eq!((processed.len(), quarantined.len()), (3, 1));
+    assert!(imap_fetch_all(&env.servers, INTAKE, "INBOX").await?.is_empty(), "nothing left in the inbox");
+
+    let store = env.store().await?;
+    assert_eq!(store.count_requests().await?, 2, "the reply joined its question's request");
+    let counts = store.inbound_counts().await?;
+    assert!(counts.contains(&("follow_up".to_string(), 1)), "{counts:?}");
+    assert!(counts.contains(&("question".to_string(), 2)), "{counts:?}");
+    assert_eq!(store.list_quarantine().await?.len(), 1);
+
+    // The four messages were committed together: one transaction, not four.
+    assert!(daemon.terminate(Duration::from_secs(10))?, "clean exit");
+    let stages: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+    assert_eq!(stages["messages_committed"], 4, "{stages}");
+    assert_eq!(stages["commits"], 1, "{stages}");
+    assert!(stages["acks_sent"].as_u64().unwrap_or(0) >= 2, "{stages}");
+    assert!(stages["stages"]["db_commit"]["count"].as_u64() == Some(1), "{stages}");
+    Ok(())
+}
