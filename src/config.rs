@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 pub const CONFIG_ENV: &str = "INTAKE311_CONFIG";
 /// Prefix of per-key overrides: `INTAKE311__IMAP__PORT=1143` sets `imap.port`.
 pub const OVERRIDE_PREFIX: &str = "INTAKE311__";
+/// How long after the last message the poller keeps looking with NOOP every `imap.burst_check`
+/// before it goes back to plain IDLE.
+pub const BURST_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A wrong setting: which key, and why.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +127,11 @@ pub struct ImapSection {
     /// How long an IDLE may last before it is re-issued (RFC 2177 says under 30 minutes).
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// While mail is flowing (within [`BURST_WINDOW`] of the last message), look for new mail
+    /// with NOOP this often instead of waiting in IDLE; zero turns it off. Dovecot holds IDLE
+    /// notifications for 0.5 s to batch them; a NOOP makes it look at once.
+    #[serde(with = "humantime_serde")]
+    pub burst_check: Duration,
     /// Messages over this many bytes are quarantined without being parsed.
     pub max_message_bytes: u64,
     /// How many messages one UID FETCH brings at most.
@@ -268,6 +276,7 @@ impl Default for RawConfig {
                 poll_interval: Duration::from_secs(60),
                 idle: true,
                 idle_timeout: Duration::from_secs(25 * 60),
+                burst_check: Duration::from_millis(50),
                 max_message_bytes: 25 * 1024 * 1024,
                 fetch_batch: 50,
                 timeout: Duration::from_secs(60),
@@ -500,6 +509,9 @@ fn validate(raw: &RawConfig) -> Result<(), ConfigError> {
     }
     if imap.poll_interval < Duration::from_secs(1) {
         return Err(invalid("imap.poll_interval", "must be at least 1s"));
+    }
+    if imap.burst_check > Duration::from_secs(60) {
+        return Err(invalid("imap.burst_check", "must be at most 60s (0s turns it off)"));
     }
     if imap.idle_timeout < Duration::from_secs(10) || imap.idle_timeout > Duration::from_secs(29 * 60) {
         return Err(invalid("imap.idle_timeout", "must be between 10s and 29m (RFC 2177)"));

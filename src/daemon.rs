@@ -7,7 +7,7 @@
 //! [`crate::mailbox::poller::poll_once`] and [`crate::outbound::worker::send_once`].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::sync::Notify;
@@ -61,10 +61,13 @@ pub async fn run_until(cfg: Config, cancel: CancellationToken) -> anyhow::Result
     let (store, templates) = prepare(&cfg).await?;
     let transport = Arc::new(worker::build_transport(&cfg)?);
     let wake = Arc::new(Notify::new());
-    let intake = Intake::new(store.clone(), Arc::clone(&cfg), templates, Arc::clone(&wake))?;
+    let (handoff, handed_over) = tokio::sync::mpsc::unbounded_channel();
+    let intake = Intake::new(store.clone(), Arc::clone(&cfg), templates, Arc::clone(&wake))?
+        .with_fast_lane(handoff, transport.send_limit() + Duration::from_secs(5));
     tracing::info!(config = %cfg.source, imap = %format!("{}:{}", cfg.imap.host, cfg.imap.port), smtp = %format!("{}:{}", cfg.smtp.host, cfg.smtp.port), "intake311 started");
 
-    let outbox = tokio::spawn(worker::run(store.clone(), transport, Arc::clone(&cfg), wake, cancel.clone()));
+    let outbox =
+        tokio::spawn(worker::run(store.clone(), transport, Arc::clone(&cfg), wake, cancel.clone(), Some(handed_over)));
     let poller = tokio::spawn(poller_loop(intake, Arc::clone(&cfg), cancel.clone()));
     let watchdog = tokio::spawn(watchdog(store.clone(), Arc::clone(&cfg), cancel.clone()));
     let (p, o, w) = tokio::join!(poller, outbox, watchdog);
@@ -135,6 +138,8 @@ async fn poll_session(
     conn.ensure_folders(&[&imap.processed_folder, &imap.quarantine_folder]).await?;
     let use_idle = imap.idle && conn.has_idle;
     tracing::info!(idle = use_idle, r#move = conn.has_move, "IMAP connected");
+    // Until when mail is "flowing": see `imap.burst_check`.
+    let mut burst_until: Option<Instant> = None;
     loop {
         let outcome = poll_once(&mut conn, intake, imap, cancel).await?;
         *backoff = Duration::from_secs(1);
@@ -149,6 +154,7 @@ async fn poll_session(
                 moved_only = outcome.moved_only,
                 "poll pass"
             );
+            burst_until = Some(Instant::now() + crate::config::BURST_WINDOW);
         }
         if cancel.is_cancelled() {
             conn.logout().await;
@@ -157,7 +163,23 @@ async fn poll_session(
         if outcome.handled() > 0 {
             continue; // more may have arrived meanwhile
         }
-        if use_idle {
+        let bursting = !imap.burst_check.is_zero() && burst_until.is_some_and(|t| Instant::now() < t);
+        if bursting {
+            // Mail is flowing: ask every `burst_check` rather than wait for the server's push
+            // (Dovecot delays IDLE notifications by 0.5 s to batch them).
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => {
+                        conn.logout().await;
+                        return Ok(());
+                    }
+                    _ = tokio::time::sleep(imap.burst_check) => {},
+                }
+                if conn.check_now().await? || burst_until.is_some_and(|t| Instant::now() >= t) {
+                    break;
+                }
+            }
+        } else if use_idle {
             let limit = imap.idle_timeout.min(imap.poll_interval);
             let (next, wake) = conn.idle(limit, cancel).await?;
             conn = next;

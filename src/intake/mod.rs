@@ -197,8 +197,17 @@ pub struct Intake {
     intake_mailbox: Mailbox,
     staff_mailbox: Mailbox,
     wake_outbox: Arc<Notify>,
+    /// In the daemon: where the ids of freshly queued mail go once committed (see
+    /// [`Intake::with_fast_lane`]).
+    fast_lane: Option<FastLane>,
     /// Failed attempts per IMAP position, across reconnects (see [`Intake::handle_or_give_up`]).
     failures: std::sync::Mutex<std::collections::HashMap<(String, u32, u32), u32>>,
+}
+
+/// Hands freshly committed outbox rows straight to the worker of the same process.
+struct FastLane {
+    sender: tokio::sync::mpsc::UnboundedSender<Vec<i64>>,
+    lease_ms: i64,
 }
 
 /// After this many failed attempts at one message it is quarantined with the error.
@@ -264,8 +273,24 @@ impl Intake {
             intake_mailbox,
             staff_mailbox,
             wake_outbox,
+            fast_lane: None,
             failures: Default::default(),
         })
+    }
+
+    /// Mail queued by this intake is born claimed by this process for `lease` and its row ids are
+    /// sent to `sender` after each commit, so the outbox worker sends it without a claim of its
+    /// own (which would wait for the write lock behind the next group of messages). A row whose
+    /// thread still has an earlier pending row is queued unclaimed instead, to keep its order. If
+    /// the process dies, the lease runs out and the row is claimed and sent as usual.
+    pub fn with_fast_lane(
+        mut self,
+        sender: tokio::sync::mpsc::UnboundedSender<Vec<i64>>,
+        lease: std::time::Duration,
+    ) -> Intake {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
+        self.fast_lane = Some(FastLane { sender, lease_ms });
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -274,12 +299,19 @@ impl Intake {
 
     /// Commits a group of handled messages (see [`Intake::handle`]) and wakes the outbox worker
     /// for what they queued. Only after this returns may the messages leave the inbox.
-    pub async fn commit(&self, tx: StoreTx, messages: usize) -> anyhow::Result<()> {
+    pub async fn commit(&self, mut tx: StoreTx, messages: usize) -> anyhow::Result<()> {
+        let handoff = tx.take_handoff();
         {
             let _t = metrics::timer(Stage::Commit);
             tx.commit().await?;
         }
         metrics::committed(messages);
+        if let Some(lane) = &self.fast_lane
+            && !handoff.is_empty()
+        {
+            // A worker that has stopped leaves the rows to their lease and the ordinary claim.
+            let _ = lane.sender.send(handoff);
+        }
         self.wake_outbox.notify_one();
         Ok(())
     }
@@ -780,6 +812,17 @@ impl Intake {
             q.attachments,
         )?;
         let recipients: Vec<String> = q.to.iter().chain(&q.cc).map(|m| m.email.to_string()).collect();
+        let lease_until = match (&self.fast_lane, q.request) {
+            (None, _) => 0,
+            (Some(lane), None) => crate::store::now_ms() + lane.lease_ms,
+            (Some(lane), Some(r)) => {
+                if tx.has_pending_in_thread(r, q.kind.starts_with("staff_")).await? {
+                    0
+                } else {
+                    crate::store::now_ms() + lane.lease_ms
+                }
+            }
+        };
         let outbox_id = tx
             .enqueue(&NewOutbox {
                 request_id: q.request,
@@ -789,6 +832,7 @@ impl Intake {
                 recipients: &recipients,
                 raw: &bytes,
                 rate_key: &rate_key,
+                lease_until,
             })
             .await?;
         tx.insert_message(&NewMessage {

@@ -278,6 +278,13 @@ impl ImapConn {
         Ok((conn, wake))
     }
 
+    /// NOOP: the server looks at the mailbox now and reports what changed. Returns whether it
+    /// reported new mail (EXISTS or RECENT).
+    pub async fn check_now(&mut self) -> anyhow::Result<bool> {
+        timed(self.timeout, "IMAP NOOP", self.session.noop()).await?;
+        Ok(self.drain_unsolicited())
+    }
+
     pub async fn logout(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.session.logout()).await;
     }

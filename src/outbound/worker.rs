@@ -15,6 +15,7 @@ use futures::StreamExt as _;
 use lettre::address::Envelope;
 use rand::Rng as _;
 use tokio::sync::Notify;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -157,7 +158,20 @@ pub async fn send_once(store: &Store, smtp: &Smtp, cfg: &Config) -> anyhow::Resu
 
 /// The worker loop: send what is due, then sleep until the next row falls due, a wake-up from
 /// the poller, or shutdown. A pass in flight is never interrupted.
-pub async fn run(store: Store, transport: Arc<Smtp>, cfg: Arc<Config>, wake: Arc<Notify>, cancel: CancellationToken) {
+pub async fn run(
+    store: Store,
+    transport: Arc<Smtp>,
+    cfg: Arc<Config>,
+    wake: Arc<Notify>,
+    cancel: CancellationToken,
+    handed_over: Option<UnboundedReceiver<Vec<i64>>>,
+) {
+    let (mark_tx, mark_rx) = tokio::sync::mpsc::unbounded_channel::<i64>();
+    let marker = tokio::spawn(mark_sent(store.clone(), mark_rx));
+    let fast = handed_over.map(|rx| {
+        tokio::spawn(fast_lane(store.clone(), Arc::clone(&transport), Arc::clone(&cfg), rx, mark_tx.clone()))
+    });
+    drop(mark_tx);
     let mut error_backoff = Duration::from_secs(1);
     loop {
         if cancel.is_cancelled() {
@@ -197,8 +211,100 @@ pub async fn run(store: Store, transport: Arc<Smtp>, cfg: Arc<Config>, wake: Arc
             _ = tokio::time::sleep(sleep_for) => {},
         }
     }
+    if let Some(fast) = fast {
+        let _ = fast.await;
+    }
+    // Every accepted row is marked before we go (the marker ends when the lanes have).
+    let _ = marker.await;
     transport.close().await;
     tracing::info!("outbox worker stopped");
+}
+
+/// Sends rows the intake handed over after its commits (born claimed by us, see
+/// [`crate::intake::Intake::with_fast_lane`]): reads them, sends them over the pool, and passes
+/// the accepted ones to [`mark_sent`]. Never takes the write lock on the way, so a group commit
+/// in progress does not hold up SMTP. A batch in flight is finished on shutdown; rows not yet
+/// read keep their lease and are sent by the next start.
+async fn fast_lane(
+    store: Store,
+    smtp: Arc<Smtp>,
+    cfg: Arc<Config>,
+    mut rx: UnboundedReceiver<Vec<i64>>,
+    accepted: UnboundedSender<i64>,
+) {
+    loop {
+        // Ends when the intake is gone (after its last commit on shutdown), so what it handed
+        // over is still sent.
+        let Some(mut ids) = rx.recv().await else { break };
+        while ids.len() < FAST_BATCH {
+            match rx.try_recv() {
+                Ok(more) => ids.extend(more),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = send_handed_over(&store, &smtp, &cfg, &ids, &accepted).await {
+            // The rows keep their lease; when it runs out the ordinary claim sends them.
+            tracing::error!(error = format!("{e:#}"), rows = ids.len(), "sending handed-over mail failed");
+        }
+    }
+}
+
+/// Most handed-over rows read and sent as one batch.
+const FAST_BATCH: usize = 128;
+
+async fn send_handed_over(
+    store: &Store,
+    smtp: &Smtp,
+    cfg: &Config,
+    ids: &[i64],
+    accepted: &UnboundedSender<i64>,
+) -> anyhow::Result<()> {
+    let limit_ms = i64::try_from(smtp.send_limit().as_millis()).unwrap_or(i64::MAX / 4);
+    let rows = store.handed_over_outbox(ids, now_ms() + limit_ms).await?;
+    let results = futures::stream::iter(rows)
+        .map(|row| async move {
+            let left = u64::try_from(row.lease_until - now_ms()).unwrap_or(0);
+            let deadline = Instant::now() + Duration::from_millis(left);
+            send_row(store, smtp, cfg, &row, deadline).await
+        })
+        .buffer_unordered(smtp.pool_size())
+        .collect::<Vec<_>>()
+        .await;
+    let mut first_error = None;
+    for r in results {
+        match r {
+            Ok(Sent::Accepted(id)) => {
+                let _ = accepted.send(id);
+            }
+            // Refused: recorded on the row by `send_row`. Released: its lease ran short; it
+            // expires and the ordinary claim takes it.
+            Ok(Sent::Refused | Sent::Released(_)) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Marks accepted rows sent, as many as have gathered in one transaction each time: marking
+/// waits for the write lock, sending does not wait for marking. A crash before the mark resends
+/// the row after its lease, with the same bytes and Message-ID.
+async fn mark_sent(store: Store, mut rx: UnboundedReceiver<i64>) {
+    while let Some(first) = rx.recv().await {
+        let mut ids = vec![first];
+        while let Ok(id) = rx.try_recv() {
+            ids.push(id);
+        }
+        let _t = metrics::timer(Stage::OutboxMark);
+        if let Err(e) = store.finish_outbox_pass(&ids, &[]).await {
+            tracing::error!(
+                error = format!("{e:#}"),
+                rows = ids.len(),
+                "marking sent mail failed; it is sent again when its lease runs out"
+            );
+        }
+    }
 }
 
 #[cfg(test)]

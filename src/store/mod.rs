@@ -89,6 +89,10 @@ pub struct Store {
 pub struct StoreTx {
     tx: Transaction<'static, Sqlite>,
     _writer: tokio::sync::OwnedMutexGuard<()>,
+    /// Outbox rows born leased to this process, for the worker once this commits.
+    handoff: Vec<i64>,
+    /// Open savepoints, with how many handoff ids existed when each was taken.
+    savepoints: Vec<(String, usize)>,
 }
 
 impl Store {
@@ -127,7 +131,7 @@ impl Store {
     pub async fn begin(&self) -> anyhow::Result<StoreTx> {
         let writer = Arc::clone(&self.write_lock).lock_owned().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.context("starting a transaction")?;
-        Ok(StoreTx { tx, _writer: writer })
+        Ok(StoreTx { tx, _writer: writer, handoff: Vec::new(), savepoints: Vec::new() })
     }
 
     /// Waits for this process's turn to write, for a single-statement write outside [`StoreTx`].
@@ -181,6 +185,12 @@ impl StoreTx {
         self.tx.commit().await.context("committing the transaction")
     }
 
+    /// The ids of outbox rows queued leased in this transaction (see `NewOutbox::lease_until`);
+    /// hand them to the worker only after [`StoreTx::commit`] returned.
+    pub fn take_handoff(&mut self) -> Vec<i64> {
+        std::mem::take(&mut self.handoff)
+    }
+
     /// Marks a point this transaction can return to ([`StoreTx::rollback_to`]) without giving up
     /// what came before it: one message in a group commit, one all-or-nothing staff command.
     pub async fn savepoint(&mut self, name: &str) -> anyhow::Result<()> {
@@ -194,6 +204,10 @@ impl StoreTx {
     /// Keeps what was written since [`StoreTx::savepoint`] (it commits with the transaction).
     pub async fn release(&mut self, name: &str) -> anyhow::Result<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!("RELEASE {name}"))).execute(&mut *self.tx).await.context("RELEASE")?;
+        // Releasing a savepoint also releases the ones taken after it.
+        if let Some(at) = self.savepoints.iter().rposition(|(n, _)| n == name) {
+            self.savepoints.truncate(at);
+        }
         Ok(())
     }
 

@@ -18,6 +18,9 @@ pub struct NewOutbox<'a> {
     pub raw: &'a [u8],
     /// The recipient of automatic city-facing mail ('' for everything else).
     pub rate_key: &'a str,
+    /// Non-zero: the row is born claimed by this process until this Unix ms, and its id is
+    /// handed to the outbox worker once the transaction commits (see [`StoreTx::take_handoff`]).
+    pub lease_until: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -30,6 +33,8 @@ pub struct OutboxRow {
     pub recipients: Vec<String>,
     pub raw: Vec<u8>,
     pub attempts: i64,
+    /// Unix ms until which this worker holds the row.
+    pub lease_until: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,8 +51,8 @@ impl StoreTx {
     pub async fn enqueue(&mut self, m: &NewOutbox<'_>) -> anyhow::Result<i64> {
         let now = now_ms();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO outbox (request_id, kind, message_id, envelope_from, recipients, raw, rate_key, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+            "INSERT INTO outbox (request_id, kind, message_id, envelope_from, recipients, raw, rate_key, next_attempt_at, created_at, lease_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING id",
         )
         .bind(m.request_id.map(|r| r.0))
         .bind(m.kind)
@@ -57,10 +62,28 @@ impl StoreTx {
         .bind(m.raw)
         .bind(m.rate_key)
         .bind(now)
+        .bind(m.lease_until)
         .fetch_one(&mut *self.tx)
         .await
         .with_context(|| format!("queueing {} {}", m.kind, m.message_id))?;
+        if m.lease_until > 0 {
+            self.handoff.push(id);
+        }
         Ok(id)
+    }
+
+    /// Whether the request has a pending row for the same audience (the city, or staff) that
+    /// must go out before a new one: then the new one waits its turn in the ordinary claim.
+    pub async fn has_pending_in_thread(&mut self, request: RequestId, staff: bool) -> anyhow::Result<bool> {
+        let hit: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM outbox WHERE request_id = $1 AND status = 'pending' \
+             AND (substr(kind, 1, 6) = 'staff_') = $2 LIMIT 1",
+        )
+        .bind(request.0)
+        .bind(staff)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(hit.is_some())
     }
 
     /// Why automatic mail to `email` must not go out now, if it must not: a hard bounce not yet
@@ -159,7 +182,42 @@ fn humanize_ms(ms: i64) -> String {
     humantime::format_duration(std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))).to_string()
 }
 
+fn outbox_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<OutboxRow> {
+    let recipients: String = r.try_get("recipients")?;
+    Ok(OutboxRow {
+        id: r.try_get("id")?,
+        request_id: r.try_get("request_id")?,
+        kind: r.try_get("kind")?,
+        message_id: r.try_get("message_id")?,
+        envelope_from: r.try_get("envelope_from")?,
+        recipients: recipients.lines().map(str::to_string).collect(),
+        raw: r.try_get("raw")?,
+        attempts: r.try_get("attempts")?,
+        lease_until: r.try_get("lease_until")?,
+    })
+}
+
 impl Store {
+    /// Rows handed over by the intake after its commit, still pending and still held by us until
+    /// after `held_past` (Unix ms): a row whose lease ran short is left to expire and to the
+    /// ordinary claim. A read: no write lock, so sending never waits on intake. Oldest first.
+    pub async fn handed_over_outbox(&self, ids: &[i64], held_past: i64) -> anyhow::Result<Vec<OutboxRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT id, request_id, kind, message_id, envelope_from, recipients, raw, attempts, lease_until \
+             FROM outbox WHERE id IN ({}) AND status = 'pending' AND lease_until > $1 ORDER BY id",
+            id_list(ids)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(held_past)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading handed-over outbox rows")?;
+        rows.iter().map(outbox_row).collect()
+    }
+
     /// Claims up to `limit` pending rows due by `now` that no other worker holds, for `lease_ms`.
     /// Only the oldest pending row of each request can be claimed, so mail within a thread goes
     /// out in order even across failures. The claim is one statement, so two daemons never send
@@ -173,7 +231,7 @@ impl Store {
              AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.request_id = outbox.request_id \
              AND earlier.status = 'pending' AND earlier.id < outbox.id) ORDER BY id LIMIT $3) \
              AND status = 'pending' AND lease_until <= $2 \
-             RETURNING id, request_id, kind, message_id, envelope_from, recipients, raw, attempts",
+             RETURNING id, request_id, kind, message_id, envelope_from, recipients, raw, attempts, lease_until",
         )
         .bind(now + lease_ms)
         .bind(now)
@@ -181,22 +239,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .context("claiming due outbox rows")?;
-        let mut out = rows
-            .iter()
-            .map(|r| {
-                let recipients: String = r.try_get("recipients")?;
-                Ok(OutboxRow {
-                    id: r.try_get("id")?,
-                    request_id: r.try_get("request_id")?,
-                    kind: r.try_get("kind")?,
-                    message_id: r.try_get("message_id")?,
-                    envelope_from: r.try_get("envelope_from")?,
-                    recipients: recipients.lines().map(str::to_string).collect(),
-                    raw: r.try_get("raw")?,
-                    attempts: r.try_get("attempts")?,
-                })
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut out = rows.iter().map(outbox_row).collect::<anyhow::Result<Vec<_>>>()?;
         out.sort_by_key(|r| r.id);
         Ok(out)
     }
