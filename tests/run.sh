@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (Dovecot, Postfix, openssl from Debian's
 # packages, when missing), then runs every unit test, integration test (against real servers
-# started on loopback by tests/support) and the demo build. A server that cannot be started
+# started on loopback by tests/support), the demo build and the benchmark at a small size (it
+# prints figures, never fails on them). A server that cannot be started
 # fails the suite; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,4 +15,10 @@ if [ -z "${INTAKE311_CORPORA:-}" ] && [ -d ../shared/corpora ]; then
 fi
 
 cargo build --locked --all-targets
+# The benchmark at a small size, so it cannot rot: it prints its figures and never fails on
+# them, only on real errors (a server that will not start, a daemon that dies, mail that never
+# arrives). The full run is `cargo bench --bench throughput -- --n 10000` (see README, "Speed").
+# It runs before the tests so that cargo test's summary closes the output.
+cargo bench --locked --bench throughput -- --quick
+
 cargo test --locked --all-targets -- --test-threads="${INTAKE311_TEST_THREADS:-4}"

@@ -41,7 +41,7 @@ use crate::outbound::{self, AckContext, OutAttachment, Rendered, Templates};
 use crate::registry;
 use crate::registry::{Found, names};
 use crate::store::{
-    CityRow, NewAttachment, NewMessage, NewOutbox, NewRequest, RequestRow, Source, StaffMember, Store, StoreTx,
+    CityRow, Handoff, NewAttachment, NewMessage, NewOutbox, NewRequest, RequestRow, Source, StaffMember, Store, StoreTx,
 };
 use commands::{Assignee, BodyKind, Change, CommandError, StaffMessage};
 
@@ -206,7 +206,7 @@ pub struct Intake {
 
 /// Hands freshly committed outbox rows straight to the worker of the same process.
 struct FastLane {
-    sender: tokio::sync::mpsc::UnboundedSender<Vec<i64>>,
+    sender: tokio::sync::mpsc::UnboundedSender<Vec<Handoff>>,
     lease_ms: i64,
 }
 
@@ -285,7 +285,7 @@ impl Intake {
     /// the process dies, the lease runs out and the row is claimed and sent as usual.
     pub fn with_fast_lane(
         mut self,
-        sender: tokio::sync::mpsc::UnboundedSender<Vec<i64>>,
+        sender: tokio::sync::mpsc::UnboundedSender<Vec<Handoff>>,
         lease: std::time::Duration,
     ) -> Intake {
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);

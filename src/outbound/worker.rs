@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -23,7 +24,7 @@ use super::smtp::Smtp;
 pub use super::smtp::describe;
 use crate::config::Config;
 use crate::metrics::{self, Stage};
-use crate::store::{OutboxRow, Store, now_ms};
+use crate::store::{Handoff, OutboxRow, Store, now_ms};
 
 /// After this many permanent (5xx) refusals a row is marked failed instead of retried.
 pub const MAX_PERMANENT_ATTEMPTS: i64 = 5;
@@ -164,7 +165,7 @@ pub async fn run(
     cfg: Arc<Config>,
     wake: Arc<Notify>,
     cancel: CancellationToken,
-    handed_over: Option<UnboundedReceiver<Vec<i64>>>,
+    handed_over: Option<UnboundedReceiver<Vec<Handoff>>>,
 ) {
     let (mark_tx, mark_rx) = tokio::sync::mpsc::unbounded_channel::<i64>();
     let marker = tokio::spawn(mark_sent(store.clone(), mark_rx));
@@ -229,23 +230,49 @@ async fn fast_lane(
     store: Store,
     smtp: Arc<Smtp>,
     cfg: Arc<Config>,
-    mut rx: UnboundedReceiver<Vec<i64>>,
+    mut rx: UnboundedReceiver<Vec<Handoff>>,
     accepted: UnboundedSender<i64>,
 ) {
+    let mut city: VecDeque<i64> = VecDeque::new();
+    let mut staff: VecDeque<i64> = VecDeque::new();
+    let mut open = true;
     loop {
-        // Ends when the intake is gone (after its last commit on shutdown), so what it handed
-        // over is still sent.
-        let Some(mut ids) = rx.recv().await else { break };
-        while ids.len() < FAST_BATCH {
-            match rx.try_recv() {
-                Ok(more) => ids.extend(more),
-                Err(_) => break,
+        // Ends when the intake is gone (after its last commit on shutdown) and everything it
+        // handed over is sent.
+        if city.is_empty() && staff.is_empty() {
+            if !open {
+                break;
+            }
+            match rx.recv().await {
+                Some(more) => sort_in(more, &mut city, &mut staff),
+                None => break,
             }
         }
+        loop {
+            match rx.try_recv() {
+                Ok(more) => sort_in(more, &mut city, &mut staff),
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        // City mail first: under a backlog, officials' acknowledgements go before staff
+        // notices; staff rows only fill what would leave connections idle.
+        let mut ids: Vec<i64> = city.drain(..city.len().min(FAST_BATCH)).collect();
+        let fill = if ids.is_empty() { FAST_BATCH } else { (smtp.pool_size() * 2).saturating_sub(ids.len()) };
+        ids.extend(staff.drain(..staff.len().min(fill)));
         if let Err(e) = send_handed_over(&store, &smtp, &cfg, &ids, &accepted).await {
             // The rows keep their lease; when it runs out the ordinary claim sends them.
             tracing::error!(error = format!("{e:#}"), rows = ids.len(), "sending handed-over mail failed");
         }
+    }
+}
+
+fn sort_in(rows: Vec<Handoff>, city: &mut VecDeque<i64>, staff: &mut VecDeque<i64>) {
+    for h in rows {
+        if h.staff { staff.push_back(h.id) } else { city.push_back(h.id) }
     }
 }
 

@@ -85,12 +85,20 @@ pub struct Store {
     write_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// An outbox row handed from the intake to the worker of the same process after the commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handoff {
+    pub id: i64,
+    /// Mail to staff (notices) rather than to a city: under a backlog it waits for city mail.
+    pub staff: bool,
+}
+
 /// Writes that commit together or not at all. Dropping it without [`StoreTx::commit`] rolls back.
 pub struct StoreTx {
     tx: Transaction<'static, Sqlite>,
     _writer: tokio::sync::OwnedMutexGuard<()>,
     /// Outbox rows born leased to this process, for the worker once this commits.
-    handoff: Vec<i64>,
+    handoff: Vec<Handoff>,
     /// Open savepoints, with how many handoff ids existed when each was taken.
     savepoints: Vec<(String, usize)>,
 }
@@ -187,7 +195,7 @@ impl StoreTx {
 
     /// The ids of outbox rows queued leased in this transaction (see `NewOutbox::lease_until`);
     /// hand them to the worker only after [`StoreTx::commit`] returned.
-    pub fn take_handoff(&mut self) -> Vec<i64> {
+    pub fn take_handoff(&mut self) -> Vec<Handoff> {
         std::mem::take(&mut self.handoff)
     }
 

@@ -67,7 +67,7 @@ impl StoreTx {
         .await
         .with_context(|| format!("queueing {} {}", m.kind, m.message_id))?;
         if m.lease_until > 0 {
-            self.handoff.push(id);
+            self.handoff.push(super::Handoff { id, staff: m.kind.starts_with("staff_") });
         }
         Ok(id)
     }
