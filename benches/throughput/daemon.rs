@@ -1,0 +1,479 @@
+//! The daemon under test as a child process (`intake311 --config CFG run`), its config, a
+//! read-only view of its SQLite database, its optional stage report, and Postfix's queue.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use sqlx::Row as _;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+
+use crate::corpus::{INTAKE, STAFF};
+use crate::mailservers::{MailServers, PASSWORD};
+
+/// The daemon binary cargo built for this benchmark (bench profile, i.e. release).
+pub const BIN: &str = env!("CARGO_BIN_EXE_intake311");
+
+/// A config for the daemon against `servers` (plain IMAP and SMTP on loopback), writing to `db`.
+/// The per-address automatic-mail limit is lifted: the benchmark writes thousands of questions
+/// from a few hundred officials.
+pub fn config_text(servers: &MailServers, db: &Path) -> String {
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    format!(
+        r#"# written by benches/throughput.rs
+[database]
+url = "sqlite://{db}"
+
+[imap]
+host = "127.0.0.1"
+port = {imap_port}
+tls = "none"
+user = "{INTAKE}"
+password = "{PASSWORD}"
+poll_interval = "2s"
+timeout = "60s"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "none"
+from = "311 for Cities <{INTAKE}>"
+timeout = "60s"
+
+[intake]
+address = "{INTAKE}"
+staff_address = "{STAFF}"
+templates_dir = "{templates}"
+
+[outbox]
+retry_base = "1s"
+retry_max = "5s"
+auto_limit = 100000000
+idle_interval = "1s"
+"#,
+        db = db.display(),
+        imap_port = servers.imap_port,
+        smtp_port = servers.smtp_port,
+        templates = templates.display(),
+    )
+}
+
+/// Runs `intake311 --config CFG ARGS…` to completion; fails with its output when it fails.
+pub fn cli(config: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("INTAKE311_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {BIN} {args:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "`intake311 {}` failed ({}): {}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Whether `intake311 run --help` offers `--stage-report`.
+pub fn supports_stage_report() -> bool {
+    Command::new(BIN)
+        .args(["run", "--help"])
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("--stage-report"))
+        .unwrap_or(false)
+}
+
+pub fn unix_ms_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Unix time in milliseconds, with sub-millisecond precision.
+pub fn unix_ms_f64() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+}
+
+mod sys {
+    // kill(2) directly (std links libc anyway): only ever called with the pid of our own child.
+    unsafe extern "C" {
+        pub safe fn kill(pid: i32, sig: i32) -> i32;
+    }
+    pub const SIGTERM: i32 = 15;
+}
+
+/// `intake311 run` as a child process; killed on drop if still running.
+pub struct DaemonProc {
+    child: Option<Child>,
+    pub pid: u32,
+    pub log: PathBuf,
+    /// When it was spawned (Unix ms).
+    pub started_unix_ms: i64,
+}
+
+impl DaemonProc {
+    /// Spawns the daemon with `INTAKE311_LOG=info`, its stdout and stderr to `log`.
+    pub fn spawn(config: &Path, log: &Path, stage_report: Option<&Path>) -> Result<DaemonProc> {
+        let file = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+        let err = file.try_clone().context("dup log file")?;
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config").arg(config).arg("run");
+        if let Some(p) = stage_report {
+            let _ = fs::remove_file(p);
+            cmd.arg("--stage-report").arg(p);
+        }
+        let started_unix_ms = unix_ms_now();
+        let child = cmd
+            .env("INTAKE311_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .with_context(|| format!("spawning {BIN} run"))?;
+        Ok(DaemonProc { pid: child.id(), child: Some(child), log: log.to_path_buf(), started_unix_ms })
+    }
+
+    /// Err (with the log's tail) when the daemon has exited.
+    pub fn check_alive(&mut self) -> Result<()> {
+        let Some(child) = self.child.as_mut() else { bail!("the daemon was already stopped") };
+        match child.try_wait().context("waiting for the daemon")? {
+            None => Ok(()),
+            Some(status) => {
+                self.child = None;
+                bail!(
+                    "the daemon exited unexpectedly ({status}); log {}:\n{}",
+                    self.log.display(),
+                    log_tail(&self.log, 30)
+                )
+            }
+        }
+    }
+
+    /// Current resident set size (VmRSS), in kB.
+    pub fn rss_kb(&self) -> Option<u64> {
+        proc_status_kb(self.pid, "VmRSS:")
+    }
+
+    /// Peak resident set size so far (VmHWM), in kB.
+    pub fn peak_rss_kb(&self) -> Option<u64> {
+        proc_status_kb(self.pid, "VmHWM:")
+    }
+
+    /// Waits (bounded) until the daemon has connected to IMAP: it logged "IMAP connected", or it
+    /// recorded a poll of the inbox in the database after it started.
+    pub async fn wait_until_polled(&mut self, db: &SqlitePool, limit: Duration) -> Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if fs::read_to_string(&self.log).map(|t| t.contains("IMAP connected")).unwrap_or(false) {
+                return Ok(());
+            }
+            let polled: Option<i64> = sqlx::query_scalar("SELECT MAX(last_poll_at) FROM mailbox_state")
+                .fetch_one(db)
+                .await
+                .context("reading mailbox_state")?;
+            if polled.is_some_and(|t| t >= self.started_unix_ms) {
+                return Ok(());
+            }
+            self.check_alive()?;
+            if Instant::now() >= deadline {
+                bail!("the daemon did not connect to IMAP within {limit:?}; log:\n{}", log_tail(&self.log, 30));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGTERM, then waits (at most `limit`) for a clean exit.
+    pub async fn terminate(&mut self, limit: Duration) -> Result<()> {
+        let Some(mut child) = self.child.take() else { return Ok(()) };
+        if matches!(child.try_wait(), Ok(None)) {
+            let pid = i32::try_from(child.id()).context("pid")?;
+            if pid > 1 {
+                sys::kill(pid, sys::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().context("waiting for the daemon")? {
+                if !status.success() {
+                    bail!("the daemon exited with {status} after SIGTERM; log:\n{}", log_tail(&self.log, 30));
+                }
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("the daemon did not stop within {limit:?} of SIGTERM; log:\n{}", log_tail(&self.log, 30));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for DaemonProc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// The last `n` lines of a file.
+pub fn log_tail(path: &Path, n: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// WARN and ERROR lines of a daemon log: counts and the first few of each.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LogProblems {
+    pub log: String,
+    pub warnings: usize,
+    pub errors: usize,
+    pub first: Vec<String>,
+}
+
+pub fn log_problems(path: &Path) -> LogProblems {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let mut p = LogProblems { log: path.display().to_string(), ..Default::default() };
+    for line in text.lines() {
+        // Plain tracing-subscriber format: "<timestamp> <LEVEL> <target>: ...".
+        let level = line.split_whitespace().nth(1).unwrap_or("");
+        let is_err = level == "ERROR";
+        let is_warn = level == "WARN";
+        if is_err {
+            p.errors += 1;
+        }
+        if is_warn {
+            p.warnings += 1;
+        }
+        if (is_err || is_warn) && p.first.len() < 5 {
+            p.first.push(line.chars().take(300).collect());
+        }
+    }
+    p
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage report
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Stage {
+    pub name: String,
+    pub seconds: f64,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct StageReport {
+    pub first_fetch_unix_ms: Option<i64>,
+    pub last_ack_sent_unix_ms: Option<i64>,
+    pub stages: Vec<Stage>,
+    /// Other top-level numbers of the report (counters the daemon chose to add), by name.
+    pub extras: BTreeMap<String, f64>,
+    /// The whole file as the daemon wrote it.
+    pub raw: serde_json::Value,
+}
+
+/// Reads the JSON the daemon writes on shutdown with `--stage-report`. Stages are taken
+/// generically: every key of `stages` with `seconds` and `count`.
+pub fn read_stage_report(path: &Path) -> Result<StageReport> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let raw: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {} as JSON", path.display()))?;
+    let mut stages = Vec::new();
+    if let Some(map) = raw.get("stages").and_then(|s| s.as_object()) {
+        for (name, v) in map {
+            stages.push(Stage {
+                name: name.clone(),
+                seconds: v.get("seconds").and_then(serde_json::Value::as_f64).unwrap_or(0.0),
+                count: v.get("count").and_then(serde_json::Value::as_u64).unwrap_or(0),
+            });
+        }
+    }
+    let mut extras = BTreeMap::new();
+    if let Some(map) = raw.as_object() {
+        for (k, v) in map {
+            // Timestamps are not counters.
+            if !k.ends_with("_unix_ms")
+                && let Some(x) = v.as_f64()
+            {
+                extras.insert(k.clone(), x);
+            }
+        }
+    }
+    Ok(StageReport {
+        extras,
+        first_fetch_unix_ms: raw.get("first_fetch_unix_ms").and_then(serde_json::Value::as_i64),
+        last_ack_sent_unix_ms: raw.get("last_ack_sent_unix_ms").and_then(serde_json::Value::as_i64),
+        stages,
+        raw,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Database (read-only)
+// ---------------------------------------------------------------------------------------------
+
+/// A read-only pool of one connection on the daemon's database (open it while the daemon runs:
+/// in WAL mode a read-only connection needs the daemon's -shm file).
+pub async fn open_db(path: &Path) -> Result<SqlitePool> {
+    let opts = SqliteConnectOptions::new().filename(path).read_only(true);
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(opts)
+        .await
+        .with_context(|| format!("opening {} read-only", path.display()))
+}
+
+/// Where the drain stands.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub acks_sent: i64,
+    pub pending: i64,
+    pub failed: i64,
+    pub quarantined: i64,
+}
+
+pub async fn progress(db: &SqlitePool) -> Result<Progress> {
+    let row = sqlx::query(
+        "SELECT \
+           (SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND substr(kind, 1, 4) = 'ack_') AS acks, \
+           (SELECT COUNT(*) FROM outbox WHERE status = 'pending') AS pending, \
+           (SELECT COUNT(*) FROM outbox WHERE status = 'failed') AS failed, \
+           (SELECT COUNT(*) FROM quarantine) AS quarantined",
+    )
+    .fetch_one(db)
+    .await
+    .context("querying the drain's progress")?;
+    Ok(Progress {
+        acks_sent: row.try_get("acks")?,
+        pending: row.try_get("pending")?,
+        failed: row.try_get("failed")?,
+        quarantined: row.try_get("quarantined")?,
+    })
+}
+
+/// Final figures of a drain, read before the daemon stops.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DbFigures {
+    pub requests: i64,
+    pub last_ack_sent_unix_ms: Option<i64>,
+    pub last_sent_unix_ms: Option<i64>,
+    /// Sent outbox rows by kind (acknowledgements, staff notices…).
+    pub sent_by_kind: BTreeMap<String, i64>,
+    pub requests_by_status: BTreeMap<String, i64>,
+}
+
+pub async fn db_figures(db: &SqlitePool) -> Result<DbFigures> {
+    let requests: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM requests").fetch_one(db).await?;
+    let last_ack: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(sent_at) FROM outbox WHERE status = 'sent' AND substr(kind, 1, 4) = 'ack_'")
+            .fetch_one(db)
+            .await?;
+    let last_sent: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(sent_at) FROM outbox WHERE status = 'sent'").fetch_one(db).await?;
+    let mut sent_by_kind = BTreeMap::new();
+    for r in
+        sqlx::query("SELECT kind, COUNT(*) AS n FROM outbox WHERE status = 'sent' GROUP BY kind").fetch_all(db).await?
+    {
+        sent_by_kind.insert(r.try_get::<String, _>("kind")?, r.try_get::<i64, _>("n")?);
+    }
+    let mut requests_by_status = BTreeMap::new();
+    for r in sqlx::query("SELECT status, COUNT(*) AS n FROM requests GROUP BY status").fetch_all(db).await? {
+        requests_by_status.insert(r.try_get::<String, _>("status")?, r.try_get::<i64, _>("n")?);
+    }
+    Ok(DbFigures {
+        requests,
+        last_ack_sent_unix_ms: last_ack,
+        last_sent_unix_ms: last_sent,
+        sent_by_kind,
+        requests_by_status,
+    })
+}
+
+/// Acknowledgements queued at or after `since_ms`: (the question's Message-ID without angle
+/// brackets, when the acknowledgement was accepted by SMTP in Unix ms, if it was).
+pub async fn acks_since(db: &SqlitePool, since_ms: i64) -> Result<Vec<(String, Option<i64>)>> {
+    let rows = sqlx::query(
+        "SELECT m.in_reply_to AS irt, o.sent_at AS sent_at FROM outbox o JOIN messages m ON m.outbox_id = o.id \
+         WHERE m.direction = 'out' AND substr(m.kind, 1, 4) = 'ack_' AND o.created_at >= $1",
+    )
+    .bind(since_ms)
+    .fetch_all(db)
+    .await
+    .context("querying acknowledgements")?;
+    rows.iter()
+        .map(|r| {
+            let irt: String = r.try_get("irt")?;
+            Ok((strip_brackets(&irt).to_string(), r.try_get("sent_at")?))
+        })
+        .collect()
+}
+
+pub fn strip_brackets(id: &str) -> &str {
+    id.trim().trim_start_matches('<').trim_end_matches('>')
+}
+
+/// Sizes of the database file and of its -wal (0 when absent), after the daemon stopped.
+pub fn db_bytes(db: &Path) -> (u64, u64) {
+    let wal = PathBuf::from(format!("{}-wal", db.display()));
+    let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    (size(db), size(&wal))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Postfix's queue
+// ---------------------------------------------------------------------------------------------
+
+/// Messages in the private Postfix's queue (maildrop, incoming, active, deferred, hold).
+pub fn postfix_queue_len(servers: &MailServers) -> usize {
+    fn count(dir: &Path, depth: u32) -> usize {
+        let Ok(rd) = fs::read_dir(dir) else { return 0 };
+        rd.flatten()
+            .map(|e| match e.file_type() {
+                Ok(t) if t.is_dir() && depth < 3 => count(&e.path(), depth + 1),
+                Ok(t) if t.is_file() => 1,
+                _ => 0,
+            })
+            .sum()
+    }
+    let q = servers.root.join("postfix-queue");
+    // In the order a message travels, so one moving during the walk is still seen (mostly; the
+    // caller asks for two empty readings in a row).
+    ["maildrop", "incoming", "active", "deferred", "hold"].iter().map(|d| count(&q.join(d), 0)).sum()
+}
+
+/// Waits until Postfix's queue has been empty twice in a row (every accepted message delivered
+/// to Dovecot or bounced). Returns the seconds waited.
+pub async fn wait_postfix_idle(servers: &MailServers, limit: Duration) -> Result<f64> {
+    let t0 = Instant::now();
+    let mut empty_readings = 0;
+    loop {
+        let n = postfix_queue_len(servers);
+        empty_readings = if n == 0 { empty_readings + 1 } else { 0 };
+        if empty_readings >= 2 {
+            return Ok(t0.elapsed().as_secs_f64());
+        }
+        if t0.elapsed() >= limit {
+            return Err(anyhow!("Postfix's queue still holds {n} message(s) after {limit:?}\n{}", servers.log_tail()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,363 @@
+//! The figures of one run: one struct serialised to JSON, and the same figures as one aligned
+//! plain-text table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::daemon::{DbFigures, LogProblems, Stage};
+use crate::raw::{FetchFigures, SmtpFigure};
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Summary {
+    pub n: u64,
+    pub cpus: usize,
+    pub started_at: String,
+    pub total_seconds: f64,
+    /// The machine's 1-minute load average as each phase started.
+    pub load_average_1m: Vec<(String, f64)>,
+    /// Where the daemon logs, configs, databases and stage reports of this run are.
+    pub run_dir: String,
+    /// Whether the daemon offered `run --stage-report` (per-stage times come from it).
+    pub stage_report: bool,
+    pub fill: FillFigures,
+    pub raw: RawFigures,
+    pub drain: DrainFigures,
+    pub trickle: Option<TrickleFigures>,
+    pub memory: Option<MemoryFigures>,
+    /// WARN/ERROR lines per daemon log.
+    pub daemon_logs: Vec<LogProblems>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FillFigures {
+    pub messages: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub with_attachment: u64,
+    /// The memory phase's ~20 MB messages (included in `messages` and `bytes`).
+    pub big_messages: u64,
+    pub big_bytes: u64,
+    pub by_outcome: BTreeMap<String, u64>,
+    pub cities: usize,
+    pub officials: usize,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RawFigures {
+    pub imap_fetch: Option<FetchFigures>,
+    pub smtp: Vec<SmtpFigure>,
+    /// Best of the runs that count (lettre with TCP_NODELAY, smtp-source).
+    pub smtp_limit_per_second: f64,
+    /// min(IMAP fetch rate, SMTP limit).
+    pub limit_per_second: f64,
+    pub limited_by: String,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DrainFigures {
+    pub questions: u64,
+    /// From the first fetch to the last acknowledgement accepted by SMTP.
+    pub seconds: f64,
+    pub questions_per_second: f64,
+    pub ratio_to_raw_limit: f64,
+    /// "stage report" or "daemon start to MAX(outbox.sent_at)".
+    pub window_source: String,
+    pub window_start_unix_ms: i64,
+    pub window_end_unix_ms: i64,
+    /// Daemon start until every outbox row (staff notices too) was sent.
+    pub all_mail_sent_seconds: f64,
+    pub peak_rss_mb: Option<f64>,
+    /// (seconds since daemon start, VmRSS in MB), about every 2 s.
+    pub rss_timeline_mb: Vec<(f64, f64)>,
+    /// .db plus -wal.
+    pub db_bytes: u64,
+    /// Of which the -wal file.
+    pub db_wal_bytes: u64,
+    pub db_bytes_per_1000_requests: f64,
+    pub quarantined: i64,
+    pub db: DbFigures,
+    pub stages: Vec<Stage>,
+    /// Other counters from the daemon's stage report.
+    pub stage_report_extras: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Percentiles {
+    pub count: usize,
+    pub min_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of `values` (ms).
+    pub fn of(mut values: Vec<f64>) -> Percentiles {
+        values.retain(|v| v.is_finite());
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        if n == 0 {
+            return Percentiles::default();
+        }
+        let rank = |q: f64| values[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
+        Percentiles {
+            count: n,
+            min_ms: values[0],
+            p50_ms: rank(0.50),
+            p95_ms: rank(0.95),
+            p99_ms: rank(0.99),
+            max_ms: values[n - 1],
+            mean_ms: values.iter().sum::<f64>() / n as f64,
+        }
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "p50 {:.0}  p95 {:.0}  p99 {:.0}  max {:.0} ms  (min {:.0}, n={})",
+            self.p50_ms, self.p95_ms, self.p99_ms, self.max_ms, self.min_ms, self.count
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TrickleFigures {
+    pub questions: u64,
+    pub rate_per_second: f64,
+    /// Which daemon and database served the trickle.
+    pub setup: String,
+    /// Postfix's 250 for the question to Postfix's 250 for our acknowledgement (outbox.sent_at).
+    pub to_smtp_acceptance: Percentiles,
+    /// Postfix's 250 for the question to the acknowledgement appearing in the official's Maildir.
+    pub to_mailbox_delivery: Percentiles,
+    /// Arrival in the Maildir minus outbox.sent_at: negative when the daemon stamped sent_at after
+    /// the acknowledgement had already been delivered (sent_at then lags the real acceptance).
+    pub mailbox_minus_sent_at: Percentiles,
+    pub peak_rss_mb: Option<f64>,
+    pub stages: Vec<Stage>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct MemoryFigures {
+    pub ordinary: u64,
+    pub big: u64,
+    pub big_bytes_each: u64,
+    pub backlog_bytes: u64,
+    pub peak_rss_mb: Option<f64>,
+    pub rss_timeline_mb: Vec<(f64, f64)>,
+    pub seconds: f64,
+    pub questions_per_second: f64,
+    pub db_bytes: u64,
+    pub stages: Vec<Stage>,
+}
+
+pub fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+/// Rows of (label, value), with section headers, printed aligned.
+struct Table {
+    rows: Vec<(String, String)>,
+}
+
+impl Table {
+    fn section(&mut self, title: &str) {
+        self.rows.push((format!("[{title}]"), String::new()));
+    }
+    fn row(&mut self, label: impl Into<String>, value: impl Into<String>) {
+        self.rows.push((format!("  {}", label.into()), value.into()));
+    }
+    fn render(&self) -> String {
+        let width = self.rows.iter().filter(|r| !r.1.is_empty()).map(|r| r.0.chars().count()).max().unwrap_or(0);
+        let mut s = String::new();
+        for (label, value) in &self.rows {
+            if value.is_empty() {
+                let _ = writeln!(s, "{label}");
+            } else {
+                let _ = writeln!(s, "{label:<width$}  {value}");
+            }
+        }
+        s
+    }
+}
+
+fn stage_rows(t: &mut Table, stages: &[Stage], stage_report: bool) {
+    if stages.is_empty() {
+        t.row(
+            "time per stage",
+            if stage_report { "(stage report empty or missing)" } else { "n/a (daemon has no --stage-report)" },
+        );
+    }
+    for s in stages {
+        let per =
+            if s.count > 0 { format!(", {:.3} ms each", s.seconds * 1000.0 / s.count as f64) } else { String::new() };
+        t.row(format!("stage {}", s.name), format!("{:.3} s over {} item(s){per}", s.seconds, s.count));
+    }
+}
+
+/// At most ~8 evenly spaced samples: "2s 21MB, 10s 40MB, ...".
+fn timeline(samples: &[(f64, f64)]) -> String {
+    if samples.is_empty() {
+        return "n/a".into();
+    }
+    let step = samples.len().div_ceil(8);
+    let mut picked: Vec<&(f64, f64)> = samples.iter().step_by(step).collect();
+    if let Some(last) = samples.last()
+        && picked.last().is_none_or(|p| !std::ptr::eq(*p, last))
+    {
+        picked.push(last);
+    }
+    picked.iter().map(|(t, m)| format!("{t:.0}s {m:.0}MB")).collect::<Vec<_>>().join(", ")
+}
+
+fn rss(mb: Option<f64>) -> String {
+    mb.map(|m| format!("{m:.1} MB")).unwrap_or_else(|| "n/a".into())
+}
+
+impl Summary {
+    pub fn table(&self) -> String {
+        let mut t = Table { rows: Vec::new() };
+        let f = &self.fill;
+        t.section(&format!(
+            "intake311 throughput: N = {}, {} CPUs, {} (total {:.0} s)",
+            self.n, self.cpus, self.started_at, self.total_seconds
+        ));
+        t.section("backlog");
+        t.row(
+            "questions in the intake Maildir",
+            format!(
+                "{} ({:.1} MB, {} with attachments), filled in {:.2} s",
+                f.messages,
+                mb(f.bytes),
+                f.with_attachment,
+                f.seconds
+            ),
+        );
+        t.row(
+            "by expected outcome",
+            f.by_outcome.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
+        );
+        t.row("registry / officials", format!("{} cities, {} officials", f.cities, f.officials));
+        t.row(
+            "load average (1 min) at phase start",
+            self.load_average_1m.iter().map(|(p, l)| format!("{p} {l:.2}")).collect::<Vec<_>>().join(", "),
+        );
+
+        t.section("raw limit (same servers, same run)");
+        if let Some(x) = &self.raw.imap_fetch {
+            t.row(
+                "IMAP UID FETCH 1:* BODY.PEEK[]",
+                format!(
+                    "{:.0} msg/s ({} msgs, {:.1} MB/s, {:.2} s; SELECT {:.2} s)",
+                    x.messages_per_second, x.messages, x.megabytes_per_second, x.fetch_seconds, x.select_seconds
+                ),
+            );
+        }
+        for s in &self.raw.smtp {
+            t.row(
+                format!("SMTP {}", s.method),
+                format!(
+                    "{:.0} msg/s ({} msgs in {:.2} s; queue empty {:.1} s later){}",
+                    s.messages_per_second,
+                    s.messages,
+                    s.seconds,
+                    s.queue_drain_seconds,
+                    if s.counts_for_limit { "" } else { "  [before: not counted]" }
+                ),
+            );
+        }
+        t.row("raw SMTP limit (best counted)", format!("{:.0} msg/s", self.raw.smtp_limit_per_second));
+        t.row("RAW LIMIT", format!("{:.0} msg/s (limited by {})", self.raw.limit_per_second, self.raw.limited_by));
+
+        let d = &self.drain;
+        t.section("drain of the backlog by the daemon");
+        t.row(
+            "END TO END",
+            format!(
+                "{:.1} questions/s ({} in {:.2} s; window: {})",
+                d.questions_per_second, d.questions, d.seconds, d.window_source
+            ),
+        );
+        t.row("RATIO TO RAW LIMIT", format!("{:.3}", d.ratio_to_raw_limit));
+        t.row("all outbox mail sent (incl. staff)", format!("{:.2} s after daemon start", d.all_mail_sent_seconds));
+        t.row("PEAK RSS", rss(d.peak_rss_mb));
+        t.row("RSS during the drain", timeline(&d.rss_timeline_mb));
+        t.row(
+            "DB bytes per 1,000 requests",
+            format!(
+                "{:.2} MB ({:.1} MB for {} requests)",
+                d.db_bytes_per_1000_requests / 1e6,
+                mb(d.db_bytes),
+                d.db.requests
+            ),
+        );
+        t.row("sent by kind", d.db.sent_by_kind.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
+        t.row(
+            "requests by status",
+            d.db.requests_by_status.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
+        );
+        if d.quarantined > 0 {
+            t.row("quarantined", d.quarantined.to_string());
+        }
+        stage_rows(&mut t, &d.stages, self.stage_report);
+        if !d.stage_report_extras.is_empty() {
+            t.row(
+                "stage report counters",
+                d.stage_report_extras.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
+            );
+        }
+
+        match &self.trickle {
+            Some(tr) => {
+                t.section(&format!(
+                    "latency on a trickle: {} questions at {}/s, IDLE on",
+                    tr.questions, tr.rate_per_second
+                ));
+                t.row("setup", tr.setup.clone());
+                t.row("question 250 -> ack 250 (SMTP)", tr.to_smtp_acceptance.line());
+                t.row("question 250 -> ack in Maildir", tr.to_mailbox_delivery.line());
+                t.row("ack in Maildir - its sent_at", tr.mailbox_minus_sent_at.line());
+                t.row("peak RSS", rss(tr.peak_rss_mb));
+                stage_rows(&mut t, &tr.stages, self.stage_report);
+            }
+            None => {
+                t.section("latency on a trickle");
+                t.row("skipped", "--trickle 0");
+            }
+        }
+        match &self.memory {
+            Some(m) => {
+                t.section(&format!(
+                    "memory: {} ordinary + {} big ({:.1} MB each), {:.0} MB backlog",
+                    m.ordinary,
+                    m.big,
+                    mb(m.big_bytes_each),
+                    mb(m.backlog_bytes)
+                ));
+                t.row("PEAK RSS", rss(m.peak_rss_mb));
+                t.row("RSS during the drain", timeline(&m.rss_timeline_mb));
+                t.row(
+                    "drain",
+                    format!(
+                        "{:.1} questions/s ({:.2} s); DB {:.1} MB",
+                        m.questions_per_second,
+                        m.seconds,
+                        mb(m.db_bytes)
+                    ),
+                );
+                stage_rows(&mut t, &m.stages, self.stage_report);
+            }
+            None => {
+                t.section("memory");
+                t.row("skipped", "--skip-memory");
+            }
+        }
+        t.section("daemon logs");
+        for l in &self.daemon_logs {
+            t.row(l.log.clone(), format!("{} ERROR, {} WARN", l.errors, l.warnings));
+        }
+        t.row("run directory", self.run_dir.clone());
+        t.render()
+    }
+}
