@@ -278,7 +278,7 @@ impl Default for RawConfig {
                 idle_timeout: Duration::from_secs(25 * 60),
                 burst_check: Duration::from_millis(50),
                 max_message_bytes: 25 * 1024 * 1024,
-                fetch_batch: 50,
+                fetch_batch: 200,
                 timeout: Duration::from_secs(60),
                 stall_warning: Duration::from_secs(600),
             },

@@ -204,6 +204,21 @@ pub struct Intake {
     failures: std::sync::Mutex<std::collections::HashMap<(String, u32, u32), u32>>,
 }
 
+/// What parsing a raw message found: the mail (or why it cannot be read) and, if it is a
+/// delivery report, the bounce. Pure CPU work, done outside the transaction.
+#[derive(Debug)]
+pub struct Parsed {
+    mail: Result<InboundMail, inbound::ParseError>,
+    bounce: Option<bounce::Bounce>,
+}
+
+impl Parsed {
+    pub fn new(raw: &[u8]) -> Parsed {
+        let _t = metrics::timer(Stage::Parse);
+        Parsed { mail: inbound::parse(raw), bounce: bounce::detect(raw) }
+    }
+}
+
 /// Hands freshly committed outbox rows straight to the worker of the same process.
 struct FastLane {
     sender: tokio::sync::mpsc::UnboundedSender<Vec<Handoff>>,
@@ -322,9 +337,21 @@ impl Intake {
     /// [`MAX_ATTEMPTS`] times is quarantined with the error, so one message can never hold up the
     /// mail behind it. Every problem with the message itself becomes a quarantine outcome.
     pub async fn handle(&self, tx: &mut StoreTx, pos: Position<'_>, raw: &[u8]) -> anyhow::Result<Outcome> {
+        self.handle_parsed(tx, pos, raw, Parsed::new(raw)).await
+    }
+
+    /// [`Intake::handle`] with the parsing already done (the poller parses the next message on
+    /// another thread while this one is written).
+    pub async fn handle_parsed(
+        &self,
+        tx: &mut StoreTx,
+        pos: Position<'_>,
+        raw: &[u8],
+        parsed: Parsed,
+    ) -> anyhow::Result<Outcome> {
         let key = (pos.mailbox.to_string(), pos.uidvalidity, pos.uid);
         tx.savepoint("message").await?;
-        let result = self.dispatch(tx, pos, raw).await;
+        let result = self.dispatch(tx, pos, raw, parsed).await;
         match result {
             Ok(outcome) => {
                 tx.release("message").await?;
@@ -333,6 +360,7 @@ impl Intake {
             }
             Err(e) => {
                 tx.rollback_to("message").await?;
+                tx.release("message").await?;
                 let attempts = {
                     let mut f = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     let n = f.entry(key.clone()).or_insert(0);
@@ -350,13 +378,17 @@ impl Intake {
         }
     }
 
-    /// What one message is, and its writes. Every read happens inside `tx`, so a message sees
-    /// the requests, contacts and threads that earlier messages of the same group created.
-    async fn dispatch(&self, tx: &mut StoreTx, pos: Position<'_>, raw: &[u8]) -> anyhow::Result<Outcome> {
-        let (parsed, detected) = {
-            let _t = metrics::timer(Stage::Parse);
-            (inbound::parse(raw), bounce::detect(raw))
-        };
+    /// What one message is, and its writes, under the savepoint `message` that
+    /// [`Intake::handle`] holds. Every read happens inside `tx`, so a message sees the requests,
+    /// contacts and threads that earlier messages of the same group created.
+    async fn dispatch(
+        &self,
+        tx: &mut StoreTx,
+        pos: Position<'_>,
+        raw: &[u8],
+        parsed: Parsed,
+    ) -> anyhow::Result<Outcome> {
+        let Parsed { mail: parsed, bounce: detected } = parsed;
         let mail = match parsed {
             Ok(m) => m,
             Err(e @ (inbound::ParseError::NoFrom | inbound::ParseError::BadFrom(_))) => {
@@ -386,11 +418,8 @@ impl Intake {
             return self.admin_mail(tx, pos, raw, &mail, member, command).await;
         }
         let matched = self.match_request(tx, &mail, staff.is_some()).await?;
-        // What a new request or follow-up writes is undone when the message turns out unusable.
-        tx.savepoint("decision").await?;
         let result = match (staff, matched) {
             (Some(member), Some(request)) => {
-                tx.release("decision").await?;
                 let actor = Actor { email: member.email, name: member.name, source: Source::Mail };
                 if let Some(why) = self.staff_unverified(&mail) {
                     return self.staff_rejected(tx, pos, raw, &mail, &actor, Some(&request), &why).await;
@@ -398,7 +427,6 @@ impl Intake {
                 return self.staff_reply(tx, pos, raw, &mail, &actor, &request).await;
             }
             (Some(member), None) if commands::looks_like_commands(&reply::new_content(&mail.text)) => {
-                tx.release("decision").await?;
                 let actor = Actor { email: member.email, name: member.name, source: Source::Mail };
                 let error = "no request matched this message: reply to a staff notice, or keep the [tracking number] in the subject";
                 return self.staff_rejected(tx, pos, raw, &mail, &actor, None, error).await;
@@ -417,13 +445,12 @@ impl Intake {
             }
         };
         match result {
-            Ok(outcome) => {
-                tx.release("decision").await?;
-                Ok(outcome)
-            }
+            Ok(outcome) => Ok(outcome),
             Err(NewRequestError::Store(e)) => Err(e),
             Err(NewRequestError::Unusable(reason)) => {
-                tx.rollback_to("decision").await?;
+                // What the new request or follow-up wrote is undone (back to the savepoint
+                // [`Intake::handle`] took for this message); the quarantine record replaces it.
+                tx.rollback_to("message").await?;
                 self.quarantine(tx, pos, Some(raw), raw.len(), &mail.from, &mail.subject, &reason).await
             }
         }
@@ -965,7 +992,20 @@ impl Intake {
         attachments: &[String],
     ) -> anyhow::Result<()> {
         let row = tx.request_by_id(request).await?;
-        let ctx = self.staff_context(&row, text, attachments);
+        self.notify_staff_on(tx, &row, template, text, attachments).await
+    }
+
+    /// [`Intake::notify_staff`] with the request's current row already in hand.
+    async fn notify_staff_on(
+        &self,
+        tx: &mut StoreTx,
+        row: &RequestRow,
+        template: &str,
+        text: &str,
+        attachments: &[String],
+    ) -> anyhow::Result<()> {
+        let request = RequestId(row.id);
+        let ctx = self.staff_context(row, text, attachments);
         let rendered = self.templates.render(template, &ctx)?;
         let thread = row.staff_thread_id.clone();
         let message_id = self
@@ -1065,7 +1105,7 @@ impl Intake {
         tx.add_event(request_id, "intake311", Source::System, "acknowledgement queued", template).await?;
         if decision.status == RequestStatus::Acknowledged {
             let names: Vec<String> = mail.attachments.iter().map(|a| a.filename.clone()).collect();
-            self.notify_staff(tx, request_id, "staff_new_request", &mail.text, &names)
+            self.notify_staff_on(tx, &row, "staff_new_request", &mail.text, &names)
                 .await
                 .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
         }
@@ -1197,6 +1237,7 @@ impl Intake {
             }
             Err(ApplyError::Command(e)) => {
                 tx.rollback_to("staff_commands").await?;
+                tx.release("staff_commands").await?;
                 self.staff_rejected(tx, pos, raw, mail, actor, Some(request), &e.to_string()).await
             }
             Err(ApplyError::Internal(e)) => Err(e),

@@ -9,7 +9,7 @@ use tracing::Instrument as _;
 
 use super::{ImapConn, Waiting};
 use crate::config::ImapSection;
-use crate::intake::{Intake, Outcome, Position};
+use crate::intake::{Intake, Outcome, Parsed, Position};
 use crate::metrics::{self, Stage};
 use crate::store::Handled;
 
@@ -143,7 +143,7 @@ pub async fn poll_once(
         }
     }
 
-    let batch_size = usize::try_from(cfg.fetch_batch).unwrap_or(50);
+    let batch_size = usize::try_from(cfg.fetch_batch).unwrap_or(200);
     for batch in batches(&to_fetch, batch_size) {
         let uids: Vec<u32> = batch.iter().map(|w| w.uid).collect();
         let bodies = {
@@ -182,10 +182,20 @@ async fn handle_group(
     bodies: Vec<(u32, Vec<u8>)>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<(Vec<Outcome>, Option<anyhow::Error>)> {
+    // Parsing runs on a blocking thread, a few messages ahead of the transaction.
+    let (parsed_tx, mut parsed_rx) = tokio::sync::mpsc::channel::<(u32, Vec<u8>, Parsed)>(8);
+    let parser = tokio::task::spawn_blocking(move || {
+        for (uid, raw) in bodies {
+            let parsed = Parsed::new(&raw);
+            if parsed_tx.blocking_send((uid, raw, parsed)).is_err() {
+                break;
+            }
+        }
+    });
     let mut tx = intake.store().begin().await?;
-    let mut done: Vec<(u32, Outcome)> = Vec::with_capacity(bodies.len());
+    let mut done: Vec<(u32, Outcome)> = Vec::new();
     let mut failure = None;
-    for (uid, raw) in bodies {
+    while let Some((uid, raw, parsed)) = parsed_rx.recv().await {
         if cancel.is_cancelled() {
             break;
         }
@@ -193,7 +203,7 @@ async fn handle_group(
         let span =
             tracing::info_span!("inbound", uid, message_id = tracing::field::Empty, tracking = tracing::field::Empty);
         let result = async {
-            let outcome = intake.handle(&mut tx, pos, &raw).await;
+            let outcome = intake.handle_parsed(&mut tx, pos, &raw, parsed).await;
             if let Ok(Outcome::Request { tracking, .. }) = &outcome {
                 tracing::Span::current().record("tracking", tracing::field::display(tracking));
             }
@@ -215,6 +225,10 @@ async fn handle_group(
             }
         }
     }
+    drop(parsed_rx);
+    // A parser that stopped early (it cannot panic: parsing runs under catch_unwind) only means
+    // fewer messages in this group; the rest stay in the inbox for the next pass.
+    let _ = parser.await;
     if done.is_empty() {
         return Ok((Vec::new(), failure));
     }

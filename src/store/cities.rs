@@ -74,28 +74,36 @@ async fn city_for_domains_in(
     }
     let placeholders: Vec<String> = (1..=candidates.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
-        "SELECT d.domain, d.city_id FROM city_domains d WHERE d.domain IN ({}) ORDER BY LENGTH(d.domain) DESC LIMIT 1",
+        "{SELECT_CITY} WHERE c.id = (SELECT d.city_id FROM city_domains d WHERE d.domain IN ({}) \
+         ORDER BY LENGTH(d.domain) DESC LIMIT 1)",
         placeholders.join(", ")
     );
-    let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for c in candidates {
         q = q.bind(c);
     }
-    let Some((domain, id)) = q.fetch_optional(&mut *db).await.context("looking up a city by domain")? else {
+    let Some(row) = q.fetch_optional(&mut *db).await.context("looking up a city by domain")? else {
         return Ok(None);
     };
-    Ok(city_by_id_in(db, id).await?.map(|c| (domain, c)))
+    let city = city_from_row(&row)?;
+    // The longest candidate is the one that matched (each domain belongs to one city).
+    let matched = candidates
+        .iter()
+        .filter(|c| city.record.domains.iter().any(|d| d == *c))
+        .max_by_key(|c| c.len())
+        .cloned()
+        .unwrap_or_default();
+    Ok(Some((matched, city)))
 }
 
 async fn city_of_contact_in(db: &mut SqliteConnection, email: &str) -> anyhow::Result<Option<CityRow>> {
-    let id: Option<i64> = sqlx::query_scalar("SELECT city_id FROM contacts WHERE email = $1")
-        .bind(email)
-        .fetch_optional(&mut *db)
-        .await?;
-    match id {
-        Some(id) => city_by_id_in(db, id).await,
-        None => Ok(None),
-    }
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{SELECT_CITY} WHERE c.id = (SELECT city_id FROM contacts WHERE email = $1)"
+    )))
+    .bind(email)
+    .fetch_optional(&mut *db)
+    .await?;
+    row.as_ref().map(city_from_row).transpose()
 }
 
 impl StoreTx {
@@ -125,6 +133,7 @@ impl StoreTx {
     }
 
     async fn insert_city(&mut self, r: &CityRecord) -> anyhow::Result<i64> {
+        self.cities = None;
         let now = now_ms();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO cities (name, state, population, eligible, eligible_from, eligible_until, notes, created_at, updated_at) \
@@ -144,6 +153,7 @@ impl StoreTx {
     }
 
     async fn update_city_row(&mut self, id: i64, r: &CityRecord) -> anyhow::Result<()> {
+        self.cities = None;
         sqlx::query(
             "UPDATE cities SET name = $1, state = $2, population = $3, eligible = $4, eligible_from = $5, \
              eligible_until = $6, notes = $7, updated_at = $8 WHERE id = $9",
@@ -188,6 +198,7 @@ impl StoreTx {
 
     /// As [`Store::apply_city_diff`], inside this transaction.
     pub async fn apply_city_diff(&mut self, diff: &Diff, actor: &str, detail: &str) -> anyhow::Result<()> {
+        self.cities = None;
         for r in &diff.removed {
             sqlx::query("DELETE FROM cities WHERE id = $1").bind(r.id).execute(&mut *self.tx).await?;
         }
@@ -212,12 +223,18 @@ impl StoreTx {
         self.audit(actor, "cities import", &summary).await
     }
 
-    /// Every city, as this transaction sees the registry.
+    /// Every city, as this transaction sees the registry. Read once per transaction: it holds
+    /// the write lock, so only its own writes (which drop the copy) can change the registry.
     pub async fn list_cities(&mut self) -> anyhow::Result<Vec<CityRow>> {
+        if let Some(cities) = &self.cities {
+            return Ok(cities.clone());
+        }
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_CITY} ORDER BY c.state, c.name, c.id")))
             .fetch_all(&mut *self.tx)
             .await?;
-        rows.iter().map(city_from_row).collect()
+        let cities = rows.iter().map(city_from_row).collect::<anyhow::Result<Vec<_>>>()?;
+        self.cities = Some(cities.clone());
+        Ok(cities)
     }
 
     /// Records a known official (an existing contact is updated).

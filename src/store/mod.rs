@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{ConnectOptions as _, Sqlite, SqlitePool, Transaction};
 
 pub use admin::AdminToken;
 pub use cities::{CityRow, ContactRow};
@@ -101,6 +101,13 @@ pub struct StoreTx {
     handoff: Vec<Handoff>,
     /// Open savepoints, with how many handoff ids existed when each was taken.
     savepoints: Vec<(String, usize)>,
+    /// Requests created in this transaction, and (request, staff?) threads that got outbox rows
+    /// in it: a thread of a request created here with no row yet has no pending mail, without a
+    /// query. (A rollback can leave stale entries; they only cost the query.)
+    fresh_requests: std::collections::HashSet<i64>,
+    queued_threads: std::collections::HashSet<(i64, bool)>,
+    /// The registry as read in this transaction (see [`StoreTx::list_cities`]).
+    cities: Option<Vec<CityRow>>,
 }
 
 impl Store {
@@ -112,7 +119,10 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Every statement would otherwise be formatted for a debug log line nobody reads;
+            // statements slower than a second are still logged as warnings.
+            .log_statements(log::LevelFilter::Off);
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .connect_with(opts)
@@ -139,7 +149,15 @@ impl Store {
     pub async fn begin(&self) -> anyhow::Result<StoreTx> {
         let writer = Arc::clone(&self.write_lock).lock_owned().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.context("starting a transaction")?;
-        Ok(StoreTx { tx, _writer: writer, handoff: Vec::new(), savepoints: Vec::new() })
+        Ok(StoreTx {
+            tx,
+            _writer: writer,
+            handoff: Vec::new(),
+            savepoints: Vec::new(),
+            fresh_requests: Default::default(),
+            queued_threads: Default::default(),
+            cities: None,
+        })
     }
 
     /// Waits for this process's turn to write, for a single-statement write outside [`StoreTx`].
@@ -219,7 +237,8 @@ impl StoreTx {
         Ok(())
     }
 
-    /// Undoes what was written since [`StoreTx::savepoint`] and forgets the savepoint.
+    /// Undoes what was written since [`StoreTx::savepoint`]; the savepoint stays, to write
+    /// something else under it and [`StoreTx::release`] it.
     pub async fn rollback_to(&mut self, name: &str) -> anyhow::Result<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!("ROLLBACK TO {name}")))
             .execute(&mut *self.tx)

@@ -66,8 +66,12 @@ impl StoreTx {
         .fetch_one(&mut *self.tx)
         .await
         .with_context(|| format!("queueing {} {}", m.kind, m.message_id))?;
+        let staff = m.kind.starts_with("staff_");
         if m.lease_until > 0 {
-            self.handoff.push(super::Handoff { id, staff: m.kind.starts_with("staff_") });
+            self.handoff.push(super::Handoff { id, staff });
+        }
+        if let Some(r) = m.request_id {
+            self.queued_threads.insert((r.0, staff));
         }
         Ok(id)
     }
@@ -75,6 +79,9 @@ impl StoreTx {
     /// Whether the request has a pending row for the same audience (the city, or staff) that
     /// must go out before a new one: then the new one waits its turn in the ordinary claim.
     pub async fn has_pending_in_thread(&mut self, request: RequestId, staff: bool) -> anyhow::Result<bool> {
+        if self.fresh_requests.contains(&request.0) && !self.queued_threads.contains(&(request.0, staff)) {
+            return Ok(false);
+        }
         let hit: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM outbox WHERE request_id = $1 AND status = 'pending' \
              AND (substr(kind, 1, 6) = 'staff_') = $2 LIMIT 1",
@@ -95,20 +102,19 @@ impl StoreTx {
         window_ms: i64,
     ) -> anyhow::Result<Option<String>> {
         let now = now_ms();
-        let suppressed: Option<String> =
-            sqlx::query_scalar("SELECT reason FROM suppressions WHERE email = $1 AND until > $2")
-                .bind(email)
-                .bind(now)
-                .fetch_optional(&mut *self.tx)
-                .await?;
+        // One statement for both questions: this runs for every acknowledgement.
+        let (suppressed, recent): (Option<String>, i64) = sqlx::query_as(
+            "SELECT (SELECT reason FROM suppressions WHERE email = $1 AND until > $2), \
+             (SELECT COUNT(*) FROM outbox WHERE rate_key = $1 AND created_at > $3)",
+        )
+        .bind(email)
+        .bind(now)
+        .bind(now - window_ms)
+        .fetch_one(&mut *self.tx)
+        .await?;
         if let Some(reason) = suppressed {
             return Ok(Some(format!("{email} is suppressed after a hard bounce ({reason})")));
         }
-        let recent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE rate_key = $1 AND created_at > $2")
-            .bind(email)
-            .bind(now - window_ms)
-            .fetch_one(&mut *self.tx)
-            .await?;
         if recent >= i64::from(limit) {
             return Ok(Some(format!(
                 "rate limit: {recent} automatic mails to {email} in the last {}",

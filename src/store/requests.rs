@@ -177,6 +177,7 @@ impl StoreTx {
         .fetch_one(&mut *self.tx)
         .await
         .with_context(|| format!("inserting request {}", r.tracking))?;
+        self.fresh_requests.insert(id);
         Ok(RequestId(id))
     }
 
