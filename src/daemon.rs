@@ -62,12 +62,22 @@ pub async fn run_until(cfg: Config, cancel: CancellationToken) -> anyhow::Result
     let transport = Arc::new(worker::build_transport(&cfg)?);
     let wake = Arc::new(Notify::new());
     let (handoff, handed_over) = tokio::sync::mpsc::unbounded_channel();
-    let intake = Intake::new(store.clone(), Arc::clone(&cfg), templates, Arc::clone(&wake))?
-        .with_fast_lane(handoff, transport.send_limit() + Duration::from_secs(5));
+    let backlog = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let intake = Intake::new(store.clone(), Arc::clone(&cfg), templates, Arc::clone(&wake))?.with_fast_lane(
+        handoff,
+        worker::fast_lane_lease(&transport),
+        Arc::clone(&backlog),
+    );
     tracing::info!(config = %cfg.source, imap = %format!("{}:{}", cfg.imap.host, cfg.imap.port), smtp = %format!("{}:{}", cfg.smtp.host, cfg.smtp.port), "intake311 started");
 
-    let outbox =
-        tokio::spawn(worker::run(store.clone(), transport, Arc::clone(&cfg), wake, cancel.clone(), Some(handed_over)));
+    let outbox = tokio::spawn(worker::run(
+        store.clone(),
+        transport,
+        Arc::clone(&cfg),
+        wake,
+        cancel.clone(),
+        Some((handed_over, backlog)),
+    ));
     let poller = tokio::spawn(poller_loop(intake, Arc::clone(&cfg), cancel.clone()));
     let watchdog = tokio::spawn(watchdog(store.clone(), Arc::clone(&cfg), cancel.clone()));
     let (p, o, w) = tokio::join!(poller, outbox, watchdog);

@@ -219,10 +219,23 @@ impl Parsed {
     }
 }
 
+/// Clears the backlog flag when dropped (see [`Intake::backlog`]).
+pub struct BacklogGuard(Option<Arc<std::sync::atomic::AtomicBool>>);
+
+impl Drop for BacklogGuard {
+    fn drop(&mut self) {
+        if let Some(f) = &self.0 {
+            f.store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// Hands freshly committed outbox rows straight to the worker of the same process.
 struct FastLane {
     sender: tokio::sync::mpsc::UnboundedSender<Vec<Handoff>>,
     lease_ms: i64,
+    /// Set while the poller works through a backlog (see [`Intake::backlog`]).
+    backlog: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// After this many failed attempts at one message it is quarantined with the error.
@@ -302,10 +315,22 @@ impl Intake {
         mut self,
         sender: tokio::sync::mpsc::UnboundedSender<Vec<Handoff>>,
         lease: std::time::Duration,
+        backlog: Arc<std::sync::atomic::AtomicBool>,
     ) -> Intake {
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
-        self.fast_lane = Some(FastLane { sender, lease_ms });
+        self.fast_lane = Some(FastLane { sender, lease_ms, backlog });
         self
+    }
+
+    /// Tells the outbox worker that the poller is working through a backlog (more than one
+    /// fetch batch waiting) until the returned guard is dropped: meanwhile staff notices wait
+    /// (at most a minute), so the mail servers' time goes to the officials' acknowledgements.
+    pub fn backlog(&self) -> BacklogGuard {
+        let flag = self.fast_lane.as_ref().map(|l| Arc::clone(&l.backlog));
+        if let Some(f) = &flag {
+            f.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        BacklogGuard(flag)
     }
 
     pub fn store(&self) -> &Store {

@@ -112,6 +112,7 @@ pub async fn poll_once(
 
     // Already-committed positions are only moved; over-size ones are quarantined unread.
     let mut to_fetch = Vec::new();
+    let (mut move_processed, mut move_quarantined) = (Vec::new(), Vec::new());
     for w in waiting {
         if cancel.is_cancelled() {
             out.interrupted = true;
@@ -119,14 +120,8 @@ pub async fn poll_once(
         }
         let pos = Position { mailbox: &cfg.inbox, uidvalidity: selected.uidvalidity, uid: w.uid };
         match handled.get(&w.uid) {
-            Some(Handled::Processed) => {
-                conn.move_message(w.uid, &cfg.processed_folder).await?;
-                out.moved_only += 1;
-            }
-            Some(Handled::Quarantined) => {
-                conn.move_message(w.uid, &cfg.quarantine_folder).await?;
-                out.moved_only += 1;
-            }
+            Some(Handled::Processed) => move_processed.push(w.uid),
+            Some(Handled::Quarantined) => move_quarantined.push(w.uid),
             None if u64::from(w.size) > cfg.max_message_bytes => {
                 let reason = format!(
                     "message of {} bytes is over the limit of {} bytes (imap.max_message_bytes)",
@@ -142,8 +137,12 @@ pub async fn poll_once(
             None => to_fetch.push(w),
         }
     }
+    conn.move_messages(&move_processed, &cfg.processed_folder).await?;
+    conn.move_messages(&move_quarantined, &cfg.quarantine_folder).await?;
+    out.moved_only += move_processed.len() + move_quarantined.len();
 
     let batch_size = usize::try_from(cfg.fetch_batch).unwrap_or(200);
+    let _backlog = (to_fetch.len() > batch_size).then(|| intake.backlog());
     for batch in batches(&to_fetch, batch_size) {
         let uids: Vec<u32> = batch.iter().map(|w| w.uid).collect();
         let bodies = {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -165,12 +166,12 @@ pub async fn run(
     cfg: Arc<Config>,
     wake: Arc<Notify>,
     cancel: CancellationToken,
-    handed_over: Option<UnboundedReceiver<Vec<Handoff>>>,
+    handed_over: Option<(UnboundedReceiver<Vec<Handoff>>, Arc<AtomicBool>)>,
 ) {
     let (mark_tx, mark_rx) = tokio::sync::mpsc::unbounded_channel::<i64>();
     let marker = tokio::spawn(mark_sent(store.clone(), mark_rx));
-    let fast = handed_over.map(|rx| {
-        tokio::spawn(fast_lane(store.clone(), Arc::clone(&transport), Arc::clone(&cfg), rx, mark_tx.clone()))
+    let fast = handed_over.map(|(rx, backlog)| {
+        tokio::spawn(fast_lane(store.clone(), Arc::clone(&transport), Arc::clone(&cfg), rx, backlog, mark_tx.clone()))
     });
     drop(mark_tx);
     let mut error_backoff = Duration::from_secs(1);
@@ -231,11 +232,13 @@ async fn fast_lane(
     smtp: Arc<Smtp>,
     cfg: Arc<Config>,
     mut rx: UnboundedReceiver<Vec<Handoff>>,
+    backlog: Arc<AtomicBool>,
     accepted: UnboundedSender<i64>,
 ) {
-    let mut city: VecDeque<i64> = VecDeque::new();
-    let mut staff: VecDeque<i64> = VecDeque::new();
+    let mut city: VecDeque<(i64, Instant)> = VecDeque::new();
+    let mut staff: VecDeque<(i64, Instant)> = VecDeque::new();
     let mut open = true;
+    let mut renewed = Instant::now();
     loop {
         // Ends when the intake is gone (after its last commit on shutdown) and everything it
         // handed over is sent.
@@ -258,11 +261,43 @@ async fn fast_lane(
                 }
             }
         }
-        // City mail first: under a backlog, officials' acknowledgements go before staff
-        // notices; staff rows only fill what would leave connections idle.
-        let mut ids: Vec<i64> = city.drain(..city.len().min(FAST_BATCH)).collect();
-        let fill = if ids.is_empty() { FAST_BATCH } else { (smtp.pool_size() * 2).saturating_sub(ids.len()) };
-        ids.extend(staff.drain(..staff.len().min(fill)));
+        // City mail first: while the poller works through a backlog, officials'
+        // acknowledgements go before staff notices, which wait (at most `STAFF_MAX_WAIT`) until
+        // no city mail is queued and the backlog is done.
+        let overdue =
+            |staff: &VecDeque<(i64, Instant)>| staff.front().is_some_and(|(_, at)| at.elapsed() >= STAFF_MAX_WAIT);
+        // Rows waiting here keep their claim: renewed before it could run short.
+        let oldest = city.front().into_iter().chain(staff.front()).map(|(_, at)| *at).min();
+        if oldest.is_some_and(|at| at.elapsed() >= FAST_LANE_SLACK / 2) && renewed.elapsed() >= FAST_LANE_SLACK / 2 {
+            let waiting: Vec<i64> = city.iter().chain(staff.iter()).map(|(id, _)| *id).collect();
+            let until = now_ms() + i64::try_from(fast_lane_lease(&smtp).as_millis()).unwrap_or(i64::MAX / 4);
+            if let Err(e) = store.renew_outbox_leases(&waiting, until).await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "renewing the claim on queued mail failed; it is sent by the ordinary claim"
+                );
+            }
+            renewed = Instant::now();
+        }
+        let mut ids: Vec<i64> = city.drain(..city.len().min(FAST_BATCH)).map(|(id, _)| id).collect();
+        let staff_free = ids.is_empty() && !backlog.load(Ordering::Relaxed);
+        while ids.len() < FAST_BATCH && (staff_free || overdue(&staff)) {
+            match staff.pop_front() {
+                Some((id, _)) => ids.push(id),
+                None => break,
+            }
+        }
+        if ids.is_empty() {
+            // Only held-back staff notices: look again shortly, or as soon as more arrives.
+            tokio::select! {
+                more = rx.recv() => match more {
+                    Some(more) => sort_in(more, &mut city, &mut staff),
+                    None => open = false,
+                },
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {},
+            }
+            continue;
+        }
         if let Err(e) = send_handed_over(&store, &smtp, &cfg, &ids, &accepted).await {
             // The rows keep their lease; when it runs out the ordinary claim sends them.
             tracing::error!(error = format!("{e:#}"), rows = ids.len(), "sending handed-over mail failed");
@@ -270,11 +305,25 @@ async fn fast_lane(
     }
 }
 
-fn sort_in(rows: Vec<Handoff>, city: &mut VecDeque<i64>, staff: &mut VecDeque<i64>) {
+fn sort_in(rows: Vec<Handoff>, city: &mut VecDeque<(i64, Instant)>, staff: &mut VecDeque<(i64, Instant)>) {
+    let now = Instant::now();
     for h in rows {
-        if h.staff { staff.push_back(h.id) } else { city.push_back(h.id) }
+        if h.staff { staff.push_back((h.id, now)) } else { city.push_back((h.id, now)) }
     }
 }
+
+/// How much longer than one send a handed-over row's claim lasts. A crash leaves the row to
+/// the ordinary claim this long after its last renewal (plus `Smtp::send_limit`); rows that
+/// wait longer in the fast lane are renewed every half of it.
+pub const FAST_LANE_SLACK: Duration = Duration::from_secs(30);
+
+/// The claim a freshly queued row is born with (see [`crate::intake::Intake::with_fast_lane`]).
+pub fn fast_lane_lease(smtp: &Smtp) -> Duration {
+    smtp.send_limit() + FAST_LANE_SLACK
+}
+
+/// The longest a staff notice waits behind city mail in a backlog.
+const STAFF_MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// Most handed-over rows read and sent as one batch.
 const FAST_BATCH: usize = 128;

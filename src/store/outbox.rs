@@ -260,6 +260,24 @@ impl Store {
         .await?)
     }
 
+    /// Extends this worker's claim on pending rows it still holds.
+    pub async fn renew_outbox_leases(&self, ids: &[i64], until: i64) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        for chunk in ids.chunks(500) {
+            let sql =
+                format!("UPDATE outbox SET lease_until = $1 WHERE status = 'pending' AND id IN ({})", id_list(chunk));
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(until)
+                .execute(&mut *tx.tx)
+                .await
+                .context("renewing outbox claims")?;
+        }
+        tx.commit().await
+    }
+
     /// Ends a worker pass in one transaction: `sent` rows were accepted by the server, `released`
     /// rows were not tried and are free to claim again at once.
     pub async fn finish_outbox_pass(&self, sent: &[i64], released: &[i64]) -> anyhow::Result<()> {
