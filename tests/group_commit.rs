@@ -72,3 +72,33 @@ async fn one_batch_one_commit_and_each_message_sees_the_one_before() -> anyhow::
     assert!(stages["stages"]["db_commit"]["count"].as_u64() == Some(1), "{stages}");
     Ok(())
 }
+
+/// A message over 1 MiB is fetched in 1 MiB pieces and written to SQLite in pieces; both must
+/// give back exactly the bytes that arrived, the raw mail and its attachment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_message_is_fetched_and_stored_in_pieces_byte_for_byte() -> anyhow::Result<()> {
+    let env = TestEnv::new(Security::Plain)?;
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let headers = format!(
+        "From: Jane Mayor <{DAYTON}>\r\nTo: {INTAKE}\r\nSubject: Site plans\r\nMessage-ID: <big1@daytonohio.gov>\r\n\
+         Date: Thu, 26 Nov 2026 11:00:00 -0500\r\n"
+    );
+    let raw = mail_with_attachment(&headers, "The plans are attached.", "plans.bin", "application/octet-stream", &data);
+    assert!(raw.len() > 3 * 1024 * 1024, "over three fetch pieces");
+    imap_append(&env.servers, INTAKE, "INBOX", raw.as_bytes()).await?;
+    let _daemon = env.daemon()?;
+    wait_for_messages(&env.servers, INTAKE, "Processed", 1, WAIT).await?;
+
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", env.db_path.display())).await?;
+    let stored: Vec<u8> =
+        sqlx::query_scalar("SELECT raw FROM messages WHERE kind = 'question'").fetch_one(&pool).await?;
+    assert_eq!(stored.len(), raw.len());
+    assert!(stored == raw.as_bytes(), "the raw message is stored byte for byte");
+    let blob: Vec<u8> = sqlx::query_scalar(
+        "SELECT b.data FROM attachment_blobs b JOIN attachments a ON a.sha256 = b.sha256 WHERE a.filename = 'plans.bin'",
+    )
+    .fetch_one(&pool)
+    .await?;
+    assert!(blob == data, "the attachment is stored byte for byte ({} of {} bytes)", blob.len(), data.len());
+    Ok(())
+}

@@ -9,7 +9,7 @@ pub mod bounce;
 pub mod classify;
 pub mod reply;
 
-use mail_parser::{Address, HeaderName, HeaderValue, MessageParser, MimeHeaders as _};
+use mail_parser::{Address, HeaderName, HeaderValue, MessageParser, MimeHeaders as _, PartType};
 use sha2::{Digest as _, Sha256};
 
 use crate::domain::normalize_email;
@@ -173,7 +173,7 @@ fn parse_unguarded(raw: &[u8], strict_from: bool) -> Result<InboundMail, ParseEr
     if raw.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(ParseError::Empty);
     }
-    let msg = MessageParser::default().parse(raw).ok_or(ParseError::NotAMessage)?;
+    let mut msg = MessageParser::default().parse(raw).ok_or(ParseError::NotAMessage)?;
     if msg.headers().is_empty() {
         return Err(ParseError::NotAMessage);
     }
@@ -207,9 +207,13 @@ fn parse_unguarded(raw: &[u8], strict_from: bool) -> Result<InboundMail, ParseEr
 
     let text = msg.body_text(0).map(|t| t.replace("\r\n", "\n")).unwrap_or_default();
 
-    let attachments = msg
-        .attachments()
-        .map(|part| {
+    // Names and types now; the bytes are moved out of the parser's parts at the end.
+    let attachment_parts: Vec<(usize, InboundAttachment)> = msg
+        .attachments
+        .iter()
+        .filter_map(|id| {
+            let index = usize::try_from(*id).ok()?;
+            let part = msg.parts.get(index)?;
             let ct = part
                 .content_type()
                 .map(|c| match c.subtype() {
@@ -217,12 +221,15 @@ fn parse_unguarded(raw: &[u8], strict_from: bool) -> Result<InboundMail, ParseEr
                     None => c.ctype().to_string(),
                 })
                 .unwrap_or_else(|| "application/octet-stream".to_string());
-            InboundAttachment {
-                filename: sanitize_filename(part.attachment_name().unwrap_or("attachment")),
-                content_type: ct.to_ascii_lowercase(),
-                size: part.contents().len(),
-                data: part.contents().to_vec(),
-            }
+            Some((
+                index,
+                InboundAttachment {
+                    filename: sanitize_filename(part.attachment_name().unwrap_or("attachment")),
+                    content_type: ct.to_ascii_lowercase(),
+                    size: part.contents().len(),
+                    data: Vec::new(),
+                },
+            ))
         })
         .collect();
 
@@ -248,7 +255,7 @@ fn parse_unguarded(raw: &[u8], strict_from: bool) -> Result<InboundMail, ParseEr
         })
         .collect();
 
-    Ok(InboundMail {
+    let mut mail = InboundMail {
         message_id,
         message_id_synthesised: synthesised,
         in_reply_to: ids(msg.in_reply_to()),
@@ -266,11 +273,25 @@ fn parse_unguarded(raw: &[u8], strict_from: bool) -> Result<InboundMail, ParseEr
             .collect(),
         subject: msg.subject().map(one_line).unwrap_or_default(),
         text,
-        attachments,
+        attachments: Vec::with_capacity(attachment_parts.len()),
         automation,
         auth_results,
         size: raw.len(),
-    })
+    };
+    for (index, mut attachment) in attachment_parts {
+        let Some(part) = msg.parts.get_mut(index) else { continue };
+        // A decoded body is moved, not copied: a 15 MB attachment is held once.
+        attachment.data = match std::mem::take(&mut part.body) {
+            PartType::Binary(data) | PartType::InlineBinary(data) => data.into_owned(),
+            PartType::Text(text) | PartType::Html(text) => text.into_owned().into_bytes(),
+            other => {
+                part.body = other;
+                part.contents().to_vec()
+            }
+        };
+        mail.attachments.push(attachment);
+    }
+    Ok(mail)
 }
 
 #[cfg(test)]

@@ -20,6 +20,10 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ImapSection, Secret, TlsMode};
 pub use crate::tls::MaybeTls as ImapStream;
 
+/// Messages over this size are fetched alone and in pieces of this size
+/// ([`ImapConn::fetch_large`]).
+pub const LARGE_CHUNK: usize = 1024 * 1024;
+
 /// What SELECT told us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Selected {
@@ -165,6 +169,32 @@ impl ImapConn {
         }
         out.sort_by_key(|(uid, _)| *uid);
         Ok(out)
+    }
+
+    /// One large message, in `LARGE_CHUNK` pieces (`BODY.PEEK[]<offset.length>`) copied into one
+    /// buffer of its announced size: async-imap reads a whole literal into a buffer that grows by
+    /// reallocation, which for a 20 MB message held three copies at once. `None` when the
+    /// message vanished meanwhile.
+    pub async fn fetch_large(&mut self, uid: u32, size: u32) -> anyhow::Result<Option<Vec<u8>>> {
+        let mut out: Vec<u8> = Vec::with_capacity(size as usize);
+        loop {
+            let offset = out.len();
+            let query = format!("(UID BODY.PEEK[]<{offset}.{LARGE_CHUNK}>)");
+            let piece = {
+                let stream =
+                    timed(self.timeout, "UID FETCH part", self.session.uid_fetch(uid.to_string(), &query)).await?;
+                let fetches = timed(self.timeout, "UID FETCH part", stream.try_collect::<Vec<_>>()).await?;
+                match fetches.iter().find(|f| f.uid == Some(uid)) {
+                    Some(f) => f.body().unwrap_or_default().to_vec(),
+                    None if offset == 0 => return Ok(None),
+                    None => anyhow::bail!("UID {uid} vanished while being fetched"),
+                }
+            };
+            out.extend_from_slice(&piece);
+            if piece.len() < LARGE_CHUNK {
+                return Ok(Some(out));
+            }
+        }
     }
 
     /// Only the header block of one message (for over-size mail, which is never fetched whole).

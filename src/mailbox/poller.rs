@@ -7,7 +7,7 @@
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use super::{ImapConn, Waiting};
+use super::{ImapConn, LARGE_CHUNK, Waiting};
 use crate::config::ImapSection;
 use crate::intake::{Intake, Outcome, Parsed, Position};
 use crate::metrics::{self, Stage};
@@ -56,13 +56,15 @@ impl PollOutcome {
 }
 
 /// Splits waiting messages into fetch batches: at most `max_count` messages and about
-/// `BATCH_BYTES` bytes each.
+/// `BATCH_BYTES` bytes each; a message over [`LARGE_CHUNK`] goes alone (it is fetched in pieces).
 pub fn batches(waiting: &[Waiting], max_count: usize) -> Vec<Vec<Waiting>> {
     let mut out: Vec<Vec<Waiting>> = Vec::new();
     let mut current: Vec<Waiting> = Vec::new();
     let mut bytes = 0u64;
+    let large = |w: &Waiting| w.size as usize > LARGE_CHUNK;
     for w in waiting {
-        if !current.is_empty() && (current.len() >= max_count || bytes + u64::from(w.size) > BATCH_BYTES) {
+        let alone = large(w) || current.first().is_some_and(large);
+        if !current.is_empty() && (alone || current.len() >= max_count || bytes + u64::from(w.size) > BATCH_BYTES) {
             out.push(std::mem::take(&mut current));
             bytes = 0;
         }
@@ -148,7 +150,12 @@ pub async fn poll_once(
         let bodies = {
             metrics::fetch_started();
             let _t = metrics::timer(Stage::ImapFetch);
-            conn.fetch_bodies(&uids).await?
+            match batch.as_slice() {
+                [one] if one.size as usize > LARGE_CHUNK => {
+                    conn.fetch_large(one.uid, one.size).await?.map(|raw| vec![(one.uid, raw)]).unwrap_or_default()
+                }
+                _ => conn.fetch_bodies(&uids).await?,
+            }
         };
         let (outcomes, failure) = handle_group(conn, intake, cfg, selected.uidvalidity, bodies, cancel).await?;
         for o in &outcomes {
@@ -254,11 +261,12 @@ mod tests {
         let list = vec![w(1, 10), w(2, 10), w(3, 10), w(4, 10), w(5, 10)];
         let b = batches(&list, 2);
         assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 1]);
-        let big = vec![w(1, 10_000_000), w(2, 10_000_000), w(3, 20_000_000), w(4, 1)];
+        let big = vec![w(1, 10_000_000), w(2, 10_000_000), w(3, 20_000_000), w(4, 1), w(5, 900_000), w(6, 2)];
         let b = batches(&big, 50);
         assert_eq!(
             b.iter().map(|x| x.iter().map(|w| w.uid).collect::<Vec<_>>()).collect::<Vec<_>>(),
-            vec![vec![1], vec![2], vec![3], vec![4]]
+            vec![vec![1], vec![2], vec![3], vec![4, 5, 6]],
+            "large messages go alone, small ones together"
         );
     }
 }

@@ -59,6 +59,8 @@ pub struct QuarantineRow {
 
 impl StoreTx {
     pub async fn insert_message(&mut self, m: &NewMessage<'_>) -> anyhow::Result<i64> {
+        // Large raw mail is written in pieces after the row exists (see `write_blob`).
+        let streamed = m.raw.filter(|r| r.len() > super::STREAM_BLOB_MIN);
         let (mailbox, uidvalidity, uid) = match m.position {
             Some((mb, v, u)) => (Some(mb), Some(i64::from(v)), Some(i64::from(u))),
             None => (None, None, None),
@@ -67,7 +69,8 @@ impl StoreTx {
             "INSERT INTO messages (request_id, direction, kind, message_id, in_reply_to, refs, from_addr, \
              from_name, to_addrs, cc_addrs, subject, body_text, new_text, raw, size, mailbox, uidvalidity, uid, \
              outbox_id, note, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+             CASE WHEN $22 > 0 THEN zeroblob($22) ELSE $14 END, $15, $16, $17, $18, $19, $20, $21) \
              RETURNING id",
         )
         .bind(m.request_id.map(|r| r.0))
@@ -83,7 +86,7 @@ impl StoreTx {
         .bind(m.subject)
         .bind(m.body_text)
         .bind(m.new_text)
-        .bind(m.raw)
+        .bind(if streamed.is_some() { None } else { m.raw })
         .bind(m.size)
         .bind(mailbox)
         .bind(uidvalidity)
@@ -91,9 +94,13 @@ impl StoreTx {
         .bind(m.outbox_id)
         .bind(m.note)
         .bind(now_ms())
+        .bind(streamed.map_or(0, |r| i64::try_from(r.len()).unwrap_or(i64::MAX)))
         .fetch_one(&mut *self.tx)
         .await
         .with_context(|| format!("storing message {}", m.message_id))?;
+        if let Some(raw) = streamed {
+            self.write_blob("messages", "raw", id, raw).await.context("storing the raw message")?;
+        }
         Ok(id)
     }
 
@@ -103,15 +110,22 @@ impl StoreTx {
         for a in atts {
             let sha: String = Sha256::digest(a.data).iter().map(|b| format!("{b:02x}")).collect();
             let size = i64::try_from(a.data.len()).unwrap_or(i64::MAX);
-            sqlx::query(
-                "INSERT INTO attachment_blobs (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING",
+            let streamed = a.data.len() > super::STREAM_BLOB_MIN;
+            let inserted: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO attachment_blobs (sha256, size, data) \
+                 VALUES ($1, $2, CASE WHEN $4 THEN zeroblob($2) ELSE $3 END) ON CONFLICT (sha256) DO NOTHING \
+                 RETURNING rowid",
             )
             .bind(&sha)
             .bind(size)
-            .bind(a.data)
-            .execute(&mut *self.tx)
+            .bind(if streamed { None } else { Some(a.data) })
+            .bind(streamed)
+            .fetch_optional(&mut *self.tx)
             .await
             .context("storing attachment bytes")?;
+            if let (Some(rowid), true) = (inserted, streamed) {
+                self.write_blob("attachment_blobs", "data", rowid, a.data).await.context("storing attachment bytes")?;
+            }
             sqlx::query("INSERT INTO attachments (message_id, filename, content_type, size, sha256) VALUES ($1, $2, $3, $4, $5)")
                 .bind(message)
                 .bind(a.filename)

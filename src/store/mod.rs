@@ -206,7 +206,59 @@ impl Store {
     }
 }
 
+/// Blobs larger than this are written in pieces with SQLite's incremental blob I/O instead of
+/// being bound whole: a bound 20 MB blob is copied by sqlx, by SQLite's bind and again into the
+/// record, which with the mail itself held over 100 MB at once.
+pub(crate) const STREAM_BLOB_MIN: usize = 1024 * 1024;
+
 impl StoreTx {
+    /// Writes `data` into the (zero-filled, same-sized) blob at `table.column`, row `rowid`, in
+    /// 1 MiB pieces, on this transaction's connection.
+    async fn write_blob(&mut self, table: &str, column: &str, rowid: i64, data: &[u8]) -> anyhow::Result<()> {
+        use libsqlite3_sys as ffi;
+        use std::ffi::{CStr, CString};
+        let table_c = CString::new(table).context("table name")?;
+        let column_c = CString::new(column).context("column name")?;
+        let mut handle = self.tx.lock_handle().await.context("locking the SQLite handle")?;
+        let db = handle.as_raw_handle().as_ptr();
+        let errmsg = |db: *mut ffi::sqlite3| -> String {
+            // SAFETY: `db` is the live handle we hold the lock on; sqlite3_errmsg returns a
+            // NUL-terminated string owned by SQLite, copied out at once.
+            unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)).to_string_lossy().into_owned() }
+        };
+        let mut blob: *mut ffi::sqlite3_blob = std::ptr::null_mut();
+        // SAFETY: the handle is locked for us (no other thread uses it), the names are
+        // NUL-terminated, and `blob` is closed on every path below.
+        let rc = unsafe {
+            ffi::sqlite3_blob_open(db, c"main".as_ptr(), table_c.as_ptr(), column_c.as_ptr(), rowid, 1, &mut blob)
+        };
+        if rc != ffi::SQLITE_OK {
+            anyhow::bail!("opening blob {table}.{column} #{rowid}: {}", errmsg(db));
+        }
+        let mut failure = None;
+        for (i, piece) in data.chunks(STREAM_BLOB_MIN).enumerate() {
+            let (Ok(len), Ok(offset)) = (i32::try_from(piece.len()), i32::try_from(i * STREAM_BLOB_MIN)) else {
+                failure = Some("blob over 2 GiB".to_string());
+                break;
+            };
+            // SAFETY: `blob` is open for writing and `piece` is valid for `len` bytes.
+            let rc = unsafe { ffi::sqlite3_blob_write(blob, piece.as_ptr().cast(), len, offset) };
+            if rc != ffi::SQLITE_OK {
+                failure = Some(errmsg(db));
+                break;
+            }
+        }
+        // SAFETY: `blob` came from a successful sqlite3_blob_open and is closed exactly once.
+        let rc = unsafe { ffi::sqlite3_blob_close(blob) };
+        if let Some(e) = failure {
+            anyhow::bail!("writing blob {table}.{column} #{rowid}: {e}");
+        }
+        if rc != ffi::SQLITE_OK {
+            anyhow::bail!("closing blob {table}.{column} #{rowid}: {}", errmsg(db));
+        }
+        Ok(())
+    }
+
     pub async fn commit(self) -> anyhow::Result<()> {
         self.tx.commit().await.context("committing the transaction")
     }
