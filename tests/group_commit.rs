@@ -102,3 +102,42 @@ async fn a_large_message_is_fetched_and_stored_in_pieces_byte_for_byte() -> anyh
     assert!(blob == data, "the attachment is stored byte for byte ({} of {} bytes)", blob.len(), data.len());
     Ok(())
 }
+
+/// A staff command that cannot be applied is undone back to its savepoint inside the group and
+/// answered; the messages around it in the same group are handled as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_staff_command_in_a_group_is_undone_and_answered() -> anyhow::Result<()> {
+    use chrono::Datelike as _;
+    const ANA: &str = "ana@311.test";
+    let env = TestEnv::new(Security::Plain)?;
+    env.servers.add_user(ANA)?;
+    let out = env.cli(&["staff", "add", ANA, "--name", "Ana Staff"])?;
+    anyhow::ensure!(out.status.success(), "staff add: {}", String::from_utf8_lossy(&out.stderr));
+    let t1 = format!("311-{}-0001", chrono::Utc::now().year());
+    let question =
+        mail("Jane Mayor <mayor@daytonohio.gov>", "Bridge inspections", "q1@daytonohio.gov", None, "How often?");
+    let command = mail(
+        &format!("Ana Staff <{ANA}>"),
+        &format!("Re: [{t1}] Bridge inspections"),
+        "c1@311.test",
+        None,
+        "#assign nobody@311.test\r\n\r\nTaking this one.",
+    );
+    let other = mail("Pat <pat@gmail.test>", "Library hours", "q2@gmail.test", None, "When?");
+    for raw in [question.as_str(), command.as_str(), other.as_str()] {
+        imap_append(&env.servers, INTAKE, "INBOX", raw.as_bytes()).await?;
+    }
+    let _daemon = env.daemon()?;
+
+    let ana = wait_for_messages(&env.servers, ANA, "INBOX", 1, WAIT).await?;
+    let (subject, text) = subject_and_text(&ana[0]);
+    assert!(text.contains("nobody@311.test") && text.contains("not on the staff list"), "{subject}\n{text}");
+    wait_for_messages(&env.servers, UNKNOWN, "INBOX", 1, WAIT).await?;
+    wait_for_messages(&env.servers, INTAKE, "Processed", 3, WAIT).await?;
+    let store = env.store().await?;
+    let request = store.request_by_tracking(&t1.parse()?).await?.ok_or_else(|| anyhow::anyhow!("no {t1}"))?;
+    assert_eq!(request.assignee, "", "nothing of the refused command was applied");
+    assert_eq!(store.count_requests().await?, 2);
+    assert!(imap_fetch_all(&env.servers, INTAKE, "INBOX").await?.is_empty());
+    Ok(())
+}

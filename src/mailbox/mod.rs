@@ -130,13 +130,23 @@ impl ImapConn {
 
     /// Every message in the selected mailbox, UID order, with its size.
     pub async fn waiting(&mut self) -> anyhow::Result<Vec<Waiting>> {
-        let fetches = {
-            let stream =
+        let mut out: Vec<Waiting> = Vec::new();
+        {
+            let mut stream =
                 timed(self.timeout, "UID FETCH sizes", self.session.uid_fetch("1:*", "(UID RFC822.SIZE)")).await?;
-            timed(self.timeout, "UID FETCH sizes", stream.try_collect::<Vec<_>>()).await?
-        };
-        let mut out: Vec<Waiting> =
-            fetches.iter().filter_map(|f| Some(Waiting { uid: f.uid?, size: f.size.unwrap_or(0) })).collect();
+            // Each response is reduced to its UID and size at once: async-imap gives every
+            // response a buffer of its own, which for a 10,000-message backlog held ~50 MB.
+            loop {
+                let next = match tokio::time::timeout(self.timeout, stream.try_next()).await {
+                    Ok(r) => r.context("UID FETCH sizes")?,
+                    Err(_) => anyhow::bail!("UID FETCH sizes: timed out after {:?}", self.timeout),
+                };
+                let Some(f) = next else { break };
+                if let Some(uid) = f.uid {
+                    out.push(Waiting { uid, size: f.size.unwrap_or(0) });
+                }
+            }
+        }
         out.sort_by_key(|w| w.uid);
         out.dedup_by_key(|w| w.uid);
         Ok(out)
@@ -175,7 +185,7 @@ impl ImapConn {
     /// buffer of its announced size: async-imap reads a whole literal into a buffer that grows by
     /// reallocation, which for a 20 MB message held three copies at once. `None` when the
     /// message vanished meanwhile.
-    pub async fn fetch_large(&mut self, uid: u32, size: u32) -> anyhow::Result<Option<Vec<u8>>> {
+    pub async fn fetch_large(&mut self, uid: u32, size: u32, limit: u64) -> anyhow::Result<Option<Vec<u8>>> {
         let mut out: Vec<u8> = Vec::with_capacity(size as usize);
         loop {
             let offset = out.len();
@@ -184,14 +194,23 @@ impl ImapConn {
                 let stream =
                     timed(self.timeout, "UID FETCH part", self.session.uid_fetch(uid.to_string(), &query)).await?;
                 let fetches = timed(self.timeout, "UID FETCH part", stream.try_collect::<Vec<_>>()).await?;
-                match fetches.iter().find(|f| f.uid == Some(uid)) {
-                    Some(f) => f.body().unwrap_or_default().to_vec(),
+                // Only a response that carries the body counts (a FLAGS update may come too).
+                match fetches.iter().filter(|f| f.uid == Some(uid)).find_map(|f| f.body()) {
+                    Some(body) => body.to_vec(),
                     None if offset == 0 => return Ok(None),
-                    None => anyhow::bail!("UID {uid} vanished while being fetched"),
+                    // A size that is an exact multiple of the piece: nothing past the end.
+                    None if offset >= size as usize => return Ok(Some(out)),
+                    None => anyhow::bail!("UID {uid}: no body in the FETCH of bytes {offset}.. ({size} announced)"),
                 }
             };
             out.extend_from_slice(&piece);
+            if out.len() as u64 > limit {
+                anyhow::bail!("UID {uid}: more than {limit} bytes although {size} were announced");
+            }
             if piece.len() < LARGE_CHUNK {
+                if out.len() < size as usize {
+                    anyhow::bail!("UID {uid}: the server sent {} of {size} bytes", out.len());
+                }
                 return Ok(Some(out));
             }
         }

@@ -151,9 +151,11 @@ pub async fn poll_once(
             metrics::fetch_started();
             let _t = metrics::timer(Stage::ImapFetch);
             match batch.as_slice() {
-                [one] if one.size as usize > LARGE_CHUNK => {
-                    conn.fetch_large(one.uid, one.size).await?.map(|raw| vec![(one.uid, raw)]).unwrap_or_default()
-                }
+                [one] if one.size as usize > LARGE_CHUNK => conn
+                    .fetch_large(one.uid, one.size, cfg.max_message_bytes)
+                    .await?
+                    .map(|raw| vec![(one.uid, raw)])
+                    .unwrap_or_default(),
                 _ => conn.fetch_bodies(&uids).await?,
             }
         };

@@ -83,6 +83,8 @@ pub struct Store {
     /// (1 ms, 2 ms, 5 ms, … 100 ms) and so adds tens of milliseconds under load. Other processes
     /// (the CLI, a second daemon) still meet on SQLite's lock and `busy_timeout`.
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// This process's random id: whose claim an outbox row's `lease_owner` is.
+    instance: Arc<str>,
 }
 
 /// An outbox row handed from the intake to the worker of the same process after the commit.
@@ -108,6 +110,8 @@ pub struct StoreTx {
     queued_threads: std::collections::HashSet<(i64, bool)>,
     /// The registry as read in this transaction (see [`StoreTx::list_cities`]).
     cities: Option<Vec<CityRow>>,
+    /// The process's id, for the claims it writes (see `Store::instance`).
+    instance: Arc<str>,
 }
 
 impl Store {
@@ -128,7 +132,8 @@ impl Store {
             .connect_with(opts)
             .await
             .with_context(|| format!("opening database {url}"))?;
-        Ok(Store { pool, write_lock: Arc::new(tokio::sync::Mutex::new(())) })
+        let instance: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
+        Ok(Store { pool, write_lock: Arc::new(tokio::sync::Mutex::new(())), instance })
     }
 
     /// Applies every migration not yet applied. Safe to run at every start.
@@ -157,6 +162,7 @@ impl Store {
             fresh_requests: Default::default(),
             queued_threads: Default::default(),
             cities: None,
+            instance: Arc::clone(&self.instance),
         })
     }
 
@@ -276,6 +282,7 @@ impl StoreTx {
             .execute(&mut *self.tx)
             .await
             .context("SAVEPOINT")?;
+        self.savepoints.push((name.to_string(), self.handoff.len()));
         Ok(())
     }
 
@@ -296,6 +303,12 @@ impl StoreTx {
             .execute(&mut *self.tx)
             .await
             .context("ROLLBACK TO")?;
-        self.release(name).await
+        // What was queued under it is gone, and so are the savepoints taken after it.
+        self.cities = None;
+        if let Some(at) = self.savepoints.iter().rposition(|(n, _)| n == name) {
+            self.handoff.truncate(self.savepoints[at].1);
+            self.savepoints.truncate(at + 1);
+        }
+        Ok(())
     }
 }

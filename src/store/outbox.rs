@@ -51,8 +51,8 @@ impl StoreTx {
     pub async fn enqueue(&mut self, m: &NewOutbox<'_>) -> anyhow::Result<i64> {
         let now = now_ms();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO outbox (request_id, kind, message_id, envelope_from, recipients, raw, rate_key, next_attempt_at, created_at, lease_until) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) RETURNING id",
+            "INSERT INTO outbox (request_id, kind, message_id, envelope_from, recipients, raw, rate_key, next_attempt_at, created_at, lease_until, lease_owner) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, CASE WHEN $9 > 0 THEN $10 ELSE '' END) RETURNING id",
         )
         .bind(m.request_id.map(|r| r.0))
         .bind(m.kind)
@@ -63,6 +63,7 @@ impl StoreTx {
         .bind(m.rate_key)
         .bind(now)
         .bind(m.lease_until)
+        .bind(self.instance.as_ref())
         .fetch_one(&mut *self.tx)
         .await
         .with_context(|| format!("queueing {} {}", m.kind, m.message_id))?;
@@ -213,11 +214,13 @@ impl Store {
         }
         let sql = format!(
             "SELECT id, request_id, kind, message_id, envelope_from, recipients, raw, attempts, lease_until \
-             FROM outbox WHERE id IN ({}) AND status = 'pending' AND lease_until > $1 ORDER BY id",
+             FROM outbox WHERE id IN ({}) AND status = 'pending' AND lease_owner = $2 AND lease_until > $1 \
+             ORDER BY id",
             id_list(ids)
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(held_past)
+            .bind(self.instance.as_ref())
             .fetch_all(&self.pool)
             .await
             .context("reading handed-over outbox rows")?;
@@ -232,7 +235,7 @@ impl Store {
     pub async fn claim_due_outbox(&self, now: i64, limit: i64, lease_ms: i64) -> anyhow::Result<Vec<OutboxRow>> {
         let _writer = self.writer().await;
         let rows = sqlx::query(
-            "UPDATE outbox SET lease_until = $1 WHERE id IN (SELECT id FROM outbox \
+            "UPDATE outbox SET lease_until = $1, lease_owner = $4 WHERE id IN (SELECT id FROM outbox \
              WHERE status = 'pending' AND next_attempt_at <= $2 AND lease_until <= $2 \
              AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.request_id = outbox.request_id \
              AND earlier.status = 'pending' AND earlier.id < outbox.id) ORDER BY id LIMIT $3) \
@@ -242,6 +245,7 @@ impl Store {
         .bind(now + lease_ms)
         .bind(now)
         .bind(limit)
+        .bind(self.instance.as_ref())
         .fetch_all(&self.pool)
         .await
         .context("claiming due outbox rows")?;
@@ -266,11 +270,18 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.begin().await?;
+        let now = now_ms();
         for chunk in ids.chunks(500) {
-            let sql =
-                format!("UPDATE outbox SET lease_until = $1 WHERE status = 'pending' AND id IN ({})", id_list(chunk));
+            // Only claims that are ours and still running: one that ran out may have been taken.
+            let sql = format!(
+                "UPDATE outbox SET lease_until = $1 WHERE status = 'pending' AND lease_owner = $2 \
+                 AND lease_until > $3 AND id IN ({})",
+                id_list(chunk)
+            );
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(until)
+                .bind(self.instance.as_ref())
+                .bind(now)
                 .execute(&mut *tx.tx)
                 .await
                 .context("renewing outbox claims")?;
