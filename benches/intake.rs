@@ -1,0 +1,121 @@
+//! The intake alone, without mail servers: how much CPU and time one question costs from raw
+//! bytes to a committed request with its acknowledgement and staff notice queued. The same
+//! question mix as `cargo bench --bench throughput` (300 cities; eligible, not eligible and
+//! unknown senders a third each; 1–20 KB bodies, a tenth with attachments), handled in groups
+//! of `imap.fetch_batch` (200) exactly as the poller does: parse, decide and write each message
+//! in one transaction, commit once per group. Good for profiling:
+//!
+//! ```sh
+//! cargo bench --bench intake                      # 3,000 questions
+//! cargo bench --bench intake -- --n 10000
+//! perf record --call-graph dwarf target/release/deps/intake-* --bench   # where the time goes
+//! ```
+//!
+//! It prints messages per second, milliseconds per message, the process's CPU time per message
+//! and the daemon's stage report. Without `--bench` (as under `cargo test --all-targets`) it only
+//! says how to run it.
+
+#[path = "throughput/corpus.rs"]
+#[allow(dead_code)]
+mod corpus;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use corpus::{Attachment, Outcome, World};
+use intake311::config::Config;
+use intake311::intake::{Intake, Parsed, Position};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if !args.iter().any(|a| a == "--bench" || a == "--n") {
+        println!("intake micro-benchmark: run it with `cargo bench --bench intake [-- --n N]`");
+        return Ok(());
+    }
+    let n: usize = args
+        .iter()
+        .position(|a| a == "--n")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse())
+        .transpose()
+        .context("--n takes a number")?
+        .unwrap_or(3000);
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(n))
+}
+
+fn cpu_seconds() -> f64 {
+    // utime + stime of this process, from /proc (Linux); 0 elsewhere.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+async fn run(n: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = dir.path().join("intake.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{db}\"\n[imap]\nhost = \"127.0.0.1\"\nport = 1\ntls = \"none\"\nuser = \"intake@311.test\"\n\
+             password = \"x\"\n[smtp]\nhost = \"127.0.0.1\"\nport = 1\ntls = \"none\"\nfrom = \"311 for Cities <intake@311.test>\"\n\
+             [intake]\naddress = \"intake@311.test\"\nstaff_address = \"staff@311.test\"\ntemplates_dir = \"{root}/templates\"\n\
+             [outbox]\nauto_limit = 100000000\n",
+            db = dir.path().join("intake.db").display()
+        ),
+    )?;
+    let cfg = Config::load(Some(&config)).map_err(|e| anyhow!("{e}"))?;
+    let (store, templates) = intake311::daemon::prepare(&cfg).await?;
+    let mut rng = StdRng::seed_from_u64(311);
+    let world = World::generate(&mut rng, 300)?;
+    let rows = intake311::registry::parse_csv(world.cities_csv.as_bytes()).map_err(|e| anyhow!("{e}"))?;
+    let diff = intake311::registry::diff(&store.list_cities().await?, &rows, false).map_err(|e| anyhow!("{e}"))?;
+    store.apply_city_diff(&diff, "bench", "bench").await?;
+
+    let mut mail = Vec::with_capacity(n);
+    for i in 0..n {
+        let outcome = Outcome::ALL[i % 3];
+        let from = world.pick(&mut rng, outcome).clone();
+        let body = rand::Rng::random_range(&mut rng, 1_000..20_000);
+        let size = rand::Rng::random_range(&mut rng, 3_000..200_000);
+        let attachment = (i % 10 == 0).then(|| Attachment::random(&mut rng, size, i as u64));
+        mail.push(corpus::question(&mut rng, &from, "intake", i as u64, body, attachment.as_ref()).raw);
+    }
+
+    let batch = usize::try_from(cfg.imap.fetch_batch).unwrap_or(200);
+    let intake = Intake::new(store.clone(), Arc::new(cfg), templates, Arc::new(tokio::sync::Notify::new()))?;
+    let cpu0 = cpu_seconds();
+    let started = Instant::now();
+    let mut uid = 0u32;
+    for group in mail.chunks(batch) {
+        let mut tx = store.begin().await?;
+        for raw in group {
+            uid += 1;
+            let pos = Position { mailbox: "INBOX", uidvalidity: 1, uid };
+            intake.handle_parsed(&mut tx, pos, raw, Parsed::new(raw)).await?;
+        }
+        intake.commit(tx, group.len()).await?;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    println!("intake alone: {n} questions in {wall:.2} s");
+    println!(
+        "  {:.0} questions/s, {:.3} ms each, {:.3} ms CPU each",
+        n as f64 / wall,
+        wall * 1e3 / n as f64,
+        cpu * 1e3 / n as f64
+    );
+    println!(
+        "  requests: {}, database {:.1} MB",
+        store.count_requests().await?,
+        store.size_bytes().await? as f64 / 1e6
+    );
+    println!("{}", serde_json::to_string_pretty(&intake311::metrics::report())?);
+    Ok(())
+}
