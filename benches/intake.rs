@@ -18,6 +18,9 @@
 #[path = "throughput/corpus.rs"]
 #[allow(dead_code)]
 mod corpus;
+// corpus.rs's Maildir writer uses the harness's user lookup.
+#[path = "../tests/support/mailservers.rs"]
+mod mailservers;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -98,7 +101,7 @@ async fn run(n: usize) -> Result<()> {
         for raw in group {
             uid += 1;
             let pos = Position { mailbox: "INBOX", uidvalidity: 1, uid };
-            intake.handle_parsed(&mut tx, pos, raw, Parsed::new(raw)).await?;
+            intake.handle(&mut tx, pos, raw, Parsed::new(raw)).await?;
         }
         intake.commit(tx, group.len()).await?;
     }

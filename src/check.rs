@@ -8,7 +8,8 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::mailbox::ImapConn;
-use crate::outbound::{Templates, worker};
+use crate::outbound::Templates;
+use crate::outbound::smtp::Smtp;
 use crate::store::Store;
 
 /// One line of the report.
@@ -85,7 +86,7 @@ async fn check_imap(cfg: &Config) -> anyhow::Result<String> {
 
 async fn check_smtp(cfg: &Config) -> anyhow::Result<String> {
     let smtp = &cfg.smtp;
-    let transport = worker::build_transport(cfg)?;
+    let transport = Smtp::new(cfg)?;
     transport
         .test_connection()
         .await

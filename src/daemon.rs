@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::intake::Intake;
 use crate::mailbox::ImapConn;
 use crate::mailbox::poller::poll_once;
+use crate::outbound::smtp::Smtp;
 use crate::outbound::{Templates, worker};
 use crate::store::Store;
 
@@ -59,7 +60,7 @@ async fn wait_for_signal() {
 pub async fn run_until(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
     let (store, templates) = prepare(&cfg).await?;
-    let transport = Arc::new(worker::build_transport(&cfg)?);
+    let transport = Arc::new(Smtp::new(&cfg)?);
     let wake = Arc::new(Notify::new());
     let (handoff, handed_over) = tokio::sync::mpsc::unbounded_channel();
     let backlog = Arc::new(std::sync::atomic::AtomicBool::new(false));

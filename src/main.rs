@@ -13,6 +13,7 @@ use intake311::config::Config;
 use intake311::domain::{RequestStatus, TrackingNumber, normalize_email};
 use intake311::intake::commands::{Assignee, BodyKind, Change, StaffMessage};
 use intake311::intake::{Actor, ApplyError, Intake};
+use intake311::outbound::smtp::Smtp;
 use intake311::outbound::{OutAttachment, worker};
 use intake311::registry::CityRecord;
 use intake311::store::{CityRow, Source, StaffRole, Store};
@@ -338,7 +339,7 @@ async fn staff_action(
         Err(ApplyError::Internal(e)) => return Err(e),
     }
     if matches!(message.kind, BodyKind::Reply | BodyKind::Respond) {
-        match worker::build_transport(&cfg) {
+        match Smtp::new(&cfg) {
             Ok(transport) => match worker::send_once(&store, &transport, &cfg).await {
                 Ok(p) if p.failed == 0 => println!("sent ({} message(s))", p.sent),
                 Ok(_) => {
@@ -688,7 +689,7 @@ async fn quarantine_command(cfg: Config, cmd: QuarantineCmd) -> anyhow::Result<E
 
 /// Sends what is due now; what the server refuses stays queued for the daemon.
 async fn send_now(store: &Store, cfg: &Config) {
-    match worker::build_transport(cfg) {
+    match Smtp::new(cfg) {
         Ok(transport) => match worker::send_once(store, &transport, cfg).await {
             Ok(p) if p.failed == 0 => println!("sent ({} message(s))", p.sent),
             Ok(_) => println!("queued; the SMTP server refused it for now, the daemon will retry (see requests show)"),

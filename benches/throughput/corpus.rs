@@ -491,7 +491,7 @@ pub struct MaildirWriter {
 impl MaildirWriter {
     /// Creates `maildir` (and its parents up to the user's home) if missing.
     pub fn open(maildir: &Path) -> Result<MaildirWriter> {
-        let (uid, gid) = lookup_user("dovecot")?;
+        let (uid, gid) = crate::mailservers::lookup_user("dovecot")?;
         // The user's home and the domain directory above it may not exist yet either.
         let mut to_create = Vec::new();
         let mut p = Some(maildir);
@@ -550,18 +550,4 @@ fn make_dir(dir: &Path, uid: u32, gid: u32) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("mkdir {}", dir.display()))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).with_context(|| format!("chmod {}", dir.display()))?;
     chown(dir, Some(uid), Some(gid)).with_context(|| format!("chown {}", dir.display()))
-}
-
-/// (uid, gid) of a system user, from /etc/passwd.
-fn lookup_user(name: &str) -> Result<(u32, u32)> {
-    let passwd = fs::read_to_string("/etc/passwd").context("reading /etc/passwd")?;
-    for line in passwd.lines() {
-        let f: Vec<&str> = line.split(':').collect();
-        if f.len() >= 4 && f[0] == name {
-            let uid = f[2].parse().with_context(|| format!("bad uid for {name}"))?;
-            let gid = f[3].parse().with_context(|| format!("bad gid for {name}"))?;
-            return Ok((uid, gid));
-        }
-    }
-    bail!("system user {name:?} not found in /etc/passwd (is Dovecot installed?)")
 }

@@ -364,13 +364,10 @@ impl Intake {
     /// undone (`Err`: it stays in the inbox and is tried again). A message that fails
     /// [`MAX_ATTEMPTS`] times is quarantined with the error, so one message can never hold up the
     /// mail behind it. Every problem with the message itself becomes a quarantine outcome.
-    pub async fn handle(&self, tx: &mut StoreTx, pos: Position<'_>, raw: &[u8]) -> anyhow::Result<Outcome> {
-        self.handle_parsed(tx, pos, raw, Parsed::new(raw)).await
-    }
-
-    /// [`Intake::handle`] with the parsing already done (the poller parses the next message on
-    /// another thread while this one is written).
-    pub async fn handle_parsed(
+    ///
+    /// `parsed` is [`Parsed::new`] of `raw`, done beforehand (the poller parses the next
+    /// messages on another thread while this one is written).
+    pub async fn handle(
         &self,
         tx: &mut StoreTx,
         pos: Position<'_>,
@@ -762,7 +759,8 @@ impl Intake {
         };
         // Only mail to the city concerns the request; a bounce of staff or admin mail must never
         // cause more staff mail (a full staff mailbox would otherwise loop forever).
-        let city_mail = reported.as_ref().is_some_and(|(kind, _)| !kind.starts_with("staff_") && kind != "admin_reply");
+        let city_mail =
+            reported.as_ref().is_some_and(|(kind, _)| !crate::domain::is_staff_mail(kind) && kind != "admin_reply");
         let request = reported.as_ref().and_then(|(_, r)| *r);
         if let Err(duplicate) = self
             .open_and_file(
@@ -871,7 +869,7 @@ impl Intake {
             (None, _) => 0,
             (Some(lane), None) => crate::store::now_ms() + lane.lease_ms,
             (Some(lane), Some(r)) => {
-                if tx.has_pending_in_thread(r, q.kind.starts_with("staff_")).await? {
+                if tx.has_pending_in_thread(r, crate::domain::is_staff_mail(q.kind)).await? {
                     0
                 } else {
                     crate::store::now_ms() + lane.lease_ms

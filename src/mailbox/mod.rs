@@ -136,12 +136,7 @@ impl ImapConn {
                 timed(self.timeout, "UID FETCH sizes", self.session.uid_fetch("1:*", "(UID RFC822.SIZE)")).await?;
             // Each response is reduced to its UID and size at once: async-imap gives every
             // response a buffer of its own, which for a 10,000-message backlog held ~50 MB.
-            loop {
-                let next = match tokio::time::timeout(self.timeout, stream.try_next()).await {
-                    Ok(r) => r.context("UID FETCH sizes")?,
-                    Err(_) => anyhow::bail!("UID FETCH sizes: timed out after {:?}", self.timeout),
-                };
-                let Some(f) = next else { break };
+            while let Some(f) = timed(self.timeout, "UID FETCH sizes", stream.try_next()).await? {
                 if let Some(uid) = f.uid {
                     out.push(Waiting { uid, size: f.size.unwrap_or(0) });
                 }
@@ -165,13 +160,7 @@ impl ImapConn {
                 timed(self.timeout, "UID FETCH bodies", self.session.uid_fetch(&set, "(UID BODY.PEEK[])")).await?;
             // One response at a time: each is copied out and its buffer freed before the next,
             // so a batch never holds two copies of its bodies.
-            let limit = self.timeout * 4;
-            loop {
-                let next = match tokio::time::timeout(limit, stream.try_next()).await {
-                    Ok(r) => r.context("UID FETCH bodies")?,
-                    Err(_) => anyhow::bail!("UID FETCH bodies: timed out after {limit:?}"),
-                };
-                let Some(f) = next else { break };
+            while let Some(f) = timed(self.timeout * 4, "UID FETCH bodies", stream.try_next()).await? {
                 if let Some(uid) = f.uid {
                     out.push((uid, f.body().unwrap_or_default().to_vec()));
                 }

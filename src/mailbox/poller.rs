@@ -211,7 +211,7 @@ async fn handle_group(
         let span =
             tracing::info_span!("inbound", uid, message_id = tracing::field::Empty, tracking = tracing::field::Empty);
         let result = async {
-            let outcome = intake.handle_parsed(&mut tx, pos, &raw, parsed).await;
+            let outcome = intake.handle(&mut tx, pos, &raw, parsed).await;
             if let Ok(Outcome::Request { tracking, .. }) = &outcome {
                 tracing::Span::current().record("tracking", tracing::field::display(tracking));
             }

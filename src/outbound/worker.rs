@@ -22,18 +22,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::smtp::Smtp;
-pub use super::smtp::describe;
 use crate::config::Config;
 use crate::metrics::{self, Stage};
 use crate::store::{Handoff, OutboxRow, Store, now_ms};
 
 /// After this many permanent (5xx) refusals a row is marked failed instead of retried.
 pub const MAX_PERMANENT_ATTEMPTS: i64 = 5;
-
-/// Builds the SMTP client from `[smtp]` (connections are made when needed).
-pub fn build_transport(cfg: &Config) -> anyhow::Result<Smtp> {
-    Smtp::new(cfg)
-}
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -67,7 +67,7 @@ impl StoreTx {
         .fetch_one(&mut *self.tx)
         .await
         .with_context(|| format!("queueing {} {}", m.kind, m.message_id))?;
-        let staff = m.kind.starts_with("staff_");
+        let staff = crate::domain::is_staff_mail(m.kind);
         if m.lease_until > 0 {
             self.handoff.push(super::Handoff { id, staff });
         }
@@ -189,6 +189,9 @@ fn humanize_ms(ms: i64) -> String {
     humantime::format_duration(std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))).to_string()
 }
 
+/// The columns [`outbox_row`] reads.
+const OUTBOX_ROW: &str = "id, request_id, kind, message_id, envelope_from, recipients, raw, attempts, lease_until";
+
 fn outbox_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<OutboxRow> {
     let recipients: String = r.try_get("recipients")?;
     Ok(OutboxRow {
@@ -213,8 +216,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT id, request_id, kind, message_id, envelope_from, recipients, raw, attempts, lease_until \
-             FROM outbox WHERE id IN ({}) AND status = 'pending' AND lease_owner = $2 AND lease_until > $1 \
+            "SELECT {OUTBOX_ROW} FROM outbox WHERE id IN ({}) AND status = 'pending' AND lease_owner = $2 AND lease_until > $1 \
              ORDER BY id",
             id_list(ids)
         );
@@ -234,14 +236,14 @@ impl Store {
     /// (with the same bytes and Message-ID). Oldest first.
     pub async fn claim_due_outbox(&self, now: i64, limit: i64, lease_ms: i64) -> anyhow::Result<Vec<OutboxRow>> {
         let _writer = self.writer().await;
-        let rows = sqlx::query(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE outbox SET lease_until = $1, lease_owner = $4 WHERE id IN (SELECT id FROM outbox \
              WHERE status = 'pending' AND next_attempt_at <= $2 AND lease_until <= $2 \
              AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.request_id = outbox.request_id \
              AND earlier.status = 'pending' AND earlier.id < outbox.id) ORDER BY id LIMIT $3) \
              AND status = 'pending' AND lease_until <= $2 \
-             RETURNING id, request_id, kind, message_id, envelope_from, recipients, raw, attempts, lease_until",
-        )
+             RETURNING {OUTBOX_ROW}"
+        )))
         .bind(now + lease_ms)
         .bind(now)
         .bind(limit)

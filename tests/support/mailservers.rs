@@ -1360,7 +1360,7 @@ fn make_certificate(dir: &Path, cert: &Path, key: &Path) -> Result<()> {
 }
 
 /// (uid, gid) of a system user, from /etc/passwd.
-fn lookup_user(name: &str) -> Result<(u32, u32)> {
+pub fn lookup_user(name: &str) -> Result<(u32, u32)> {
     let passwd = fs::read_to_string("/etc/passwd").context("reading /etc/passwd")?;
     for line in passwd.lines() {
         let f: Vec<&str> = line.split(':').collect();
