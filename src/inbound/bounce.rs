@@ -33,6 +33,9 @@
 
 use mail_parser::decoders::html::html_to_text;
 use mail_parser::{Address, Message, MessageParser, MessagePart, MimeHeaders as _, PartType};
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
 
 /// Hard (permanent, 5.x.x) or soft (temporary, 4.x.x).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +68,10 @@ const MAX_REASON_CHARS: usize = 200;
 const MAX_RECIPIENTS: usize = 50;
 /// Most MIME parts looked at.
 const MAX_PARTS: usize = 200;
+/// Bytes of a message looked at: a report's explanation and status parts come first, and the
+/// text scanned is capped at [`MAX_TOTAL_TEXT`] anyway. Without this cap a 20 MB question would be
+/// copied and decoded once more just to learn it is not a bounce.
+const DETECT_PREFIX: usize = 1024 * 1024;
 
 /// `Some` when `raw` is a bounce or delivery-status report: a failure or a delay. `None` for
 /// anything else, including a successful-delivery DSN ("delivered" / "relayed" / "expanded"), a
@@ -72,8 +79,43 @@ const MAX_PARTS: usize = 200;
 /// complaint, not a bounce). Never panics, whatever the bytes.
 pub fn detect(raw: &[u8]) -> Option<Bounce> {
     // mail-parser can panic on malformed multiparts; see [`super::guarded`].
+    let raw = raw.get(..DETECT_PREFIX).unwrap_or(raw);
     super::guarded(|| detect_unguarded(raw)).flatten()
 }
+
+/// A phrase list searched in one pass over the text (Aho-Corasick) instead of one pass per
+/// phrase: on ordinary mail, where no phrase occurs, that was most of the cost of detection.
+struct Phrases {
+    list: &'static [&'static str],
+    /// ASCII case-insensitive, for a pre-filter on text that is not lower-cased.
+    any_case: bool,
+    automaton: OnceLock<Option<AhoCorasick>>,
+}
+
+impl Phrases {
+    const fn new(list: &'static [&'static str], any_case: bool) -> Phrases {
+        Phrases { list, any_case, automaton: OnceLock::new() }
+    }
+
+    /// Whether any phrase occurs in `text`, exactly as `list.iter().any(|p| text.contains(p))`.
+    /// (Building cannot fail for these short constant lists; a test builds each. Were it to fail,
+    /// the slow search gives the same answer, and a case-insensitive pre-filter says "maybe".)
+    fn found_in(&self, text: &str) -> bool {
+        let automaton = self.automaton.get_or_init(|| {
+            aho_corasick::AhoCorasickBuilder::new().ascii_case_insensitive(self.any_case).build(self.list).ok()
+        });
+        match automaton {
+            Some(a) => a.is_match(text),
+            None => self.any_case || self.list.iter().any(|p| text.contains(p)),
+        }
+    }
+}
+
+static TEMPLATE: Phrases = Phrases::new(TEMPLATE_PHRASES, false);
+static GENERIC: Phrases = Phrases::new(GENERIC_PHRASES, false);
+static SUCCESS: Phrases = Phrases::new(SUCCESS_PHRASES, false);
+static DELAY: Phrases = Phrases::new(DELAY_PHRASES, false);
+static RETURNED: Phrases = Phrases::new(RETURNED_MARKERS, true);
 
 fn detect_unguarded(raw: &[u8]) -> Option<Bounce> {
     let data = normalize_newlines(raw);
@@ -1472,6 +1514,18 @@ const GENERIC_PHRASES: &[&str] = &[
     "не доставлено",
 ];
 
+/// Wording of a delay notice (lower-case).
+const DELAY_PHRASES: &[&str] = &[
+    "has been delayed",
+    "not yet been delivered",
+    "will continue to try",
+    "will retry",
+    "still trying",
+    "still being retried",
+    "delivery is delayed",
+    "is delayed",
+];
+
 /// Wording of successful-delivery notices (lower-case).
 const SUCCESS_PHRASES: &[&str] = &[
     "delivery to these recipients or groups is complete",
@@ -1498,24 +1552,12 @@ impl Signals {
         let delay_subject = ["delay", "warning: could not send", "warning--could not send", "still being retried"]
             .iter()
             .any(|p| subject_lower.contains(p));
-        let delay_words = delay_subject
-            || [
-                "has been delayed",
-                "not yet been delivered",
-                "will continue to try",
-                "will retry",
-                "still trying",
-                "still being retried",
-                "delivery is delayed",
-                "is delayed",
-            ]
-            .iter()
-            .any(|p| lower_expl.contains(p));
+        let delay_words = delay_subject || DELAY.found_in(lower_expl);
         let success_subject =
             ["delivered:", "relayed:", "(relay)", "(success)", "delivery receipt", "successful delivery"]
                 .iter()
                 .any(|p| subject_lower.contains(p));
-        let success_words = success_subject || SUCCESS_PHRASES.iter().any(|p| lower_expl.contains(p));
+        let success_words = success_subject || SUCCESS.found_in(lower_expl);
         let auto_reply = top.x_autoreply
             || top.auto_submitted.as_deref().is_some_and(|a| a.starts_with("auto-replied"))
             || [
@@ -1543,8 +1585,8 @@ impl Signals {
             subject_generic: subject_generic && !subject_reply,
             subject_reply,
             sender,
-            template: TEMPLATE_PHRASES.iter().any(|p| lower_expl.contains(p)),
-            generic: GENERIC_PHRASES.iter().any(|p| lower_expl.contains(p)),
+            template: TEMPLATE.found_in(lower_expl),
+            generic: GENERIC.found_in(lower_expl),
             codes,
             returned: parts.returned,
             null_return_path: top.null_return_path,
@@ -1638,18 +1680,23 @@ const RETURNED_MARKERS: &[&str] = &[
 
 /// Byte offset in `text` where the copy of the returned original starts (or `text.len()`).
 fn returned_copy_start(text: &str) -> usize {
+    // Most mail has no marker at all: then only the header-like lines need looking at.
+    let markers = RETURNED.found_in(text);
+    let starts = |t: &str, p: &str| t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
     let mut offset = 0;
     let mut seen_text = false;
     for line in text.split_inclusive('\n').take(10_000) {
-        let l = line.trim().to_ascii_lowercase();
+        let t = line.trim();
         if seen_text
-            && (RETURNED_MARKERS.iter().any(|m| l.contains(m) && !l.contains("received at"))
-                || l.starts_with("received:")
-                || l.starts_with("return-path:"))
+            && ((markers && {
+                let l = t.to_ascii_lowercase();
+                RETURNED_MARKERS.iter().any(|m| l.contains(m) && !l.contains("received at"))
+            }) || starts(t, "received:")
+                || starts(t, "return-path:"))
         {
             return offset;
         }
-        if !l.is_empty() {
+        if !t.is_empty() {
             seen_text = true;
         }
         offset += line.len();
@@ -1934,6 +1981,48 @@ We received your request.
 
 --3F2A41C0.1741082400/mx.example.org--
 ";
+
+    #[test]
+    fn phrase_lists_build_and_agree_with_a_plain_search() {
+        let texts = [
+            "this is the mail system at host mx.example.org.",
+            "we will retry for five days",
+            "your message has been delivered",
+            "hello, a question about our parks budget",
+            "----- Below this line is a copy of the message.",
+            "",
+        ];
+        for p in [&TEMPLATE, &GENERIC, &SUCCESS, &DELAY, &RETURNED] {
+            let built = aho_corasick::AhoCorasickBuilder::new().ascii_case_insensitive(p.any_case).build(p.list);
+            assert!(built.is_ok(), "{:?}", p.list.first());
+            for t in texts {
+                let plain = if p.any_case {
+                    let l = t.to_ascii_lowercase();
+                    p.list.iter().any(|w| l.contains(w))
+                } else {
+                    p.list.iter().any(|w| t.contains(w))
+                };
+                assert_eq!(p.found_in(t), plain, "{t:?} against {:?}", p.list.first());
+            }
+        }
+    }
+
+    #[test]
+    fn a_bounce_returning_a_huge_message_is_still_read_from_its_start() {
+        // The returned original carries a 3 MB attachment: far past what detection reads.
+        let big = "QUJD".repeat(3 * 1024 * 1024 / 4);
+        let huge = POSTFIX_DSN.replace(
+            "We received your request.\n",
+            &format!(
+                "Content-Type: multipart/mixed; boundary=\"inner\"\n\n--inner\nContent-Type: text/plain\n\nWe received your request.\n--inner\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n{big}\n--inner--\n"
+            ),
+        );
+        assert!(huge.len() > 3 * DETECT_PREFIX);
+        let b = detect(huge.as_bytes()).expect("a bounce");
+        assert_eq!(b.recipients, vec!["jane.doe@example.net".to_string()]);
+        assert_eq!(b.status.as_deref(), Some("5.1.1"));
+        assert_eq!(b.original_message_id.as_deref(), Some("intake311.abc123@dayton.gov"));
+    }
 
     #[test]
     fn postfix_multipart_report_hard_bounce() {
