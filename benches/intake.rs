@@ -8,6 +8,7 @@
 //! ```sh
 //! cargo bench --bench intake                      # 3,000 questions
 //! cargo bench --bench intake -- --n 10000
+//! cargo bench --bench intake -- --n 200 --big 2      # with two ~20 MB questions: peak RSS
 //! perf record --call-graph dwarf target/release/deps/intake-* --bench   # where the time goes
 //! ```
 //!
@@ -47,7 +48,15 @@ fn main() -> Result<()> {
         .transpose()
         .context("--n takes a number")?
         .unwrap_or(3000);
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(n))
+    let big: usize = args
+        .iter()
+        .position(|a| a == "--big")
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse())
+        .transpose()
+        .context("--big takes a number")?
+        .unwrap_or(0);
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(n, big))
 }
 
 fn cpu_seconds() -> f64 {
@@ -59,7 +68,22 @@ fn cpu_seconds() -> f64 {
     ticks / 100.0
 }
 
-async fn run(n: usize) -> Result<()> {
+/// Peak resident set size of this process so far (VmHWM), in MB; 0 where /proc has none.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+/// Binary bytes of a big question's attachment (~20.5 MB once base64-encoded), as in
+/// `cargo bench --bench throughput`.
+const BIG_ATTACHMENT_BYTES: usize = 15_000_000;
+
+async fn run(n: usize, big: usize) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let root = env!("CARGO_MANIFEST_DIR");
     let config = dir.path().join("intake.toml");
@@ -90,6 +114,11 @@ async fn run(n: usize) -> Result<()> {
         let attachment = (i % 10 == 0).then(|| Attachment::random(&mut rng, size, i as u64));
         mail.push(corpus::question(&mut rng, &from, "intake", i as u64, body, attachment.as_ref()).raw);
     }
+    // Big questions spread evenly among the ordinary ones. They are generated one at a time
+    // while the intake runs, so the backlog itself does not count towards peak RSS.
+    let big_every = n.checked_div(big).map_or(usize::MAX, |e| e.max(1));
+    let mut big_made = 0;
+    let rss_before = peak_rss_mb();
 
     let batch = usize::try_from(cfg.imap.fetch_batch).unwrap_or(200);
     let intake = Intake::new(store.clone(), Arc::new(cfg), templates, Arc::new(tokio::sync::Notify::new()))?;
@@ -98,22 +127,41 @@ async fn run(n: usize) -> Result<()> {
     let mut uid = 0u32;
     for group in mail.chunks(batch) {
         let mut tx = store.begin().await?;
+        let mut in_tx = 0;
         for raw in group {
             uid += 1;
+            in_tx += 1;
             let pos = Position { mailbox: "INBOX", uidvalidity: 1, uid };
             intake.handle(&mut tx, pos, raw, Parsed::new(raw)).await?;
+            if big_made < big && (uid as usize) % big_every == big_every / 2 {
+                // Alone in its own group, as the poller handles any message over 1 MiB.
+                intake.commit(tx, in_tx).await?;
+                in_tx = 0;
+                let from = world.pick(&mut rng, Outcome::ALL[big_made % 3]).clone();
+                let a = Attachment::random(&mut rng, BIG_ATTACHMENT_BYTES, 1_000_000 + big_made as u64);
+                let q = corpus::question(&mut rng, &from, "intake-big", big_made as u64, 2_000, Some(&a)).raw;
+                drop(a);
+                uid += 1;
+                let mut alone = store.begin().await?;
+                let pos = Position { mailbox: "INBOX", uidvalidity: 1, uid };
+                intake.handle(&mut alone, pos, &q, Parsed::new(&q)).await?;
+                intake.commit(alone, 1).await?;
+                big_made += 1;
+                tx = store.begin().await?;
+            }
         }
-        intake.commit(tx, group.len()).await?;
+        intake.commit(tx, in_tx).await?;
     }
     let wall = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
-    println!("intake alone: {n} questions in {wall:.2} s");
+    println!("intake alone: {n} questions and {big_made} big ones in {wall:.2} s");
     println!(
         "  {:.0} questions/s, {:.3} ms each, {:.3} ms CPU each",
         n as f64 / wall,
         wall * 1e3 / n as f64,
         cpu * 1e3 / n as f64
     );
+    println!("  peak RSS {:.1} MB (before the intake: {rss_before:.1} MB)", peak_rss_mb());
     println!(
         "  requests: {}, database {:.1} MB",
         store.count_requests().await?,

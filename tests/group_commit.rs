@@ -90,8 +90,13 @@ async fn a_large_message_is_fetched_and_stored_in_pieces_byte_for_byte() -> anyh
     wait_for_messages(&env.servers, INTAKE, "Processed", 1, WAIT).await?;
 
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", env.db_path.display())).await?;
-    let stored: Vec<u8> =
-        sqlx::query_scalar("SELECT raw FROM messages WHERE kind = 'question'").fetch_one(&pool).await?;
+    // Over 1 MiB, the raw mail lives in message_raw, where SQLite can write it in place.
+    let (inline, stored): (Option<Vec<u8>>, Vec<u8>) = sqlx::query_as(
+        "SELECT m.raw, r.raw FROM messages m JOIN message_raw r ON r.message_id = m.id WHERE m.kind = 'question'",
+    )
+    .fetch_one(&pool)
+    .await?;
+    assert!(inline.is_none(), "no second copy in messages.raw");
     assert_eq!(stored.len(), raw.len());
     assert!(stored == raw.as_bytes(), "the raw message is stored byte for byte");
     let blob: Vec<u8> = sqlx::query_scalar(

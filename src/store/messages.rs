@@ -59,7 +59,8 @@ pub struct QuarantineRow {
 
 impl StoreTx {
     pub async fn insert_message(&mut self, m: &NewMessage<'_>) -> anyhow::Result<i64> {
-        // Large raw mail is written in pieces after the row exists (see `write_blob`).
+        // Large raw mail goes to `message_raw`, written in pieces after the row exists (see
+        // `write_blob` and migration 0003).
         let streamed = m.raw.filter(|r| r.len() > super::STREAM_BLOB_MIN);
         let (mailbox, uidvalidity, uid) = match m.position {
             Some((mb, v, u)) => (Some(mb), Some(i64::from(v)), Some(i64::from(u))),
@@ -69,9 +70,8 @@ impl StoreTx {
             "INSERT INTO messages (request_id, direction, kind, message_id, in_reply_to, refs, from_addr, \
              from_name, to_addrs, cc_addrs, subject, body_text, new_text, raw, size, mailbox, uidvalidity, uid, \
              outbox_id, note, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-             CASE WHEN $22 > 0 THEN zeroblob($22) ELSE $14 END, $15, $16, $17, $18, $19, $20, $21) \
-             RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+             $20, $21) RETURNING id",
         )
         .bind(m.request_id.map(|r| r.0))
         .bind(m.direction)
@@ -94,12 +94,17 @@ impl StoreTx {
         .bind(m.outbox_id)
         .bind(m.note)
         .bind(now_ms())
-        .bind(streamed.map_or(0, |r| i64::try_from(r.len()).unwrap_or(i64::MAX)))
         .fetch_one(&mut *self.tx)
         .await
         .with_context(|| format!("storing message {}", m.message_id))?;
         if let Some(raw) = streamed {
-            self.write_blob("messages", "raw", id, raw).await.context("storing the raw message")?;
+            sqlx::query("INSERT INTO message_raw (message_id, raw) VALUES ($1, zeroblob($2))")
+                .bind(id)
+                .bind(i64::try_from(raw.len()).unwrap_or(i64::MAX))
+                .execute(&mut *self.tx)
+                .await
+                .context("storing the raw message")?;
+            self.write_blob("message_raw", "raw", id, raw).await.context("storing the raw message")?;
         }
         Ok(id)
     }
@@ -296,11 +301,13 @@ impl Store {
 
     /// The raw bytes kept for a quarantined message, when it was fetched.
     pub async fn quarantine_raw(&self, id: i64) -> anyhow::Result<Option<Vec<u8>>> {
-        let raw: Option<Option<Vec<u8>>> =
-            sqlx::query_scalar("SELECT m.raw FROM quarantine q JOIN messages m ON m.id = q.message_id WHERE q.id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let raw: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+            "SELECT COALESCE(m.raw, (SELECT r.raw FROM message_raw r WHERE r.message_id = m.id)) \
+                 FROM quarantine q JOIN messages m ON m.id = q.message_id WHERE q.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(raw.flatten())
     }
 
@@ -341,5 +348,48 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?;
         rows.iter().map(|r| Ok((r.try_get("kind")?, r.try_get("n")?))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// Raw mail is given back byte for byte whether it was small enough to sit in its messages
+    /// row or was written in pieces to `message_raw`.
+    #[tokio::test]
+    async fn raw_mail_of_any_size_comes_back_whole() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 2).await?;
+        store.migrate().await?;
+        let small = b"From: a@b.test\r\n\r\nhello\r\n".to_vec();
+        let big: Vec<u8> = (0..(3 * super::super::STREAM_BLOB_MIN + 17) as u32).map(|i| (i % 251) as u8).collect();
+        for (uid, raw) in [(1u32, &small), (2, &big)] {
+            let mut tx = store.begin().await?;
+            let id = tx
+                .insert_message(&NewMessage {
+                    direction: "in",
+                    kind: "unusable",
+                    message_id: &format!("m{uid}@b.test"),
+                    raw: Some(raw),
+                    size: raw.len() as i64,
+                    position: Some(("INBOX", 1, uid)),
+                    ..Default::default()
+                })
+                .await?;
+            tx.insert_quarantine(Some(id), ("INBOX", 1, uid), "a@b.test", "s", raw.len() as i64, "", "test").await?;
+            tx.commit().await?;
+            let q: i64 = sqlx::query_scalar("SELECT id FROM quarantine WHERE uid = $1")
+                .bind(i64::from(uid))
+                .fetch_one(&store.pool)
+                .await?;
+            let back = store.quarantine_raw(q).await?.expect("raw kept");
+            assert_eq!(back.len(), raw.len());
+            assert!(back == *raw, "message {uid} differs");
+        }
+        let apart: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM message_raw").fetch_one(&store.pool).await?;
+        assert_eq!(apart, 1, "only the big one is kept apart");
+        Ok(())
     }
 }
