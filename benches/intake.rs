@@ -40,22 +40,17 @@ fn main() -> Result<()> {
         println!("intake micro-benchmark: run it with `cargo bench --bench intake [-- --n N]`");
         return Ok(());
     }
-    let n: usize = args
-        .iter()
-        .position(|a| a == "--n")
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse())
-        .transpose()
-        .context("--n takes a number")?
-        .unwrap_or(3000);
-    let big: usize = args
-        .iter()
-        .position(|a| a == "--big")
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse())
-        .transpose()
-        .context("--big takes a number")?
-        .unwrap_or(0);
+    // `--name N`: the number after the flag, or `default` without the flag.
+    let number = |name: &str, default: usize| -> Result<usize> {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .map(|v| v.parse())
+            .transpose()
+            .with_context(|| format!("{name} takes a number"))
+            .map(|v| v.unwrap_or(default))
+    };
+    let (n, big) = (number("--n", 3000)?, number("--big", 0)?);
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(n, big))
 }
 
