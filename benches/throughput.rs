@@ -702,11 +702,13 @@ async fn trickle(
     let mut to_smtp = Vec::new();
     let mut to_mailbox = Vec::new();
     let mut mailbox_minus_sent_at = Vec::new();
-    for (id, accepted) in &sent {
+    let mut slowest = Vec::new();
+    for (i, (id, accepted)) in sent.iter().enumerate() {
         let sent_at = acks.get(id).map(|t| *t as f64);
         let seen = delivered.get(id).copied();
         if let Some(at) = sent_at {
             to_smtp.push(at - accepted);
+            slowest.push((i, at - accepted));
         }
         if let Some(at) = seen {
             to_mailbox.push(at - accepted);
@@ -734,6 +736,11 @@ async fn trickle(
         to_smtp_acceptance: Percentiles::of(to_smtp),
         to_mailbox_delivery: Percentiles::of(to_mailbox),
         mailbox_minus_sent_at: Percentiles::of(mailbox_minus_sent_at),
+        slowest: {
+            slowest.sort_by(|a, b| b.1.total_cmp(&a.1));
+            slowest.truncate(5);
+            slowest
+        },
         peak_rss_mb: peak.map(|kb| kb as f64 / 1024.0),
         stages,
     })

@@ -132,6 +132,11 @@ pub struct ImapSection {
     /// notifications for 0.5 s to batch them; a NOOP makes it look at once.
     #[serde(with = "humantime_serde")]
     pub burst_check: Duration,
+    /// While the mailbox is quiet, IDLE in slices of this length and check with NOOP after
+    /// each, so the first question after a quiet spell does not wait for the server's delayed
+    /// push (0.5 s on Dovecot); zero means one long IDLE.
+    #[serde(with = "humantime_serde")]
+    pub quiet_check: Duration,
     /// Messages over this many bytes are quarantined without being parsed.
     pub max_message_bytes: u64,
     /// How many messages one UID FETCH brings at most.
@@ -277,6 +282,7 @@ impl Default for RawConfig {
                 idle: true,
                 idle_timeout: Duration::from_secs(25 * 60),
                 burst_check: Duration::from_millis(50),
+                quiet_check: Duration::from_millis(250),
                 max_message_bytes: 25 * 1024 * 1024,
                 fetch_batch: 200,
                 timeout: Duration::from_secs(60),
@@ -513,6 +519,9 @@ fn validate(raw: &RawConfig) -> Result<(), ConfigError> {
     if imap.burst_check > Duration::from_secs(60) {
         return Err(invalid("imap.burst_check", "must be at most 60s (0s turns it off)"));
     }
+    if imap.quiet_check > Duration::from_secs(60) {
+        return Err(invalid("imap.quiet_check", "must be at most 60s (0s turns it off)"));
+    }
     if imap.idle_timeout < Duration::from_secs(10) || imap.idle_timeout > Duration::from_secs(29 * 60) {
         return Err(invalid("imap.idle_timeout", "must be between 10s and 29m (RFC 2177)"));
     }
@@ -619,6 +628,8 @@ mod tests {
             (|r| r.database.url = "mysql://x".into(), "database.url"),
             (|r| r.imap.processed_folder = "INBOX".into(), "imap.processed_folder"),
             (|r| r.imap.ca_file = Some("/nonexistent/ca.pem".into()), "imap.ca_file"),
+            (|r| r.imap.burst_check = Duration::from_secs(61), "imap.burst_check"),
+            (|r| r.imap.quiet_check = Duration::from_secs(61), "imap.quiet_check"),
             (
                 |r| {
                     r.imap.secret.password_env = Some("X".into());

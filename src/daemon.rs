@@ -191,12 +191,26 @@ async fn poll_session(
                 }
             }
         } else if use_idle {
+            // Quiet: IDLE until the server reports mail or `limit` passes, in slices of
+            // `quiet_check` with a NOOP after each (see `imap.quiet_check`).
             let limit = imap.idle_timeout.min(imap.poll_interval);
-            let (next, wake) = conn.idle(limit, cancel).await?;
-            conn = next;
-            if wake == crate::mailbox::Wake::Shutdown {
-                conn.logout().await;
-                return Ok(());
+            let slice = if imap.quiet_check.is_zero() { limit } else { imap.quiet_check.min(limit) };
+            let quiet_since = Instant::now();
+            loop {
+                let (next, wake) = conn.idle(slice, cancel).await?;
+                conn = next;
+                match wake {
+                    crate::mailbox::Wake::Shutdown => {
+                        conn.logout().await;
+                        return Ok(());
+                    }
+                    crate::mailbox::Wake::NewData => break,
+                    crate::mailbox::Wake::Timeout => {
+                        if quiet_since.elapsed() >= limit || conn.check_now().await? {
+                            break;
+                        }
+                    }
+                }
             }
         } else {
             tokio::select! {

@@ -134,6 +134,8 @@ pub struct TrickleFigures {
     /// Arrival in the Maildir minus outbox.sent_at: negative when the daemon stamped sent_at after
     /// the acknowledgement had already been delivered (sent_at then lags the real acceptance).
     pub mailbox_minus_sent_at: Percentiles,
+    /// The slowest questions to SMTP acceptance: (position in the trickle from 0, ms).
+    pub slowest: Vec<(usize, f64)>,
     pub peak_rss_mb: Option<f64>,
     pub stages: Vec<Stage>,
 }
@@ -318,6 +320,8 @@ impl Summary {
                 t.row("question 250 -> ack 250 (SMTP)", tr.to_smtp_acceptance.line());
                 t.row("question 250 -> ack in Maildir", tr.to_mailbox_delivery.line());
                 t.row("ack in Maildir - its sent_at", tr.mailbox_minus_sent_at.line());
+                let slowest: Vec<String> = tr.slowest.iter().map(|(i, ms)| format!("#{i} {ms:.0} ms")).collect();
+                t.row("slowest (position in the trickle)", slowest.join(", "));
                 t.row("peak RSS", rss(tr.peak_rss_mb));
                 stage_rows(&mut t, &tr.stages, self.stage_report);
             }
