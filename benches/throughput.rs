@@ -544,6 +544,7 @@ async fn drain(
     let figures = daemon::db_figures(&db).await?;
     let quarantined = daemon::progress(&db).await?.quarantined;
     let peak = d.peak_rss_kb();
+    let cpu = d.cpu_seconds();
     db.close().await;
     d.terminate(STOP_LIMIT).await?;
 
@@ -580,6 +581,7 @@ async fn drain(
             .map(|t| (t - d.started_unix_ms) as f64 / 1000.0)
             .unwrap_or(0.0),
         peak_rss_mb: peak.map(|kb| kb as f64 / 1024.0),
+        daemon_cpu_ms_per_question: cpu.map(|s| s * 1000.0 / expected.max(1) as f64),
         rss_timeline_mb: rss_timeline,
         db_bytes,
         db_wal_bytes: db_wal,

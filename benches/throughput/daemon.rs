@@ -162,6 +162,15 @@ impl DaemonProc {
         proc_status_kb(self.pid, "VmRSS:")
     }
 
+    /// CPU time the daemon has used so far (user + system, all threads), in seconds.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
+        // Fields after the command name (which may hold spaces) end with ')'.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some(ticks / 100.0) // USER_HZ is 100 on Linux
+    }
+
     /// Peak resident set size so far (VmHWM), in kB.
     pub fn peak_rss_kb(&self) -> Option<u64> {
         proc_status_kb(self.pid, "VmHWM:")

@@ -67,6 +67,9 @@ pub struct DrainFigures {
     /// Daemon start until every outbox row (staff notices too) was sent.
     pub all_mail_sent_seconds: f64,
     pub peak_rss_mb: Option<f64>,
+    /// The daemon's CPU time (user + system) from its start until every outbox row was sent,
+    /// per question, in milliseconds.
+    pub daemon_cpu_ms_per_question: Option<f64>,
     /// (seconds since daemon start, VmRSS in MB), about every 2 s.
     pub rss_timeline_mb: Vec<(f64, f64)>,
     /// .db plus -wal.
@@ -284,6 +287,10 @@ impl Summary {
         t.row("RATIO TO RAW LIMIT", format!("{:.3}", d.ratio_to_raw_limit));
         t.row("all outbox mail sent (incl. staff)", format!("{:.2} s after daemon start", d.all_mail_sent_seconds));
         t.row("PEAK RSS", rss(d.peak_rss_mb));
+        t.row(
+            "daemon CPU per question",
+            d.daemon_cpu_ms_per_question.map_or("?".into(), |ms| format!("{ms:.2} ms (user + system, all threads)")),
+        );
         t.row("RSS during the drain", timeline(&d.rss_timeline_mb));
         t.row(
             "DB bytes per 1,000 requests",

@@ -102,7 +102,12 @@ impl Phrases {
     /// the slow search gives the same answer, and a case-insensitive pre-filter says "maybe".)
     fn found_in(&self, text: &str) -> bool {
         let automaton = self.automaton.get_or_init(|| {
-            aho_corasick::AhoCorasickBuilder::new().ascii_case_insensitive(self.any_case).build(self.list).ok()
+            aho_corasick::AhoCorasickBuilder::new()
+                .ascii_case_insensitive(self.any_case)
+                // A full DFA: a few hundred KB for these lists, and the fastest scan.
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                .build(self.list)
+                .ok()
         });
         match automaton {
             Some(a) => a.is_match(text),
