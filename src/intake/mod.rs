@@ -379,13 +379,13 @@ impl Intake {
         let result = self.dispatch(tx, pos, raw, parsed).await;
         match result {
             Ok(outcome) => {
-                tx.release("message").await?;
+                tx.release("message");
                 self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
                 Ok(outcome)
             }
             Err(e) => {
                 tx.rollback_to("message").await?;
-                tx.release("message").await?;
+                tx.release("message");
                 let attempts = {
                     let mut f = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     let n = f.entry(key.clone()).or_insert(0);
@@ -1252,18 +1252,18 @@ impl Intake {
             )
             .await?
         {
-            tx.release("staff_commands").await?;
+            tx.release("staff_commands");
             return Ok(duplicate);
         }
         match self.apply_in(tx, id, &message, actor, &attachments).await {
             Ok(summary) => {
-                tx.release("staff_commands").await?;
+                tx.release("staff_commands");
                 tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
                 Ok(Outcome::StaffAction { tracking: request.tracking.clone(), summary })
             }
             Err(ApplyError::Command(e)) => {
                 tx.rollback_to("staff_commands").await?;
-                tx.release("staff_commands").await?;
+                tx.release("staff_commands");
                 self.staff_rejected(tx, pos, raw, mail, actor, Some(request), &e.to_string()).await
             }
             Err(ApplyError::Internal(e)) => Err(e),

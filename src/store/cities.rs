@@ -1,6 +1,9 @@
 //! The eligible-city registry: cities, their mail domains and known contacts, plus the audit
 //! log of every change.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use anyhow::Context as _;
 use serde::Serialize;
 use sqlx::Row as _;
@@ -107,9 +110,15 @@ async fn city_of_contact_in(db: &mut SqliteConnection, email: &str) -> anyhow::R
 }
 
 impl StoreTx {
-    /// [`Store::city_for_domains`] inside this transaction.
+    /// [`Store::city_for_domains`] inside this transaction, from the registry it has read.
     pub async fn city_for_domains(&mut self, candidates: &[String]) -> anyhow::Result<Option<(String, CityRow)>> {
-        city_for_domains_in(&mut self.tx, candidates).await
+        let (cities, by_domain) = self.registry().await?;
+        // The longest candidate that is a city's mail domain (each domain belongs to one city).
+        Ok(candidates
+            .iter()
+            .filter_map(|c| by_domain.get(c).and_then(|&i| cities.get(i)).map(|city| (c, city)))
+            .max_by_key(|(c, _)| c.len())
+            .map(|(c, city)| (c.clone(), city.clone())))
     }
 
     /// [`Store::city_of_contact`] inside this transaction.
@@ -225,16 +234,24 @@ impl StoreTx {
 
     /// Every city, as this transaction sees the registry. Read once per transaction: it holds
     /// the write lock, so only its own writes (which drop the copy) can change the registry.
-    pub async fn list_cities(&mut self) -> anyhow::Result<Vec<CityRow>> {
-        if let Some(cities) = &self.cities {
-            return Ok(cities.clone());
+    pub async fn list_cities(&mut self) -> anyhow::Result<Arc<Vec<CityRow>>> {
+        Ok(self.registry().await?.0)
+    }
+
+    /// The registry and each mail domain's index in it, read once per transaction.
+    async fn registry(&mut self) -> anyhow::Result<(Arc<Vec<CityRow>>, Arc<HashMap<String, usize>>)> {
+        if let Some((cities, by_domain)) = &self.cities {
+            return Ok((Arc::clone(cities), Arc::clone(by_domain)));
         }
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_CITY} ORDER BY c.state, c.name, c.id")))
             .fetch_all(&mut *self.tx)
             .await?;
         let cities = rows.iter().map(city_from_row).collect::<anyhow::Result<Vec<_>>>()?;
-        self.cities = Some(cities.clone());
-        Ok(cities)
+        let by_domain: HashMap<String, usize> =
+            cities.iter().enumerate().flat_map(|(i, c)| c.record.domains.iter().map(move |d| (d.clone(), i))).collect();
+        let registry = (Arc::new(cities), Arc::new(by_domain));
+        self.cities = Some(registry.clone());
+        Ok(registry)
     }
 
     /// Records a known official (an existing contact is updated).

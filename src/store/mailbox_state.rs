@@ -1,5 +1,6 @@
 //! Where the poller stands in each mailbox: UIDVALIDITY and the highest UID handled.
 
+use anyhow::Context as _;
 use sqlx::Row as _;
 
 use super::{Store, StoreTx, now_ms};
@@ -44,10 +45,35 @@ impl Store {
     }
 }
 
+/// How far a mailbox has been handled, held by a transaction until it commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    mailbox: String,
+    uidvalidity: u32,
+    uid: u32,
+}
+
 impl StoreTx {
     /// Moves the position forward to `uid` (never backwards), in the same transaction as the
-    /// message it belongs to.
+    /// message it belongs to. Written once, just before the transaction commits: a group of
+    /// messages costs one UPDATE, not one each. (A position of another mailbox or UIDVALIDITY
+    /// is written at once.)
     pub async fn advance_position(&mut self, mailbox: &str, uidvalidity: u32, uid: u32) -> anyhow::Result<()> {
+        match &mut self.position {
+            Some(p) if p.mailbox == mailbox && p.uidvalidity == uidvalidity => p.uid = p.uid.max(uid),
+            held => {
+                let next = Position { mailbox: mailbox.to_string(), uidvalidity, uid };
+                if let Some(other) = held.replace(next) {
+                    self.write_position(&other).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn write_position(&mut self, p: &Position) -> anyhow::Result<()> {
+        let Position { mailbox, uidvalidity, uid } = p;
+        let (uid, uidvalidity) = (*uid, *uidvalidity);
         sqlx::query(
             "UPDATE mailbox_state SET last_uid = CASE WHEN last_uid < $1 THEN $1 ELSE last_uid END \
              WHERE mailbox = $2 AND uidvalidity = $3",
@@ -56,7 +82,48 @@ impl StoreTx {
         .bind(mailbox)
         .bind(i64::from(uidvalidity))
         .execute(&mut *self.tx)
-        .await?;
+        .await
+        .context("recording how far the mailbox is handled")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::Store;
+
+    /// The position is written with the commit, follows ROLLBACK TO like every other write, and
+    /// is gone with a transaction that never commits.
+    #[tokio::test]
+    async fn the_position_goes_with_the_commit_and_the_savepoints() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 2).await?;
+        store.migrate().await?;
+        store.record_poll("INBOX", 7).await?;
+        let last = |store: Store| async move { anyhow::Ok(store.mailbox_state("INBOX").await?.map(|s| s.last_uid)) };
+
+        let mut tx = store.begin().await?;
+        tx.advance_position("INBOX", 7, 5).await?;
+        tx.savepoint("message").await?;
+        tx.advance_position("INBOX", 7, 9).await?;
+        tx.rollback_to("message").await?;
+        tx.release("message");
+        tx.savepoint("message").await?; // sends the pending RELEASE with it
+        tx.advance_position("INBOX", 7, 6).await?;
+        tx.release("message");
+        assert_eq!(last(store.clone()).await?, Some(0), "nothing before the commit");
+        tx.commit().await?;
+        assert_eq!(last(store.clone()).await?, Some(6), "the furthest position that was kept");
+
+        let mut tx = store.begin().await?;
+        tx.advance_position("INBOX", 7, 40).await?;
+        drop(tx);
+        assert_eq!(last(store.clone()).await?, Some(6), "a transaction dropped moves nothing");
+
+        let mut tx = store.begin().await?;
+        tx.advance_position("INBOX", 7, 3).await?;
+        tx.commit().await?;
+        assert_eq!(last(store).await?, Some(6), "never backwards");
         Ok(())
     }
 }

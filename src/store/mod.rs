@@ -30,6 +30,7 @@ use sqlx::{ConnectOptions as _, Sqlite, SqlitePool, Transaction};
 pub use admin::AdminToken;
 pub use cities::{CityRow, ContactRow};
 pub use mailbox_state::MailboxState;
+use mailbox_state::Position;
 pub use messages::{Handled, NewAttachment, NewMessage, QuarantineRow};
 pub use outbox::{NewOutbox, OutboxRow, OutboxStats};
 pub use requests::{IllegalTransition, NewRequest, RequestEvent, RequestRow};
@@ -101,15 +102,25 @@ pub struct StoreTx {
     _writer: tokio::sync::OwnedMutexGuard<()>,
     /// Outbox rows born leased to this process, for the worker once this commits.
     handoff: Vec<Handoff>,
-    /// Open savepoints, with how many handoff ids existed when each was taken.
-    savepoints: Vec<(String, usize)>,
+    /// Open savepoints, with how many handoff ids existed and the pending position when each
+    /// was taken.
+    savepoints: Vec<(String, usize, Option<Position>)>,
+    /// A RELEASE not yet sent: it goes with the next savepoint statement (one round trip to the
+    /// SQLite thread instead of two per message), and COMMIT releases everything anyway.
+    release_pending: Option<String>,
+    /// The furthest IMAP position handled in this transaction, written once at commit (see
+    /// [`StoreTx::advance_position`]).
+    position: Option<Position>,
     /// Requests created in this transaction, and (request, staff?) threads that got outbox rows
     /// in it: a thread of a request created here with no row yet has no pending mail, without a
     /// query. (A rollback can leave stale entries; they only cost the query.)
     fresh_requests: std::collections::HashSet<i64>,
     queued_threads: std::collections::HashSet<(i64, bool)>,
-    /// The registry as read in this transaction (see [`StoreTx::list_cities`]).
-    cities: Option<Vec<CityRow>>,
+    /// The registry as read in this transaction (see [`StoreTx::list_cities`]), with each mail
+    /// domain's index in it.
+    cities: Option<(Arc<Vec<CityRow>>, Arc<std::collections::HashMap<String, usize>>)>,
+    /// Active staff by address, read once per transaction (see [`StoreTx::staff_member`]).
+    staff: Option<std::collections::HashMap<String, staff::StaffMember>>,
     /// The process's id, for the claims it writes (see `Store::instance`).
     instance: Arc<str>,
 }
@@ -159,9 +170,12 @@ impl Store {
             _writer: writer,
             handoff: Vec::new(),
             savepoints: Vec::new(),
+            release_pending: None,
+            position: None,
             fresh_requests: Default::default(),
             queued_threads: Default::default(),
             cities: None,
+            staff: None,
             instance: Arc::clone(&self.instance),
         })
     }
@@ -265,8 +279,21 @@ impl StoreTx {
         Ok(())
     }
 
-    pub async fn commit(self) -> anyhow::Result<()> {
+    pub async fn commit(mut self) -> anyhow::Result<()> {
+        if let Some(p) = self.position.take() {
+            self.write_position(&p).await?;
+        }
         self.tx.commit().await.context("committing the transaction")
+    }
+
+    /// The savepoint statement `sql`, after a pending RELEASE, in one round trip.
+    async fn savepoint_statement(&mut self, sql: String, what: &'static str) -> anyhow::Result<()> {
+        let sql = match self.release_pending.take() {
+            Some(name) => format!("RELEASE {name}; {sql}"),
+            None => sql,
+        };
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *self.tx).await.context(what)?;
+        Ok(())
     }
 
     /// The ids of outbox rows queued leased in this transaction (see `NewOutbox::lease_until`);
@@ -278,35 +305,34 @@ impl StoreTx {
     /// Marks a point this transaction can return to ([`StoreTx::rollback_to`]) without giving up
     /// what came before it: one message in a group commit, one all-or-nothing staff command.
     pub async fn savepoint(&mut self, name: &str) -> anyhow::Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!("SAVEPOINT {name}")))
-            .execute(&mut *self.tx)
-            .await
-            .context("SAVEPOINT")?;
-        self.savepoints.push((name.to_string(), self.handoff.len()));
+        self.savepoint_statement(format!("SAVEPOINT {name}"), "SAVEPOINT").await?;
+        self.savepoints.push((name.to_string(), self.handoff.len(), self.position.clone()));
         Ok(())
     }
 
     /// Keeps what was written since [`StoreTx::savepoint`] (it commits with the transaction).
-    pub async fn release(&mut self, name: &str) -> anyhow::Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!("RELEASE {name}"))).execute(&mut *self.tx).await.context("RELEASE")?;
+    /// The RELEASE itself is sent with the next savepoint statement, or not at all when COMMIT
+    /// comes first: statements in between stay inside the savepoint, which only matters to a
+    /// later ROLLBACK TO it, and that sends the RELEASE first.
+    pub fn release(&mut self, name: &str) {
+        // A RELEASE still pending is of a savepoint taken inside this one (an outer one
+        // released would have released this one too): releasing this one covers it.
+        self.release_pending = Some(name.to_string());
         // Releasing a savepoint also releases the ones taken after it.
-        if let Some(at) = self.savepoints.iter().rposition(|(n, _)| n == name) {
+        if let Some(at) = self.savepoints.iter().rposition(|(n, ..)| n == name) {
             self.savepoints.truncate(at);
         }
-        Ok(())
     }
 
     /// Undoes what was written since [`StoreTx::savepoint`]; the savepoint stays, to write
     /// something else under it and [`StoreTx::release`] it.
     pub async fn rollback_to(&mut self, name: &str) -> anyhow::Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!("ROLLBACK TO {name}")))
-            .execute(&mut *self.tx)
-            .await
-            .context("ROLLBACK TO")?;
+        self.savepoint_statement(format!("ROLLBACK TO {name}"), "ROLLBACK TO").await?;
         // What was queued under it is gone, and so are the savepoints taken after it.
         self.cities = None;
-        if let Some(at) = self.savepoints.iter().rposition(|(n, _)| n == name) {
+        if let Some(at) = self.savepoints.iter().rposition(|(n, ..)| n == name) {
             self.handoff.truncate(self.savepoints[at].1);
+            self.position = self.savepoints[at].2.clone();
             self.savepoints.truncate(at + 1);
         }
         Ok(())

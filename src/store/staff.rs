@@ -47,9 +47,24 @@ async fn staff_member_in<'e>(db: impl sqlx::SqliteExecutor<'e>, email: &str) -> 
 }
 
 impl StoreTx {
-    /// As [`Store::staff_member`], inside this transaction.
+    /// As [`Store::staff_member`], inside this transaction. The active staff are read once per
+    /// transaction: it holds the write lock, and staff are only changed in transactions of
+    /// their own, so the list cannot change under it.
     pub async fn staff_member(&mut self, email: &str) -> anyhow::Result<Option<StaffMember>> {
-        staff_member_in(&mut *self.tx, email).await
+        if self.staff.is_none() {
+            let rows =
+                sqlx::query("SELECT email, name, role FROM staff WHERE active = 1").fetch_all(&mut *self.tx).await?;
+            let mut staff = std::collections::HashMap::with_capacity(rows.len());
+            for r in rows {
+                let email: String = r.try_get("email")?;
+                staff.insert(
+                    email.clone(),
+                    StaffMember { email, name: r.try_get("name")?, role: r.try_get("role")?, active: true },
+                );
+            }
+            self.staff = Some(staff);
+        }
+        Ok(self.staff.as_ref().and_then(|s| s.get(email)).cloned())
     }
 }
 
