@@ -58,6 +58,9 @@ fn city_from_row(row: &SqliteRow) -> anyhow::Result<CityRow> {
     })
 }
 
+/// The registry as a transaction read it, and each mail domain's index in it.
+pub(super) type Registry = (Arc<Vec<CityRow>>, Arc<HashMap<String, usize>>);
+
 const SELECT_CITY: &str = "SELECT c.id, c.name, c.state, c.population, c.eligible, c.eligible_from, c.eligible_until, c.notes, \
      (SELECT GROUP_CONCAT(d.domain, ',') FROM city_domains d WHERE d.city_id = c.id) AS domains \
      FROM cities c";
@@ -239,7 +242,7 @@ impl StoreTx {
     }
 
     /// The registry and each mail domain's index in it, read once per transaction.
-    async fn registry(&mut self) -> anyhow::Result<(Arc<Vec<CityRow>>, Arc<HashMap<String, usize>>)> {
+    async fn registry(&mut self) -> anyhow::Result<Registry> {
         if let Some((cities, by_domain)) = &self.cities {
             return Ok((Arc::clone(cities), Arc::clone(by_domain)));
         }

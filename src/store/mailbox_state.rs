@@ -96,9 +96,7 @@ mod tests {
     /// is gone with a transaction that never commits.
     #[tokio::test]
     async fn the_position_goes_with_the_commit_and_the_savepoints() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 2).await?;
-        store.migrate().await?;
+        let (_dir, store) = Store::for_test().await?;
         store.record_poll("INBOX", 7).await?;
         let last = |store: Store| async move { anyhow::Ok(store.mailbox_state("INBOX").await?.map(|s| s.last_uid)) };
 

@@ -360,9 +360,7 @@ mod tests {
     /// row or was written in pieces to `message_raw`.
     #[tokio::test]
     async fn raw_mail_of_any_size_comes_back_whole() -> anyhow::Result<()> {
-        let dir = tempfile::tempdir()?;
-        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 2).await?;
-        store.migrate().await?;
+        let (_dir, store) = Store::for_test().await?;
         let small = b"From: a@b.test\r\n\r\nhello\r\n".to_vec();
         let big: Vec<u8> = (0..(3 * super::super::STREAM_BLOB_MIN + 17) as u32).map(|i| (i % 251) as u8).collect();
         for (uid, raw) in [(1u32, &small), (2, &big)] {

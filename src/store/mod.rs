@@ -118,7 +118,7 @@ pub struct StoreTx {
     queued_threads: std::collections::HashSet<(i64, bool)>,
     /// The registry as read in this transaction (see [`StoreTx::list_cities`]), with each mail
     /// domain's index in it.
-    cities: Option<(Arc<Vec<CityRow>>, Arc<std::collections::HashMap<String, usize>>)>,
+    cities: Option<cities::Registry>,
     /// Active staff by address, read once per transaction (see [`StoreTx::staff_member`]).
     staff: Option<std::collections::HashMap<String, staff::StaffMember>>,
     /// The process's id, for the claims it writes (see `Store::instance`).
@@ -145,6 +145,15 @@ impl Store {
             .with_context(|| format!("opening database {url}"))?;
         let instance: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
         Ok(Store { pool, write_lock: Arc::new(tokio::sync::Mutex::new(())), instance })
+    }
+
+    /// A migrated database in a temporary directory (removed when the guard drops).
+    #[cfg(test)]
+    pub(crate) async fn for_test() -> anyhow::Result<(tempfile::TempDir, Store)> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 2).await?;
+        store.migrate().await?;
+        Ok((dir, store))
     }
 
     /// Applies every migration not yet applied. Safe to run at every start.
