@@ -876,8 +876,9 @@ impl Intake {
                 }
             }
         };
-        let outbox_id = tx
-            .enqueue(&NewOutbox {
+        // The outbox row and the messages row that records it, in one round trip.
+        tx.enqueue_recorded(
+            &NewOutbox {
                 request_id: q.request,
                 kind: q.kind,
                 message_id: &message_id,
@@ -886,23 +887,22 @@ impl Intake {
                 raw: &bytes,
                 rate_key: &rate_key,
                 lease_until,
-            })
-            .await?;
-        tx.insert_message(&NewMessage {
-            request_id: q.request,
-            direction: "out",
-            kind: q.kind,
-            message_id: &message_id,
-            in_reply_to: q.in_reply_to.unwrap_or_default(),
-            references: &q.references.join(" "),
-            from_addr: &self.cfg.intake.address,
-            to_addrs: &recipients.join(", "),
-            subject: &q.rendered.subject,
-            body_text: &q.rendered.text,
-            size: size_of(bytes.len()),
-            outbox_id: Some(outbox_id),
-            ..Default::default()
-        })
+            },
+            &NewMessage {
+                request_id: q.request,
+                direction: "out",
+                kind: q.kind,
+                message_id: &message_id,
+                in_reply_to: q.in_reply_to.unwrap_or_default(),
+                references: &q.references.join(" "),
+                from_addr: &self.cfg.intake.address,
+                to_addrs: &recipients.join(", "),
+                subject: &q.rendered.subject,
+                body_text: &q.rendered.text,
+                size: size_of(bytes.len()),
+                ..Default::default()
+            },
+        )
         .await?;
         Ok(Some(message_id))
     }

@@ -3,7 +3,8 @@
 use anyhow::Context as _;
 use serde::Serialize;
 use sqlx::Row as _;
-use sqlx::SqliteConnection;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Sqlite, SqliteConnection};
 
 use super::{Store, StoreTx, now_ms};
 use crate::domain::RequestId;
@@ -57,23 +58,36 @@ pub struct QuarantineRow {
     pub created_at: i64,
 }
 
-impl StoreTx {
-    pub async fn insert_message(&mut self, m: &NewMessage<'_>) -> anyhow::Result<i64> {
-        // Large raw mail goes to `message_raw`, written in pieces after the row exists (see
-        // `write_blob` and migration 0003).
-        let streamed = m.raw.filter(|r| r.len() > super::STREAM_BLOB_MIN);
-        let (mailbox, uidvalidity, uid) = match m.position {
-            Some((mb, v, u)) => (Some(mb), Some(i64::from(v)), Some(i64::from(u))),
-            None => (None, None, None),
-        };
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (request_id, direction, kind, message_id, in_reply_to, refs, from_addr, \
-             from_name, to_addrs, cc_addrs, subject, body_text, new_text, raw, size, mailbox, uidvalidity, uid, \
-             outbox_id, note, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-             $20, $21) RETURNING id",
-        )
-        .bind(m.request_id.map(|r| r.0))
+/// The INSERT of a messages row whose 21 values are bound from `$first` on by [`bind_message`];
+/// `outbox_id` is SQL for that column (its bound value is then not used).
+pub(super) fn message_insert(first: usize, outbox_id: Option<&str>) -> String {
+    const OUTBOX_ID: usize = 18;
+    let values: Vec<String> = (0..21)
+        .map(|i| match outbox_id {
+            Some(sql) if i == OUTBOX_ID => sql.to_string(),
+            _ => format!("${}", first + i),
+        })
+        .collect();
+    format!(
+        "INSERT INTO messages (request_id, direction, kind, message_id, in_reply_to, refs, from_addr, \
+         from_name, to_addrs, cc_addrs, subject, body_text, new_text, raw, size, mailbox, uidvalidity, uid, \
+         outbox_id, note, created_at) VALUES ({})",
+        values.join(", ")
+    )
+}
+
+/// Binds a messages row's 21 values in [`message_insert`]'s order; `raw` is what goes in the row
+/// (`None` for mail kept in `message_raw` or not kept).
+pub(super) fn bind_message<'q, O>(
+    q: sqlx::query::QueryScalar<'q, Sqlite, O, SqliteArguments>,
+    m: &NewMessage<'q>,
+    raw: Option<&'q [u8]>,
+) -> sqlx::query::QueryScalar<'q, Sqlite, O, SqliteArguments> {
+    let (mailbox, uidvalidity, uid) = match m.position {
+        Some((mb, v, u)) => (Some(mb), Some(i64::from(v)), Some(i64::from(u))),
+        None => (None, None, None),
+    };
+    q.bind(m.request_id.map(|r| r.0))
         .bind(m.direction)
         .bind(m.kind)
         .bind(m.message_id)
@@ -86,7 +100,7 @@ impl StoreTx {
         .bind(m.subject)
         .bind(m.body_text)
         .bind(m.new_text)
-        .bind(if streamed.is_some() { None } else { m.raw })
+        .bind(raw)
         .bind(m.size)
         .bind(mailbox)
         .bind(uidvalidity)
@@ -94,9 +108,19 @@ impl StoreTx {
         .bind(m.outbox_id)
         .bind(m.note)
         .bind(now_ms())
-        .fetch_one(&mut *self.tx)
-        .await
-        .with_context(|| format!("storing message {}", m.message_id))?;
+}
+
+impl StoreTx {
+    pub async fn insert_message(&mut self, m: &NewMessage<'_>) -> anyhow::Result<i64> {
+        // Large raw mail goes to `message_raw`, written in pieces after the row exists (see
+        // `write_blob` and migration 0003).
+        let streamed = m.raw.filter(|r| r.len() > super::STREAM_BLOB_MIN);
+        let sql = format!("{} RETURNING id", message_insert(1, None));
+        let q = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+        let id: i64 = bind_message(q, m, if streamed.is_some() { None } else { m.raw })
+            .fetch_one(&mut *self.tx)
+            .await
+            .with_context(|| format!("storing message {}", m.message_id))?;
         if let Some(raw) = streamed {
             sqlx::query("INSERT INTO message_raw (message_id, raw) VALUES ($1, zeroblob($2))")
                 .bind(id)

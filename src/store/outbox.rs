@@ -4,6 +4,10 @@ use anyhow::Context as _;
 use serde::Serialize;
 use sqlx::Row as _;
 
+use sqlx::Sqlite;
+use sqlx::sqlite::SqliteArguments;
+
+use super::messages::NewMessage;
 use super::{Store, StoreTx, now_ms};
 use crate::domain::RequestId;
 
@@ -21,6 +25,24 @@ pub struct NewOutbox<'a> {
     /// Non-zero: the row is born claimed by this process until this Unix ms, and its id is
     /// handed to the outbox worker once the transaction commits (see [`StoreTx::take_handoff`]).
     pub lease_until: i64,
+}
+
+/// Binds an outbox row's ten values in [`OUTBOX_INSERT`]'s order.
+fn bind_outbox<'q, O>(
+    q: sqlx::query::QueryScalar<'q, Sqlite, O, SqliteArguments>,
+    m: &NewOutbox<'q>,
+    instance: &'q str,
+) -> sqlx::query::QueryScalar<'q, Sqlite, O, SqliteArguments> {
+    q.bind(m.request_id.map(|r| r.0))
+        .bind(m.kind)
+        .bind(m.message_id)
+        .bind(m.envelope_from)
+        .bind(m.recipients.join("\n"))
+        .bind(m.raw)
+        .bind(m.rate_key)
+        .bind(now_ms())
+        .bind(m.lease_until)
+        .bind(instance)
 }
 
 #[derive(Debug, Clone)]
@@ -46,27 +68,29 @@ pub struct OutboxStats {
     pub oldest_pending_at: Option<i64>,
 }
 
+const OUTBOX_INSERT: &str = "INSERT INTO outbox (request_id, kind, message_id, envelope_from, recipients, raw, \
+     rate_key, next_attempt_at, created_at, lease_until, lease_owner) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, CASE WHEN $9 > 0 THEN $10 ELSE '' END) RETURNING id";
+
 impl StoreTx {
-    /// Queues a message, due now. Returns the row id.
-    pub async fn enqueue(&mut self, m: &NewOutbox<'_>) -> anyhow::Result<i64> {
-        let now = now_ms();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO outbox (request_id, kind, message_id, envelope_from, recipients, raw, rate_key, next_attempt_at, created_at, lease_until, lease_owner) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, CASE WHEN $9 > 0 THEN $10 ELSE '' END) RETURNING id",
-        )
-        .bind(m.request_id.map(|r| r.0))
-        .bind(m.kind)
-        .bind(m.message_id)
-        .bind(m.envelope_from)
-        .bind(m.recipients.join("\n"))
-        .bind(m.raw)
-        .bind(m.rate_key)
-        .bind(now)
-        .bind(m.lease_until)
-        .bind(self.instance.as_ref())
-        .fetch_one(&mut *self.tx)
-        .await
-        .with_context(|| format!("queueing {} {}", m.kind, m.message_id))?;
+    /// Queues a message, due now, with the messages row that records it (its `outbox_id` set to
+    /// the new row), in one round trip to SQLite. Returns the outbox row's id.
+    pub async fn enqueue_recorded(&mut self, m: &NewOutbox<'_>, record: &NewMessage<'_>) -> anyhow::Result<i64> {
+        let sql = format!("{OUTBOX_INSERT}; {}", super::messages::message_insert(11, Some("last_insert_rowid()")));
+        let instance = std::sync::Arc::clone(&self.instance);
+        let q = bind_outbox(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), m, &instance);
+        // fetch_all: the second statement must run too (a fetch_one could stop at the first row).
+        let ids: Vec<i64> = super::messages::bind_message(q, record, None)
+            .fetch_all(&mut *self.tx)
+            .await
+            .with_context(|| format!("queueing {} {}", m.kind, m.message_id))?;
+        let id = ids.first().copied().context("the outbox insert returned no id")?;
+        self.enqueued(m, id);
+        Ok(id)
+    }
+
+    /// The bookkeeping of a queued row: the worker's hand-off and the thread it belongs to.
+    fn enqueued(&mut self, m: &NewOutbox<'_>, id: i64) {
         let staff = crate::domain::is_staff_mail(m.kind);
         if m.lease_until > 0 {
             self.handoff.push(super::Handoff { id, staff });
@@ -74,7 +98,6 @@ impl StoreTx {
         if let Some(r) = m.request_id {
             self.queued_threads.insert((r.0, staff));
         }
-        Ok(id)
     }
 
     /// Whether the request has a pending row for the same audience (the city, or staff) that
@@ -365,5 +388,58 @@ impl Store {
         rows.iter()
             .map(|r| Ok((r.try_get("kind")?, r.try_get("status")?, r.try_get("message_id")?, r.try_get("last_error")?)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The outbox row and its messages row are written together and point at each other; a
+    /// row born claimed is handed to the worker.
+    #[tokio::test]
+    async fn a_queued_mail_is_recorded_with_its_outbox_row() -> anyhow::Result<()> {
+        let (_dir, store) = Store::for_test().await?;
+        let mut tx = store.begin().await?;
+        let recipients = vec!["mayor@dayton.test".to_string()];
+        let mut ids = Vec::new();
+        for (n, lease_until) in [(1, 0), (2, now_ms() + 60_000)] {
+            let message_id = format!("ack{n}@311.test");
+            let id = tx
+                .enqueue_recorded(
+                    &NewOutbox {
+                        request_id: None,
+                        kind: "ack_eligible",
+                        message_id: &message_id,
+                        envelope_from: "intake@311.test",
+                        recipients: &recipients,
+                        raw: b"Subject: hi\r\n\r\nhello\r\n",
+                        rate_key: "",
+                        lease_until,
+                    },
+                    &NewMessage {
+                        direction: "out",
+                        kind: "ack_eligible",
+                        message_id: &message_id,
+                        subject: "hi",
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            ids.push(id);
+        }
+        assert_eq!(tx.take_handoff().iter().map(|h| h.id).collect::<Vec<_>>(), vec![ids[1]], "only the claimed row");
+        tx.commit().await?;
+        let rows: Vec<(String, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT m.message_id, m.outbox_id, o.id FROM messages m JOIN outbox o ON o.message_id = m.message_id \
+             ORDER BY o.id",
+        )
+        .fetch_all(&store.pool)
+        .await?;
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        for (row, id) in rows.iter().zip(&ids) {
+            assert_eq!((row.1, row.2), (Some(*id), *id), "{rows:?}");
+        }
+        Ok(())
     }
 }
