@@ -71,37 +71,6 @@ async fn city_by_id_in<'e>(db: impl sqlx::SqliteExecutor<'e>, id: i64) -> anyhow
     row.as_ref().map(city_from_row).transpose()
 }
 
-async fn city_for_domains_in(
-    db: &mut SqliteConnection,
-    candidates: &[String],
-) -> anyhow::Result<Option<(String, CityRow)>> {
-    if candidates.is_empty() {
-        return Ok(None);
-    }
-    let placeholders: Vec<String> = (1..=candidates.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "{SELECT_CITY} WHERE c.id = (SELECT d.city_id FROM city_domains d WHERE d.domain IN ({}) \
-         ORDER BY LENGTH(d.domain) DESC LIMIT 1)",
-        placeholders.join(", ")
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for c in candidates {
-        q = q.bind(c);
-    }
-    let Some(row) = q.fetch_optional(&mut *db).await.context("looking up a city by domain")? else {
-        return Ok(None);
-    };
-    let city = city_from_row(&row)?;
-    // The longest candidate is the one that matched (each domain belongs to one city).
-    let matched = candidates
-        .iter()
-        .filter(|c| city.record.domains.iter().any(|d| d == *c))
-        .max_by_key(|c| c.len())
-        .cloned()
-        .unwrap_or_default();
-    Ok(Some((matched, city)))
-}
-
 async fn city_of_contact_in(db: &mut SqliteConnection, email: &str) -> anyhow::Result<Option<CityRow>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{SELECT_CITY} WHERE c.id = (SELECT city_id FROM contacts WHERE email = $1)"
@@ -113,7 +82,8 @@ async fn city_of_contact_in(db: &mut SqliteConnection, email: &str) -> anyhow::R
 }
 
 impl StoreTx {
-    /// [`Store::city_for_domains`] inside this transaction, from the registry it has read.
+    /// The city owning the longest of `candidates` (a domain and its parents), with that
+    /// domain, from the registry this transaction has read.
     pub async fn city_for_domains(&mut self, candidates: &[String]) -> anyhow::Result<Option<(String, CityRow)>> {
         let (cities, by_domain) = self.registry().await?;
         // The longest candidate that is a city's mail domain (each domain belongs to one city).
@@ -296,11 +266,6 @@ impl Store {
 
     pub async fn city_by_id(&self, id: i64) -> anyhow::Result<Option<CityRow>> {
         city_by_id_in(&self.pool, id).await
-    }
-
-    /// The city owning the longest of `candidates` (a domain and its parents), with that domain.
-    pub async fn city_for_domains(&self, candidates: &[String]) -> anyhow::Result<Option<(String, CityRow)>> {
-        city_for_domains_in(&mut *self.pool.acquire().await?, candidates).await
     }
 
     /// The city of a known contact.
