@@ -30,20 +30,29 @@ pub struct StaffMember {
     pub active: bool,
 }
 
+fn staff_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StaffMember> {
+    Ok(StaffMember {
+        email: r.try_get("email")?,
+        name: r.try_get("name")?,
+        role: r.try_get("role")?,
+        active: r.try_get::<i64, _>("active")? != 0,
+    })
+}
+
 async fn staff_member_in<'e>(db: impl sqlx::SqliteExecutor<'e>, email: &str) -> anyhow::Result<Option<StaffMember>> {
     let row = sqlx::query("SELECT email, name, role, active FROM staff WHERE email = $1 AND active = 1")
         .bind(email)
         .fetch_optional(db)
         .await?;
-    Ok(match row {
-        Some(r) => Some(StaffMember {
-            email: r.try_get("email")?,
-            name: r.try_get("name")?,
-            role: r.try_get("role")?,
-            active: true,
-        }),
-        None => None,
-    })
+    row.as_ref().map(staff_from_row).transpose()
+}
+
+/// The active staff, by address.
+async fn active_staff_in<'e>(db: impl sqlx::SqliteExecutor<'e>) -> anyhow::Result<Vec<StaffMember>> {
+    let rows = sqlx::query("SELECT email, name, role, active FROM staff WHERE active = 1 ORDER BY email")
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(staff_from_row).collect()
 }
 
 impl StoreTx {
@@ -52,17 +61,8 @@ impl StoreTx {
     /// their own, so the list cannot change under it.
     pub async fn staff_member(&mut self, email: &str) -> anyhow::Result<Option<StaffMember>> {
         if self.staff.is_none() {
-            let rows =
-                sqlx::query("SELECT email, name, role FROM staff WHERE active = 1").fetch_all(&mut *self.tx).await?;
-            let mut staff = std::collections::HashMap::with_capacity(rows.len());
-            for r in rows {
-                let email: String = r.try_get("email")?;
-                staff.insert(
-                    email.clone(),
-                    StaffMember { email, name: r.try_get("name")?, role: r.try_get("role")?, active: true },
-                );
-            }
-            self.staff = Some(staff);
+            let staff = active_staff_in(&mut *self.tx).await?;
+            self.staff = Some(staff.into_iter().map(|m| (m.email.clone(), m)).collect());
         }
         Ok(self.staff.as_ref().and_then(|s| s.get(email)).cloned())
     }
@@ -121,18 +121,6 @@ impl Store {
     }
 
     pub async fn list_staff(&self) -> anyhow::Result<Vec<StaffMember>> {
-        let rows = sqlx::query("SELECT email, name, role, active FROM staff WHERE active = 1 ORDER BY email")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StaffMember {
-                    email: r.try_get("email")?,
-                    name: r.try_get("name")?,
-                    role: r.try_get("role")?,
-                    active: r.try_get::<i64, _>("active")? != 0,
-                })
-            })
-            .collect()
+        active_staff_in(&self.pool).await
     }
 }
