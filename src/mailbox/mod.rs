@@ -38,6 +38,13 @@ pub struct Waiting {
     pub size: u32,
 }
 
+impl Waiting {
+    /// Over [`LARGE_CHUNK`]: fetched alone, in pieces ([`ImapConn::fetch_large`]).
+    pub fn is_large(&self) -> bool {
+        self.size as usize > LARGE_CHUNK
+    }
+}
+
 /// How an IDLE ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {

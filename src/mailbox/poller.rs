@@ -7,7 +7,7 @@
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use super::{ImapConn, LARGE_CHUNK, Waiting};
+use super::{ImapConn, Waiting};
 use crate::config::ImapSection;
 use crate::intake::{Intake, Outcome, Parsed, Position};
 use crate::metrics::{self, Stage};
@@ -56,14 +56,13 @@ impl PollOutcome {
 }
 
 /// Splits waiting messages into fetch batches: at most `max_count` messages and about
-/// `BATCH_BYTES` bytes each; a message over [`LARGE_CHUNK`] goes alone (it is fetched in pieces).
+/// `BATCH_BYTES` bytes each; a large message ([`Waiting::is_large`]) goes alone (it is fetched in pieces).
 pub fn batches(waiting: &[Waiting], max_count: usize) -> Vec<Vec<Waiting>> {
     let mut out: Vec<Vec<Waiting>> = Vec::new();
     let mut current: Vec<Waiting> = Vec::new();
     let mut bytes = 0u64;
-    let large = |w: &Waiting| w.size as usize > LARGE_CHUNK;
     for w in waiting {
-        let alone = large(w) || current.first().is_some_and(large);
+        let alone = w.is_large() || current.first().is_some_and(Waiting::is_large);
         if !current.is_empty() && (alone || current.len() >= max_count || bytes + u64::from(w.size) > BATCH_BYTES) {
             out.push(std::mem::take(&mut current));
             bytes = 0;
@@ -151,7 +150,7 @@ pub async fn poll_once(
             metrics::fetch_started();
             let _t = metrics::timer(Stage::ImapFetch);
             match batch.as_slice() {
-                [one] if one.size as usize > LARGE_CHUNK => conn
+                [one] if one.is_large() => conn
                     .fetch_large(one.uid, one.size, cfg.max_message_bytes)
                     .await?
                     .map(|raw| vec![(one.uid, raw)])
