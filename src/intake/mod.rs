@@ -320,7 +320,7 @@ impl Intake {
         lease: std::time::Duration,
         backlog: Arc<std::sync::atomic::AtomicBool>,
     ) -> Intake {
-        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
+        let lease_ms = crate::store::ms_of(lease);
         self.fast_lane = Some(FastLane { sender, lease_ms, backlog });
         self
     }
@@ -780,7 +780,7 @@ impl Intake {
             tx.mark_bounced(id, &format!("{status} {class}"), &summary, hard).await?;
         }
         if hard {
-            let ttl = i64::try_from(self.cfg.outbox.bounce_suppress.as_millis()).unwrap_or(i64::MAX / 4);
+            let ttl = crate::store::ms_of(self.cfg.outbox.bounce_suppress);
             for r in &b.recipients {
                 tx.suppress(r, crate::store::now_ms() + ttl, &summary).await?;
             }
@@ -831,7 +831,7 @@ impl Intake {
         let rate_key =
             if q.rate_limited { q.to.first().map(|m| m.email.to_string()).unwrap_or_default() } else { String::new() };
         if !rate_key.is_empty() {
-            let window = i64::try_from(self.cfg.outbox.auto_window.as_millis()).unwrap_or(i64::MAX / 4);
+            let window = crate::store::ms_of(self.cfg.outbox.auto_window);
             if let Some(reason) = tx.auto_mail_blocked(&rate_key, self.cfg.outbox.auto_limit, window).await? {
                 tracing::warn!(kind = q.kind, to = %rate_key, %reason, "automatic mail not sent");
                 if let Some(r) = q.request {
@@ -1683,7 +1683,7 @@ impl Intake {
             Err(e) => return Ok((format!("Not applied: {} does not fit the registry", file.filename), e.to_string())),
         };
         let token = admin::new_token();
-        let ttl = i64::try_from(self.cfg.intake.admin_token_ttl.as_millis()).unwrap_or(i64::MAX / 4);
+        let ttl = crate::store::ms_of(self.cfg.intake.admin_token_ttl);
         let expires_at = crate::store::now_ms() + ttl;
         tx.insert_admin_token(&crate::store::AdminToken {
             token: token.clone(),

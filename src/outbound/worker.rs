@@ -24,7 +24,7 @@ use tracing::Instrument as _;
 use super::smtp::Smtp;
 use crate::config::Config;
 use crate::metrics::{self, Stage};
-use crate::store::{Handoff, OutboxRow, Store, now_ms};
+use crate::store::{Handoff, OutboxRow, Store, ms_of, now_ms};
 
 /// After this many permanent (5xx) refusals a row is marked failed instead of retried.
 pub const MAX_PERMANENT_ATTEMPTS: i64 = 5;
@@ -111,7 +111,7 @@ async fn send_row_inner(
 /// and Message-ID.
 pub async fn send_once(store: &Store, smtp: &Smtp, cfg: &Config) -> anyhow::Result<PassOutcome> {
     let lease = smtp.send_limit() + Duration::from_secs(5);
-    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
+    let lease_ms = ms_of(lease);
     let claimed_at = Instant::now();
     let rows = {
         let _t = metrics::timer(Stage::OutboxClaim);
@@ -264,7 +264,7 @@ async fn fast_lane(
         let oldest = city.front().into_iter().chain(staff.front()).map(|(_, at)| *at).min();
         if oldest.is_some_and(|at| at.elapsed() >= FAST_LANE_SLACK / 2) && renewed.elapsed() >= FAST_LANE_SLACK / 2 {
             let waiting: Vec<i64> = city.iter().chain(staff.iter()).map(|(id, _)| *id).collect();
-            let until = now_ms() + i64::try_from(fast_lane_lease(&smtp).as_millis()).unwrap_or(i64::MAX / 4);
+            let until = now_ms() + ms_of(fast_lane_lease(&smtp));
             if let Err(e) = store.renew_outbox_leases(&waiting, until).await {
                 tracing::warn!(
                     error = format!("{e:#}"),
@@ -329,7 +329,7 @@ async fn send_handed_over(
     ids: &[i64],
     accepted: &UnboundedSender<i64>,
 ) -> anyhow::Result<()> {
-    let limit_ms = i64::try_from(smtp.send_limit().as_millis()).unwrap_or(i64::MAX / 4);
+    let limit_ms = ms_of(smtp.send_limit());
     let rows = store.handed_over_outbox(ids, now_ms() + limit_ms).await?;
     let results = futures::stream::iter(rows)
         .map(|row| async move {

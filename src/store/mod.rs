@@ -43,6 +43,11 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// A duration in milliseconds, capped so that `now_ms() + ms_of(d)` cannot overflow.
+pub fn ms_of(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
 /// Where mail or a CLI action came from, for the timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
