@@ -121,6 +121,26 @@ static GENERIC: Phrases = Phrases::new(GENERIC_PHRASES, false);
 static SUCCESS: Phrases = Phrases::new(SUCCESS_PHRASES, false);
 static DELAY: Phrases = Phrases::new(DELAY_PHRASES, false);
 static RETURNED: Phrases = Phrases::new(RETURNED_MARKERS, true);
+/// [`TEMPLATE_PHRASES`] on text that is not lower-cased, for the ordinary-mail fast path.
+static TEMPLATE_ANY_CASE: Phrases = Phrases::new(TEMPLATE_PHRASES, true);
+
+/// Whether a message that passed the SES check can still be a bounce. Only a DSN part, a
+/// delivery-status report type, `X-Failed-Recipients`, a bounce subject or a daemon sender
+/// (read from the headers, cheap) or, in the text, an MTA template phrase can make
+/// [`Signals::is_bounce`] or a failing record say yes: a delivery-status record pasted into the
+/// text counts only with a `Final-Recipient:` field, and that is a template phrase too. This
+/// checks exactly those, each as a superset (case-blind, over the whole text), so a `false` here
+/// is the `None` the full analysis would reach, without its scans. Nearly every question is
+/// ordinary mail, and those scans were most of the parse stage's time.
+fn may_be_bounce(top: &Top, parts: &Parts) -> bool {
+    let subject_lower = top.subject.as_deref().unwrap_or("").to_lowercase();
+    !top.failed_recipients.is_empty()
+        || !parts.dsn_texts.is_empty()
+        || top.report_type.as_deref().is_some_and(|t| t.contains("delivery-status"))
+        || SUBJECT_PATTERNS.iter().any(|p| subject_lower.contains(p))
+        || is_daemon(&top.from_addr, &top.from_name)
+        || TEMPLATE_ANY_CASE.found_in(&parts.text)
+}
 
 fn detect_unguarded(raw: &[u8]) -> Option<Bounce> {
     let data = normalize_newlines(raw);
@@ -146,10 +166,6 @@ fn detect_unguarded(raw: &[u8]) -> Option<Bounce> {
     }
 
     let explanation_full = parts.text.as_str();
-    let cut = returned_copy_start(explanation_full);
-    let explanation = explanation_full.get(..cut).unwrap_or(explanation_full);
-    let tail = explanation_full.get(cut..).unwrap_or("");
-    let lower_expl = explanation.to_ascii_lowercase();
 
     // Amazon SES notifications delivered by mail (SNS): JSON.
     if let Some(ses) = ses_notification(explanation_full) {
@@ -163,6 +179,13 @@ fn detect_unguarded(raw: &[u8]) -> Option<Bounce> {
             SesNotice::NotABounce => None,
         };
     }
+    if !may_be_bounce(&top, &parts) {
+        return None;
+    }
+    let cut = returned_copy_start(explanation_full);
+    let explanation = explanation_full.get(..cut).unwrap_or(explanation_full);
+    let tail = explanation_full.get(cut..).unwrap_or("");
+    let lower_expl = explanation.to_ascii_lowercase();
 
     // Returned original's Message-ID.
     let own = top.own_id.as_deref();
@@ -1997,7 +2020,7 @@ We received your request.
             "----- Below this line is a copy of the message.",
             "",
         ];
-        for p in [&TEMPLATE, &GENERIC, &SUCCESS, &DELAY, &RETURNED] {
+        for p in [&TEMPLATE, &GENERIC, &SUCCESS, &DELAY, &RETURNED, &TEMPLATE_ANY_CASE] {
             let built = aho_corasick::AhoCorasickBuilder::new().ascii_case_insensitive(p.any_case).build(p.list);
             assert!(built.is_ok(), "{:?}", p.list.first());
             for t in texts {
@@ -2010,6 +2033,35 @@ We received your request.
                 assert_eq!(p.found_in(t), plain, "{t:?} against {:?}", p.list.first());
             }
         }
+    }
+
+    fn may_be(raw: &str) -> bool {
+        let data = normalize_newlines(raw.as_bytes());
+        let msg = MessageParser::default().parse(&data).expect("parses");
+        may_be_bounce(&Top::read(&msg), &Parts::collect(&msg))
+    }
+
+    #[test]
+    fn ordinary_mail_takes_the_fast_path_and_text_only_bounces_do_not() {
+        let question = "From: Mayor <mayor@dayton.gov>\nTo: intake@311.example\nSubject: Parks budget\n\nHello, how do other cities fund their parks? The delivery of our report failed to impress.\n";
+        assert!(!may_be(question));
+        assert_eq!(detect(question.as_bytes()), None);
+
+        // No bounce subject, no daemon sender, no report part: only the template wording (in
+        // capitals, which the full analysis lower-cases) and the null Return-Path say bounce.
+        let template = "Return-Path: <>\nFrom: Relay <relay@example.org>\nTo: intake@311.example\nSubject: Your message\n\nTHIS IS THE MAIL SYSTEM AT HOST relay.example.org.\n\n<jane@example.net>: host mx.example.net said: 550 5.1.1 user unknown\n";
+        assert!(may_be(template));
+        let b = detect(template.as_bytes()).expect("a bounce");
+        assert_eq!(b.recipients, vec!["jane@example.net".to_string()]);
+        assert_eq!(b.status.as_deref(), Some("5.1.1"));
+
+        // Delivery-status fields pasted into a plain text body, under an ordinary subject: the
+        // field name, in any case, is template wording.
+        let pasted = "From: Relay <relay@example.org>\nTo: intake@311.example\nSubject: Notice\n\nfinal-RECIPIENT: rfc822; jane@example.net\nAction: failed\nStatus: 5.2.2\n";
+        assert!(may_be(pasted));
+        let b = detect(pasted.as_bytes()).expect("a bounce");
+        assert_eq!(b.recipients, vec!["jane@example.net".to_string()]);
+        assert_eq!(b.status.as_deref(), Some("5.2.2"));
     }
 
     #[test]
