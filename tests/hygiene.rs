@@ -57,6 +57,14 @@ async fn robots_are_never_answered_and_the_rate_limit_is_recorded() -> anyhow::R
         .find(|e| e.event == "automatic mail not sent")
         .ok_or_else(|| anyhow::anyhow!("not recorded: {events:?}"))?;
     assert!(held.detail.contains("rate limit: 2 automatic mails to mayor@daytonohio.gov"), "{}", held.detail);
+    assert!(!events.iter().any(|e| e.event == "acknowledgement queued"), "held back, yet said queued: {events:?}");
+    let first = store.list_requests(None, 3).await?.pop().ok_or_else(|| anyhow::anyhow!("no first request"))?;
+    assert_ne!(first.id, third.id);
+    let first_events = store.request_events(first.id).await?;
+    assert!(
+        first_events.iter().any(|e| e.event == "acknowledgement queued" && e.detail == "ack_eligible"),
+        "{first_events:?}"
+    );
     assert!(daemon.log_text().contains("automatic mail not sent"));
     Ok(())
 }

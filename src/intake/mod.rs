@@ -41,7 +41,8 @@ use crate::outbound::{self, AckContext, OutAttachment, Rendered, Templates};
 use crate::registry;
 use crate::registry::{Found, names};
 use crate::store::{
-    CityRow, Handoff, NewAttachment, NewMessage, NewOutbox, NewRequest, RequestRow, Source, StaffMember, Store, StoreTx,
+    CityRow, Handoff, NewAttachment, NewEvent, NewMessage, NewOutbox, NewRequest, RequestRow, Source, StaffMember,
+    Store, StoreTx,
 };
 use commands::{Assignee, BodyKind, Change, CommandError, StaffMessage};
 
@@ -186,6 +187,9 @@ struct Queued<'a> {
     attachments: &'a [OutAttachment],
     /// Automatic city-facing mail: subject to the per-address rate limit and bounce suppression.
     rate_limited: bool,
+    /// A line for the request's timeline, written with the row only if the mail is queued: this
+    /// event, by intake311, with the kind as its detail.
+    event: Option<&'static str>,
 }
 
 /// The intake engine: shared by the poller, the CLI and tests.
@@ -902,6 +906,10 @@ impl Intake {
                 size: size_of(bytes.len()),
                 ..Default::default()
             },
+            q.request
+                .and(q.event)
+                .map(|event| NewEvent { actor: "intake311", source: Source::System, event, detail: q.kind })
+                .as_ref(),
         )
         .await?;
         Ok(Some(message_id))
@@ -925,6 +933,7 @@ impl Intake {
             rendered,
             attachments: &[],
             rate_limited: false,
+            event: None,
         }
     }
 
@@ -937,6 +946,7 @@ impl Intake {
         mail: &InboundMail,
         kind: &str,
         rendered: Rendered,
+        event: Option<&'static str>,
     ) -> anyhow::Result<Option<String>> {
         let to = mailbox(&mail.from_name, &mail.from)?;
         let q = Queued {
@@ -944,6 +954,7 @@ impl Intake {
             reply_to: self.city_reply_to(&row.tracking),
             tracking: Some(row.tracking.clone()),
             rate_limited: true,
+            event,
             ..self.answer(mail, kind, to, rendered)
         };
         self.queue(tx, q).await
@@ -1050,6 +1061,7 @@ impl Intake {
                     rendered,
                     attachments: &[],
                     rate_limited: false,
+                    event: None,
                 },
             )
             .await?;
@@ -1080,23 +1092,41 @@ impl Intake {
         let tracking = tx.next_tracking_number(&cfg.intake.tracking_prefix, today.year()).await?;
         let due = add_business_days(today, cfg.intake.response_days);
         let elig = &decision.eligibility;
-        let request_id = tx
-            .insert_request(&NewRequest {
-                tracking: &tracking,
-                city_id: elig.city.as_ref().map(|c| c.id),
-                official_email: &mail.from,
-                official_name: &mail.from_name,
-                subject: &mail.subject,
-                status: decision.status,
-                eligibility: elig.outcome,
-                eligibility_reason: &elig.reason,
-                due_date: Some(due),
-                parent_id: parent,
-                review_reason: &decision.review,
-                suggested_city_id: decision.suggested_city,
-                received_on: today,
-            })
+        let mut detail = format!("question received; {}", elig.reason);
+        if let Some(p) = parent {
+            let old = tx.request_by_id(p).await?;
+            detail.push_str(&format!("; follows closed request {}", old.tracking));
+        }
+        let copied = self.copied(mail);
+        let participants: Vec<(&str, &str)> = std::iter::once((mail.from.as_str(), "official"))
+            .chain(copied.iter().map(|c| (c.as_str(), "cc")))
+            .collect();
+        let created = NewEvent { actor: &mail.from, source: Source::Mail, event: "created", detail: &detail };
+        let review =
+            NewEvent { actor: "intake311", source: Source::System, event: "needs review", detail: &decision.review };
+        let events = if decision.review.is_empty() { vec![created] } else { vec![created, review] };
+        let row = tx
+            .open_request(
+                &NewRequest {
+                    tracking: &tracking,
+                    city_id: elig.city.as_ref().map(|c| c.id),
+                    official_email: &mail.from,
+                    official_name: &mail.from_name,
+                    subject: &mail.subject,
+                    status: decision.status,
+                    eligibility: elig.outcome,
+                    eligibility_reason: &elig.reason,
+                    due_date: Some(due),
+                    parent_id: parent,
+                    review_reason: &decision.review,
+                    suggested_city_id: decision.suggested_city,
+                    received_on: today,
+                },
+                &participants,
+                &events,
+            )
             .await?;
+        let request_id = RequestId(row.id);
         self.store_inbound(
             tx,
             pos,
@@ -1105,30 +1135,16 @@ impl Intake {
             Filed { request: Some(request_id), kind: "question", new_text: &mail.text, note: "" },
         )
         .await?;
-        tx.add_participants(request_id, std::slice::from_ref(&mail.from), "official").await?;
-        let copied = self.copied(mail);
-        tx.add_participants(request_id, &copied, "cc").await?;
-        let mut detail = format!("question received; {}", elig.reason);
-        if let Some(p) = parent {
-            let old = tx.request_by_id(p).await?;
-            detail.push_str(&format!("; follows closed request {}", old.tracking));
-        }
-        tx.add_event(request_id, &mail.from, Source::Mail, "created", &detail).await?;
-        if !decision.review.is_empty() {
-            tx.add_event(request_id, "intake311", Source::System, "needs review", &decision.review).await?;
-        }
 
         // The acknowledgement, rendered now so its bytes and Message-ID are fixed in the row.
-        let row = tx.request_by_id(request_id).await?;
         let template = decision.template;
         let rendered = self
             .templates
             .render(template, &self.ack_context(&row))
             .map_err(|e| NewRequestError::Unusable(e.to_string()))?;
-        self.auto_reply(tx, &row, mail, template, rendered)
+        self.auto_reply(tx, &row, mail, template, rendered, Some("acknowledgement queued"))
             .await
             .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
-        tx.add_event(request_id, "intake311", Source::System, "acknowledgement queued", template).await?;
         if decision.status == RequestStatus::Acknowledged {
             let names: Vec<String> = mail.attachments.iter().map(|a| a.filename.clone()).collect();
             self.notify_staff_on(tx, &row, "staff_new_request", &mail.text, &names)
@@ -1208,7 +1224,7 @@ impl Intake {
                 .templates
                 .render("followup_added", &self.ack_context(&row))
                 .map_err(|e| NewRequestError::Unusable(e.to_string()))?;
-            self.auto_reply(tx, &row, mail, "followup_added", rendered)
+            self.auto_reply(tx, &row, mail, "followup_added", rendered, None)
                 .await
                 .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
         }
@@ -1470,7 +1486,7 @@ impl Intake {
         let row = tx.request_by_id(id).await?;
         let template = row.eligibility.ack_template();
         let rendered = self.templates.render(template, &self.ack_context(&row))?;
-        self.auto_reply(tx, &row, mail, template, rendered).await?;
+        self.auto_reply(tx, &row, mail, template, rendered, None).await?;
         Ok(true)
     }
 
@@ -1549,6 +1565,7 @@ impl Intake {
                     rendered,
                     attachments: &[],
                     rate_limited: true,
+                    event: None,
                 },
             )
             .await?;
@@ -1793,6 +1810,7 @@ impl Intake {
                 rendered,
                 attachments,
                 rate_limited: false,
+                event: None,
             },
         )
         .await?

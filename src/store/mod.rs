@@ -33,7 +33,7 @@ pub use mailbox_state::MailboxState;
 use mailbox_state::Position;
 pub use messages::{Handled, NewAttachment, NewMessage, QuarantineRow};
 pub use outbox::{NewOutbox, OutboxRow, OutboxStats};
-pub use requests::{IllegalTransition, NewRequest, RequestEvent, RequestRow};
+pub use requests::{IllegalTransition, NewEvent, NewRequest, RequestEvent, RequestRow};
 pub use staff::{StaffMember, StaffRole};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -107,15 +107,17 @@ pub struct StoreTx {
     _writer: tokio::sync::OwnedMutexGuard<()>,
     /// Outbox rows born leased to this process, for the worker once this commits.
     handoff: Vec<Handoff>,
-    /// Open savepoints, with how many handoff ids existed and the pending position when each
-    /// was taken.
-    savepoints: Vec<(String, usize, Option<Position>)>,
+    /// Open savepoints, each with what ROLLBACK TO it must restore on this side.
+    savepoints: Vec<Mark>,
     /// A RELEASE not yet sent: it goes with the next savepoint statement (one round trip to the
     /// SQLite thread instead of two per message), and COMMIT releases everything anyway.
     release_pending: Option<String>,
     /// The furthest IMAP position handled in this transaction, written once at commit (see
     /// [`StoreTx::advance_position`]).
     position: Option<Position>,
+    /// The last tracking number handed out in this transaction, written once at commit (see
+    /// [`StoreTx::next_tracking_number`]).
+    tracking: Option<requests::Counter>,
     /// Requests created in this transaction, and (request, staff?) threads that got outbox rows
     /// in it: a thread of a request created here with no row yet has no pending mail, without a
     /// query. (A rollback can leave stale entries; they only cost the query.)
@@ -186,6 +188,7 @@ impl Store {
             savepoints: Vec::new(),
             release_pending: None,
             position: None,
+            tracking: None,
             fresh_requests: Default::default(),
             queued_threads: Default::default(),
             cities: None,
@@ -245,6 +248,16 @@ impl Store {
 /// record, which with the mail itself held over 100 MB at once.
 pub(crate) const STREAM_BLOB_MIN: usize = 1024 * 1024;
 
+/// A savepoint, and the state kept on this side of the connection when it was taken: how many
+/// handoff ids existed, the pending position and the tracking counter, which a ROLLBACK TO it
+/// puts back as the database puts back its rows.
+struct Mark {
+    name: String,
+    handoff: usize,
+    position: Option<Position>,
+    tracking: Option<requests::Counter>,
+}
+
 impl StoreTx {
     /// Writes `data` into the (zero-filled, same-sized) blob at `table.column`, row `rowid`, in
     /// 1 MiB pieces, on this transaction's connection.
@@ -297,6 +310,9 @@ impl StoreTx {
         if let Some(p) = self.position.take() {
             self.write_position(&p).await?;
         }
+        if let Some(c) = self.tracking.take() {
+            self.write_counter(&c).await?;
+        }
         self.tx.commit().await.context("committing the transaction")
     }
 
@@ -320,7 +336,12 @@ impl StoreTx {
     /// what came before it: one message in a group commit, one all-or-nothing staff command.
     pub async fn savepoint(&mut self, name: &str) -> anyhow::Result<()> {
         self.savepoint_statement(format!("SAVEPOINT {name}"), "SAVEPOINT").await?;
-        self.savepoints.push((name.to_string(), self.handoff.len(), self.position.clone()));
+        self.savepoints.push(Mark {
+            name: name.to_string(),
+            handoff: self.handoff.len(),
+            position: self.position.clone(),
+            tracking: self.tracking.clone(),
+        });
         Ok(())
     }
 
@@ -333,7 +354,7 @@ impl StoreTx {
         // released would have released this one too): releasing this one covers it.
         self.release_pending = Some(name.to_string());
         // Releasing a savepoint also releases the ones taken after it.
-        if let Some(at) = self.savepoints.iter().rposition(|(n, ..)| n == name) {
+        if let Some(at) = self.savepoints.iter().rposition(|m| m.name == name) {
             self.savepoints.truncate(at);
         }
     }
@@ -344,9 +365,11 @@ impl StoreTx {
         self.savepoint_statement(format!("ROLLBACK TO {name}"), "ROLLBACK TO").await?;
         // What was queued under it is gone, and so are the savepoints taken after it.
         self.cities = None;
-        if let Some(at) = self.savepoints.iter().rposition(|(n, ..)| n == name) {
-            self.handoff.truncate(self.savepoints[at].1);
-            self.position = self.savepoints[at].2.clone();
+        if let Some(at) = self.savepoints.iter().rposition(|m| m.name == name) {
+            let mark = &self.savepoints[at];
+            self.handoff.truncate(mark.handoff);
+            self.position = mark.position.clone();
+            self.tracking = mark.tracking.clone();
             self.savepoints.truncate(at + 1);
         }
         Ok(())

@@ -74,16 +74,32 @@ const OUTBOX_INSERT: &str = "INSERT INTO outbox (request_id, kind, message_id, e
 
 impl StoreTx {
     /// Queues a message, due now, with the messages row that records it (its `outbox_id` set to
-    /// the new row), in one round trip to SQLite. Returns the outbox row's id.
-    pub async fn enqueue_recorded(&mut self, m: &NewOutbox<'_>, record: &NewMessage<'_>) -> anyhow::Result<i64> {
-        let sql = format!("{OUTBOX_INSERT}; {}", super::messages::message_insert(11, Some("last_insert_rowid()")));
+    /// the new row) and, for mail of a request, a line of its timeline, in one round trip to
+    /// SQLite. Returns the outbox row's id.
+    pub async fn enqueue_recorded(
+        &mut self,
+        m: &NewOutbox<'_>,
+        record: &NewMessage<'_>,
+        event: Option<&super::NewEvent<'_>>,
+    ) -> anyhow::Result<i64> {
+        let mut sql = format!("{OUTBOX_INSERT}; {}", super::messages::message_insert(11, Some("last_insert_rowid()")));
+        let event = event.filter(|_| m.request_id.is_some());
+        if event.is_some() {
+            // The outbox row's request ($1) and creation time ($8); the messages row took $11..$31.
+            sql.push_str(
+                "; INSERT INTO request_events (request_id, at, actor, source, event, detail) \
+                 VALUES ($1, $8, $32, $33, $34, $35)",
+            );
+        }
         let instance = std::sync::Arc::clone(&self.instance);
         let q = bind_outbox(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), m, &instance);
-        // fetch_all: the second statement must run too (a fetch_one could stop at the first row).
-        let ids: Vec<i64> = super::messages::bind_message(q, record, None)
-            .fetch_all(&mut *self.tx)
-            .await
-            .with_context(|| format!("queueing {} {}", m.kind, m.message_id))?;
+        let mut q = super::messages::bind_message(q, record, None);
+        if let Some(e) = event {
+            q = q.bind(e.actor).bind(e.source.as_str()).bind(e.event).bind(e.detail);
+        }
+        // fetch_all: every statement must run (a fetch_one could stop at the first row).
+        let ids: Vec<i64> =
+            q.fetch_all(&mut *self.tx).await.with_context(|| format!("queueing {} {}", m.kind, m.message_id))?;
         let id = ids.first().copied().context("the outbox insert returned no id")?;
         self.enqueued(m, id);
         Ok(id)
@@ -391,6 +407,26 @@ impl Store {
     }
 }
 
+/// An acknowledgement-like outbox row to mayor@dayton.test, for tests.
+#[cfg(test)]
+pub(super) fn test_ack<'a>(
+    message_id: &'a str,
+    request_id: Option<RequestId>,
+    recipients: &'a [String],
+    lease_until: i64,
+) -> NewOutbox<'a> {
+    NewOutbox {
+        request_id,
+        kind: "ack_eligible",
+        message_id,
+        envelope_from: "intake@311.test",
+        recipients,
+        raw: b"Subject: hi\r\n\r\nhello\r\n",
+        rate_key: "",
+        lease_until,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,16 +443,7 @@ mod tests {
             let message_id = format!("ack{n}@311.test");
             let id = tx
                 .enqueue_recorded(
-                    &NewOutbox {
-                        request_id: None,
-                        kind: "ack_eligible",
-                        message_id: &message_id,
-                        envelope_from: "intake@311.test",
-                        recipients: &recipients,
-                        raw: b"Subject: hi\r\n\r\nhello\r\n",
-                        rate_key: "",
-                        lease_until,
-                    },
+                    &test_ack(&message_id, None, &recipients, lease_until),
                     &NewMessage {
                         direction: "out",
                         kind: "ack_eligible",
@@ -424,6 +451,7 @@ mod tests {
                         subject: "hi",
                         ..Default::default()
                     },
+                    None,
                 )
                 .await?;
             ids.push(id);

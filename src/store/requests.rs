@@ -62,6 +62,23 @@ pub struct NewRequest<'a> {
     pub received_on: chrono::NaiveDate,
 }
 
+/// A line of a request's timeline, written with the request (see [`StoreTx::open_request`]).
+pub struct NewEvent<'a> {
+    pub actor: &'a str,
+    pub source: Source,
+    pub event: &'a str,
+    pub detail: &'a str,
+}
+
+/// The last tracking number handed out for a prefix and year, held by a transaction until it
+/// commits.
+#[derive(Debug, Clone)]
+pub(super) struct Counter {
+    prefix: String,
+    year: i32,
+    last: i64,
+}
+
 /// A status change the transition table does not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("request {tracking} cannot move from {from} to {to}")]
@@ -137,48 +154,113 @@ async fn request_by_id_in<'e>(db: impl sqlx::SqliteExecutor<'e>, id: i64) -> any
 impl StoreTx {
     /// Hands out the next tracking number for `prefix` in `year`. The counter only increases and
     /// commits together with the request, so a number is never handed out twice; a rolled-back
-    /// transaction takes its (unused) number back with it.
+    /// transaction (or savepoint) takes its unused numbers back with it. The counter is read at
+    /// the first number of a transaction and written once at commit: the transaction holds the
+    /// write lock, so no one else can hand out a number in between.
     pub async fn next_tracking_number(&mut self, prefix: &str, year: i32) -> anyhow::Result<TrackingNumber> {
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO tracking_counters (prefix, year, last_seq) VALUES ($1, $2, 1) \
-             ON CONFLICT (prefix, year) DO UPDATE SET last_seq = tracking_counters.last_seq + 1 \
-             RETURNING last_seq",
-        )
-        .bind(prefix)
-        .bind(year)
-        .fetch_one(&mut *self.tx)
-        .await
-        .context("allocating a tracking number")?;
-        Ok(TrackingNumber::new(prefix, year, seq))
+        match &mut self.tracking {
+            Some(c) if c.prefix == prefix && c.year == year => c.last += 1,
+            held => {
+                // Another prefix or year (a batch across New Year): the old one is written now.
+                if let Some(old) = held.take() {
+                    self.write_counter(&old).await?;
+                }
+                let last: Option<i64> =
+                    sqlx::query_scalar("SELECT last_seq FROM tracking_counters WHERE prefix = $1 AND year = $2")
+                        .bind(prefix)
+                        .bind(year)
+                        .fetch_optional(&mut *self.tx)
+                        .await
+                        .context("reading the tracking counter")?;
+                self.tracking = Some(Counter { prefix: prefix.to_string(), year, last: last.unwrap_or(0) + 1 });
+            }
+        }
+        let c = self.tracking.as_ref().context("tracking counter")?;
+        Ok(TrackingNumber::new(prefix, year, c.last))
     }
 
-    pub async fn insert_request(&mut self, r: &NewRequest<'_>) -> anyhow::Result<RequestId> {
-        let now = now_ms();
-        let id: i64 = sqlx::query_scalar(
+    pub(super) async fn write_counter(&mut self, c: &Counter) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO tracking_counters (prefix, year, last_seq) VALUES ($1, $2, $3) \
+             ON CONFLICT (prefix, year) DO UPDATE SET last_seq = excluded.last_seq",
+        )
+        .bind(&c.prefix)
+        .bind(c.year)
+        .bind(c.last)
+        .execute(&mut *self.tx)
+        .await
+        .context("recording the tracking counter")?;
+        Ok(())
+    }
+
+    /// Opens a request: its row, its participants (`(email, role)`; an address twice counts
+    /// once) and the first lines of its timeline, in one round trip to SQLite. Returns the row as
+    /// [`StoreTx::request_by_id`] reads it.
+    pub async fn open_request(
+        &mut self,
+        r: &NewRequest<'_>,
+        participants: &[(&str, &str)],
+        events: &[NewEvent<'_>],
+    ) -> anyhow::Result<RequestRow> {
+        use std::fmt::Write as _;
+        let mut sql = String::from(
             "INSERT INTO requests (tracking, city_id, official_email, official_name, subject, status, \
              eligibility, eligibility_reason, due_date, parent_id, review_reason, suggested_city_id, received_on, \
              created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING id",
-        )
-        .bind(r.tracking.to_string())
-        .bind(r.city_id.map(|c| c.0))
-        .bind(r.official_email)
-        .bind(r.official_name)
-        .bind(r.subject)
-        .bind(r.status.as_str())
-        .bind(r.eligibility.as_str())
-        .bind(r.eligibility_reason)
-        .bind(r.due_date.map(|d| d.to_string()))
-        .bind(r.parent_id.map(|p| p.0))
-        .bind(r.review_reason)
-        .bind(r.suggested_city_id)
-        .bind(r.received_on.to_string())
-        .bind(now)
-        .fetch_one(&mut *self.tx)
-        .await
-        .with_context(|| format!("inserting request {}", r.tracking))?;
-        self.fresh_requests.insert(id);
-        Ok(RequestId(id))
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14); ",
+        );
+        // The new row's id, found by its tracking number: last_insert_rowid() moves on with
+        // every insert after the first.
+        let id = "(SELECT id FROM requests WHERE tracking = $1)";
+        let mut n = 14;
+        for (i, _) in participants.iter().enumerate() {
+            let head = if i == 0 { "INSERT INTO request_participants (request_id, email, role) VALUES " } else { ", " };
+            let _ = write!(sql, "{head}({id}, ${}, ${})", n + 1, n + 2);
+            n += 2;
+        }
+        if !participants.is_empty() {
+            sql.push_str(" ON CONFLICT (request_id, email) DO NOTHING; ");
+        }
+        for (i, _) in events.iter().enumerate() {
+            let head = if i == 0 {
+                "INSERT INTO request_events (request_id, at, actor, source, event, detail) VALUES "
+            } else {
+                ", "
+            };
+            let _ = write!(sql, "{head}({id}, $14, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4);
+            n += 4;
+        }
+        if !events.is_empty() {
+            sql.push_str("; ");
+        }
+        let _ = write!(sql, "{SELECT_REQUEST} WHERE r.tracking = $1");
+
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(r.tracking.to_string())
+            .bind(r.city_id.map(|c| c.0))
+            .bind(r.official_email)
+            .bind(r.official_name)
+            .bind(r.subject)
+            .bind(r.status.as_str())
+            .bind(r.eligibility.as_str())
+            .bind(r.eligibility_reason)
+            .bind(r.due_date.map(|d| d.to_string()))
+            .bind(r.parent_id.map(|p| p.0))
+            .bind(r.review_reason)
+            .bind(r.suggested_city_id)
+            .bind(r.received_on.to_string())
+            .bind(now_ms());
+        for (email, role) in participants {
+            q = q.bind(*email).bind(*role);
+        }
+        for e in events {
+            q = q.bind(e.actor).bind(e.source.as_str()).bind(e.event).bind(e.detail);
+        }
+        // fetch_all: every statement must run, and only the last one returns a row.
+        let rows = q.fetch_all(&mut *self.tx).await.with_context(|| format!("opening request {}", r.tracking))?;
+        let row = request_from_row(rows.last().context("the new request was not read back")?)?;
+        self.fresh_requests.insert(row.id);
+        Ok(row)
     }
 
     /// The request as this transaction sees it.
@@ -443,5 +525,121 @@ impl Store {
     /// Number of requests per status, for `stats` and tests.
     pub async fn count_requests(&self) -> anyhow::Result<i64> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM requests").fetch_one(&self.pool).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewMessage;
+
+    fn new_request<'a>(tracking: &'a TrackingNumber, city: Option<CityId>) -> NewRequest<'a> {
+        NewRequest {
+            tracking,
+            city_id: city,
+            official_email: "mayor@dayton.test",
+            official_name: "Mayor",
+            subject: "Parks",
+            status: RequestStatus::Acknowledged,
+            eligibility: Eligibility::Eligible,
+            eligibility_reason: "eligible",
+            due_date: chrono::NaiveDate::from_ymd_opt(2026, 12, 9),
+            parent_id: None,
+            review_reason: "",
+            suggested_city_id: None,
+            received_on: chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap_or_default(),
+        }
+    }
+
+    /// One round trip writes the row, its participants (a repeated address once) and its
+    /// first timeline lines, and reads back exactly what `request_by_id` reads.
+    #[tokio::test]
+    async fn open_request_writes_the_row_participants_and_events_and_reads_it_back() -> anyhow::Result<()> {
+        let (_dir, store) = Store::for_test().await?;
+        let city: i64 = sqlx::query_scalar(
+            "INSERT INTO cities (name, state, created_at, updated_at) VALUES ('Dayton', 'OH', 0, 0) RETURNING id",
+        )
+        .fetch_one(&store.pool)
+        .await?;
+        let mut tx = store.begin().await?;
+        let tracking = tx.next_tracking_number("311", 2026).await?;
+        let row = tx
+            .open_request(
+                &new_request(&tracking, Some(CityId(city))),
+                &[("mayor@dayton.test", "official"), ("clerk@dayton.test", "cc"), ("mayor@dayton.test", "cc")],
+                &[
+                    NewEvent { actor: "mayor@dayton.test", source: Source::Mail, event: "created", detail: "q" },
+                    NewEvent { actor: "intake311", source: Source::System, event: "needs review", detail: "why" },
+                ],
+            )
+            .await?;
+        let read = tx.request_by_id(RequestId(row.id)).await?;
+        assert_eq!(format!("{row:?}"), format!("{read:?}"));
+        assert_eq!(row.city.as_deref(), Some("Dayton, OH"));
+        assert_eq!(row.tracking, tracking.to_string());
+        assert_eq!(
+            tx.participants(RequestId(row.id)).await?,
+            vec![
+                ("mayor@dayton.test".to_string(), "official".to_string()),
+                ("clerk@dayton.test".to_string(), "cc".to_string())
+            ]
+        );
+        // Queued mail of the request carries its own timeline line; mail of no request none.
+        let recipients = vec!["mayor@dayton.test".to_string()];
+        for (n, request_id) in [(1, Some(RequestId(row.id))), (2, None)] {
+            let message_id = format!("ack{n}@311.test");
+            tx.enqueue_recorded(
+                &crate::store::outbox::test_ack(&message_id, request_id, &recipients, 0),
+                &NewMessage { direction: "out", kind: "ack_eligible", message_id: &message_id, ..Default::default() },
+                Some(&NewEvent {
+                    actor: "intake311",
+                    source: Source::System,
+                    event: "acknowledgement queued",
+                    detail: "ack_eligible",
+                }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        let events: Vec<(String, String, String)> =
+            store.request_events(row.id).await?.into_iter().map(|e| (e.actor, e.event, e.detail)).collect();
+        let want = [
+            ("mayor@dayton.test", "created", "q"),
+            ("intake311", "needs review", "why"),
+            ("intake311", "acknowledgement queued", "ack_eligible"),
+        ];
+        assert_eq!(events, want.map(|(a, e, d)| (a.to_string(), e.to_string(), d.to_string())));
+        let all: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM request_events").fetch_one(&store.pool).await?;
+        assert_eq!(all, 3, "mail of no request writes no timeline line");
+        Ok(())
+    }
+
+    /// Tracking numbers: read once per transaction, written at commit, given back by ROLLBACK TO
+    /// and by a transaction that never commits, and a new year starts at 1.
+    #[tokio::test]
+    async fn tracking_numbers_go_with_the_commit_and_the_savepoints() -> anyhow::Result<()> {
+        let (_dir, store) = Store::for_test().await?;
+        let seq = |t: TrackingNumber| t.to_string();
+        let mut tx = store.begin().await?;
+        assert_eq!(seq(tx.next_tracking_number("311", 2026).await?), "311-2026-0001");
+        tx.savepoint("m").await?;
+        assert_eq!(seq(tx.next_tracking_number("311", 2026).await?), "311-2026-0002");
+        tx.rollback_to("m").await?;
+        tx.release("m");
+        assert_eq!(seq(tx.next_tracking_number("311", 2026).await?), "311-2026-0002");
+        // Across New Year inside one batch: each year keeps its own counter.
+        assert_eq!(seq(tx.next_tracking_number("311", 2027).await?), "311-2027-0001");
+        tx.commit().await?;
+
+        let mut tx = store.begin().await?;
+        assert_eq!(seq(tx.next_tracking_number("311", 2026).await?), "311-2026-0003");
+        assert_eq!(seq(tx.next_tracking_number("311", 2027).await?), "311-2027-0002");
+        drop(tx);
+        let stored: Vec<(i32, i64)> =
+            sqlx::query_as("SELECT year, last_seq FROM tracking_counters WHERE prefix = '311' ORDER BY year")
+                .fetch_all(&store.pool)
+                .await?;
+        assert_eq!(stored, vec![(2026, 2), (2027, 1)], "a transaction that never commits gives its numbers back");
+        Ok(())
     }
 }
