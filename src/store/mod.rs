@@ -142,6 +142,10 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
+            // Savepoint sub-journals (one per message of a group commit) and temporary sort
+            // structures stay in memory instead of a temp file written through syscalls: a
+            // sub-journal holds only the pages one message changed.
+            .pragma("temp_store", "memory")
             // Every statement would otherwise be formatted for a debug log line nobody reads;
             // statements slower than a second are still logged as warnings.
             .log_statements(log::LevelFilter::Off);
