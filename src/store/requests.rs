@@ -162,8 +162,11 @@ impl StoreTx {
             Some(c) if c.prefix == prefix && c.year == year => c.last += 1,
             held => {
                 // Another prefix or year (a batch across New Year): the old one is written now.
-                if let Some(old) = held.take() {
-                    self.write_counter(&old).await?;
+                if let Some(old) = held.take()
+                    && let Err(e) = self.write_counter(&old).await
+                {
+                    self.tracking = Some(old);
+                    return Err(e);
                 }
                 let last: Option<i64> =
                     sqlx::query_scalar("SELECT last_seq FROM tracking_counters WHERE prefix = $1 AND year = $2")
@@ -203,6 +206,10 @@ impl StoreTx {
         events: &[NewEvent<'_>],
     ) -> anyhow::Result<RequestRow> {
         use std::fmt::Write as _;
+        // A few participants go in the same query; the rest of a huge Cc list one row at a time
+        // after it, so the bound values stay far below SQLite's limit of 32,766.
+        const INLINE: usize = 50;
+        let (participants, rest) = participants.split_at(participants.len().min(INLINE));
         let mut sql = String::from(
             "INSERT INTO requests (tracking, city_id, official_email, official_name, subject, status, \
              eligibility, eligibility_reason, due_date, parent_id, review_reason, suggested_city_id, received_on, \
@@ -260,6 +267,9 @@ impl StoreTx {
         let rows = q.fetch_all(&mut *self.tx).await.with_context(|| format!("opening request {}", r.tracking))?;
         let row = request_from_row(rows.last().context("the new request was not read back")?)?;
         self.fresh_requests.insert(row.id);
+        for (email, role) in rest {
+            self.add_participant(RequestId(row.id), email, role).await?;
+        }
         Ok(row)
     }
 
@@ -408,16 +418,22 @@ impl StoreTx {
     /// Records the official and the people they copied (existing entries are kept).
     pub async fn add_participants(&mut self, id: RequestId, emails: &[String], role: &str) -> anyhow::Result<()> {
         for email in emails {
-            sqlx::query(
-                "INSERT INTO request_participants (request_id, email, role) VALUES ($1, $2, $3) \
-                 ON CONFLICT (request_id, email) DO NOTHING",
-            )
-            .bind(id.0)
-            .bind(email)
-            .bind(role)
-            .execute(&mut *self.tx)
-            .await?;
+            self.add_participant(id, email, role).await?;
         }
+        Ok(())
+    }
+
+    async fn add_participant(&mut self, id: RequestId, email: &str, role: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO request_participants (request_id, email, role) VALUES ($1, $2, $3) \
+             ON CONFLICT (request_id, email) DO NOTHING",
+        )
+        .bind(id.0)
+        .bind(email)
+        .bind(role)
+        .execute(&mut *self.tx)
+        .await
+        .context("adding a participant")?;
         Ok(())
     }
 
@@ -611,6 +627,25 @@ mod tests {
         assert_eq!(events, want.map(|(a, e, d)| (a.to_string(), e.to_string(), d.to_string())));
         let all: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM request_events").fetch_one(&store.pool).await?;
         assert_eq!(all, 3, "mail of no request writes no timeline line");
+        Ok(())
+    }
+
+    /// A Cc list of any length: past what goes in the one query, the rest follow row by row.
+    #[tokio::test]
+    async fn open_request_takes_a_huge_cc_list() -> anyhow::Result<()> {
+        let (_dir, store) = Store::for_test().await?;
+        let mut tx = store.begin().await?;
+        let tracking = tx.next_tracking_number("311", 2026).await?;
+        let cc: Vec<String> = (0..20_000).map(|i| format!("cc{i}@dayton.test")).collect();
+        let participants: Vec<(&str, &str)> = std::iter::once(("mayor@dayton.test", "official"))
+            .chain(cc.iter().map(|c| (c.as_str(), "cc")))
+            .chain(std::iter::once(("cc7@dayton.test", "cc")))
+            .collect();
+        let row = tx.open_request(&new_request(&tracking, None), &participants, &[]).await?;
+        let stored = tx.participants(RequestId(row.id)).await?;
+        assert_eq!(stored.len(), 20_001);
+        assert!(stored.contains(&("mayor@dayton.test".to_string(), "official".to_string())));
+        assert!(stored.contains(&("cc19999@dayton.test".to_string(), "cc".to_string())));
         Ok(())
     }
 
