@@ -467,6 +467,7 @@ async fn drain(
     expected: u64,
     limit: Duration,
 ) -> Result<(DrainFigures, Option<daemon::StageReport>)> {
+    let machine_before = daemon::MachineCpu::now();
     let mut d = DaemonProc::spawn(config, log, stage_report.as_deref())?;
     let start = Instant::now();
     let db = daemon::open_db(db_path).await?;
@@ -545,6 +546,7 @@ async fn drain(
     let quarantined = daemon::progress(&db).await?.quarantined;
     let peak = d.peak_rss_kb();
     let cpu = d.cpu_seconds();
+    let machine = machine_before.zip(daemon::MachineCpu::now()).map(|(a, b)| a.until(b));
     db.close().await;
     d.terminate(STOP_LIMIT).await?;
 
@@ -582,6 +584,9 @@ async fn drain(
             .unwrap_or(0.0),
         peak_rss_mb: peak.map(|kb| kb as f64 / 1024.0),
         daemon_cpu_ms_per_question: cpu.map(|s| s * 1000.0 / expected.max(1) as f64),
+        machine_cpu_ms_per_question: machine.map(|m| m.busy * 1000.0 / expected.max(1) as f64),
+        machine_idle_share: machine.map(|m| m.idle / (m.busy + m.idle + m.steal).max(0.01)),
+        machine_steal_share: machine.map(|m| m.steal / (m.busy + m.idle + m.steal).max(0.01)),
         rss_timeline_mb: rss_timeline,
         db_bytes,
         db_wal_bytes: db_wal,

@@ -235,6 +235,31 @@ impl Drop for DaemonProc {
     }
 }
 
+/// The whole machine's CPU time so far, from the first line of `/proc/stat`, in seconds:
+/// busy (user, nice, system, irq, softirq: every process and the kernel), idle (idle and
+/// iowait) and stolen by the hypervisor.
+#[derive(Debug, Clone, Copy)]
+pub struct MachineCpu {
+    pub busy: f64,
+    pub idle: f64,
+    pub steal: f64,
+}
+
+impl MachineCpu {
+    pub fn now() -> Option<MachineCpu> {
+        let text = fs::read_to_string("/proc/stat").ok()?;
+        let line = text.lines().next()?.strip_prefix("cpu ")?;
+        let v: Vec<f64> = line.split_whitespace().map(|f| f.parse::<f64>()).collect::<Result<_, _>>().ok()?;
+        let at = |i: usize| v.get(i).copied().unwrap_or(0.0) / 100.0; // USER_HZ is 100 on Linux
+        Some(MachineCpu { busy: at(0) + at(1) + at(2) + at(5) + at(6), idle: at(3) + at(4), steal: at(7) })
+    }
+
+    /// What was used between `self` and `later`.
+    pub fn until(self, later: MachineCpu) -> MachineCpu {
+        MachineCpu { busy: later.busy - self.busy, idle: later.idle - self.idle, steal: later.steal - self.steal }
+    }
+}
+
 fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
     let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = text.lines().find(|l| l.starts_with(key))?;

@@ -70,6 +70,12 @@ pub struct DrainFigures {
     /// The daemon's CPU time (user + system) from its start until every outbox row was sent,
     /// per question, in milliseconds.
     pub daemon_cpu_ms_per_question: Option<f64>,
+    /// The whole machine's busy CPU time (every process and the kernel: the mail servers, the
+    /// daemon, anything else) over the same span, per question, in milliseconds.
+    pub machine_cpu_ms_per_question: Option<f64>,
+    /// Share of the machine's CPU time left idle over that span, and stolen by the hypervisor.
+    pub machine_idle_share: Option<f64>,
+    pub machine_steal_share: Option<f64>,
     /// (seconds since daemon start, VmRSS in MB), about every 2 s.
     pub rss_timeline_mb: Vec<(f64, f64)>,
     /// .db plus -wal.
@@ -291,6 +297,18 @@ impl Summary {
             "daemon CPU per question",
             d.daemon_cpu_ms_per_question.map_or("?".into(), |ms| format!("{ms:.2} ms (user + system, all threads)")),
         );
+        if let (Some(all), Some(own)) = (d.machine_cpu_ms_per_question, d.daemon_cpu_ms_per_question) {
+            t.row(
+                "machine CPU per question",
+                format!(
+                    "{all:.2} ms busy: the daemon {own:.2}, the rest {:.2} (mail servers, kernel, anything else); \
+                     idle {:.0} %, stolen {:.0} %",
+                    all - own,
+                    d.machine_idle_share.unwrap_or(0.0) * 100.0,
+                    d.machine_steal_share.unwrap_or(0.0) * 100.0
+                ),
+            );
+        }
         t.row("RSS during the drain", timeline(&d.rss_timeline_mb));
         t.row(
             "DB bytes per 1,000 requests",
