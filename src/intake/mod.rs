@@ -906,8 +906,8 @@ impl Intake {
                 size: size_of(bytes.len()),
                 ..Default::default()
             },
-            q.request
-                .and(q.event)
+            // Written only for mail of a request (enqueue_recorded checks).
+            q.event
                 .map(|event| NewEvent { actor: "intake311", source: Source::System, event, detail: q.kind })
                 .as_ref(),
         )

@@ -86,10 +86,7 @@ impl StoreTx {
         let event = event.filter(|_| m.request_id.is_some());
         if event.is_some() {
             // The outbox row's request ($1) and creation time ($8); the messages row took $11..$31.
-            sql.push_str(
-                "; INSERT INTO request_events (request_id, at, actor, source, event, detail) \
-                 VALUES ($1, $8, $32, $33, $34, $35)",
-            );
+            sql.push_str(&format!("; {}($1, $8, $32, $33, $34, $35)", super::requests::EVENT_INSERT));
         }
         let instance = std::sync::Arc::clone(&self.instance);
         let q = bind_outbox(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), m, &instance);

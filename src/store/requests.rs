@@ -70,6 +70,15 @@ pub struct NewEvent<'a> {
     pub detail: &'a str,
 }
 
+/// The head of every insert into a request's timeline; the rows follow (`(request_id, at,
+/// actor, source, event, detail)` each).
+pub(super) const EVENT_INSERT: &str =
+    "INSERT INTO request_events (request_id, at, actor, source, event, detail) VALUES ";
+/// The same for participants (`(request_id, email, role)` each), and what keeps an address that
+/// is already there.
+const PARTICIPANT_INSERT: &str = "INSERT INTO request_participants (request_id, email, role) VALUES ";
+const PARTICIPANT_KEEP: &str = " ON CONFLICT (request_id, email) DO NOTHING";
+
 /// The last tracking number handed out for a prefix and year, held by a transaction until it
 /// commits.
 #[derive(Debug, Clone)]
@@ -221,19 +230,16 @@ impl StoreTx {
         let id = "(SELECT id FROM requests WHERE tracking = $1)";
         let mut n = 14;
         for (i, _) in participants.iter().enumerate() {
-            let head = if i == 0 { "INSERT INTO request_participants (request_id, email, role) VALUES " } else { ", " };
+            let head = if i == 0 { PARTICIPANT_INSERT } else { ", " };
             let _ = write!(sql, "{head}({id}, ${}, ${})", n + 1, n + 2);
             n += 2;
         }
         if !participants.is_empty() {
-            sql.push_str(" ON CONFLICT (request_id, email) DO NOTHING; ");
+            sql.push_str(PARTICIPANT_KEEP);
+            sql.push_str("; ");
         }
         for (i, _) in events.iter().enumerate() {
-            let head = if i == 0 {
-                "INSERT INTO request_events (request_id, at, actor, source, event, detail) VALUES "
-            } else {
-                ", "
-            };
+            let head = if i == 0 { EVENT_INSERT } else { ", " };
             let _ = write!(sql, "{head}({id}, $14, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4);
             n += 4;
         }
@@ -424,16 +430,13 @@ impl StoreTx {
     }
 
     async fn add_participant(&mut self, id: RequestId, email: &str, role: &str) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO request_participants (request_id, email, role) VALUES ($1, $2, $3) \
-             ON CONFLICT (request_id, email) DO NOTHING",
-        )
-        .bind(id.0)
-        .bind(email)
-        .bind(role)
-        .execute(&mut *self.tx)
-        .await
-        .context("adding a participant")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("{PARTICIPANT_INSERT}($1, $2, $3){PARTICIPANT_KEEP}")))
+            .bind(id.0)
+            .bind(email)
+            .bind(role)
+            .execute(&mut *self.tx)
+            .await
+            .context("adding a participant")?;
         Ok(())
     }
 
@@ -456,19 +459,16 @@ impl StoreTx {
         event: &str,
         detail: &str,
     ) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO request_events (request_id, at, actor, source, event, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(request.0)
-        .bind(now_ms())
-        .bind(actor)
-        .bind(source.as_str())
-        .bind(event)
-        .bind(detail)
-        .execute(&mut *self.tx)
-        .await
-        .context("recording a timeline event")?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("{EVENT_INSERT}($1, $2, $3, $4, $5, $6)")))
+            .bind(request.0)
+            .bind(now_ms())
+            .bind(actor)
+            .bind(source.as_str())
+            .bind(event)
+            .bind(detail)
+            .execute(&mut *self.tx)
+            .await
+            .context("recording a timeline event")?;
         Ok(())
     }
 }
