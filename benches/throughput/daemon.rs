@@ -260,6 +260,61 @@ impl MachineCpu {
     }
 }
 
+/// CPU time the mail servers have used so far, in seconds, from `/proc`. A server is a master
+/// process (Postfix's `master`, Dovecot's `dovecot`) and everything under it: its live processes'
+/// own time, plus what the master has reaped from children that already exited (`cutime`,
+/// `cstime`), so Postfix's short-lived smtpd, cleanup and lmtp processes are counted too.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerCpu {
+    pub postfix: f64,
+    pub dovecot: f64,
+}
+
+impl ServerCpu {
+    pub fn now() -> ServerCpu {
+        struct Proc {
+            ppid: u32,
+            comm: String,
+            own: f64,
+            reaped: f64,
+        }
+        let mut procs = BTreeMap::new();
+        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else { continue };
+            let (Some((head, rest)), Some(open)) = (stat.rsplit_once(')'), stat.find('(')) else { continue };
+            let comm = head.get(open + 1..).unwrap_or_default().to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0; // USER_HZ
+            let ppid = f.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+            procs.insert(pid, Proc { ppid, comm, own: num(11) + num(12), reaped: num(13) + num(14) });
+        }
+        let mut out = ServerCpu::default();
+        for (pid, p) in &procs {
+            // The nearest master at or above this process decides the server.
+            let (mut at, mut hops) = (*pid, 0);
+            let server = loop {
+                let Some(q) = procs.get(&at) else { break None };
+                match q.comm.as_str() {
+                    "master" => break Some((&mut out.postfix, at)),
+                    "dovecot" => break Some((&mut out.dovecot, at)),
+                    _ if q.ppid <= 1 || hops > 32 => break None,
+                    _ => (at, hops) = (q.ppid, hops + 1),
+                }
+            };
+            if let Some((sum, master)) = server {
+                *sum += p.own + if master == *pid { p.reaped } else { 0.0 };
+            }
+        }
+        out
+    }
+
+    /// What was used between `self` and `later`.
+    pub fn until(self, later: ServerCpu) -> ServerCpu {
+        ServerCpu { postfix: later.postfix - self.postfix, dovecot: later.dovecot - self.dovecot }
+    }
+}
+
 fn proc_status_kb(pid: u32, key: &str) -> Option<u64> {
     let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = text.lines().find(|l| l.starts_with(key))?;
