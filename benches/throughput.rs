@@ -416,18 +416,21 @@ async fn raw_limit(opts: &Options, servers: &MailServers, world: &World) -> Resu
 
     let stock = n.min(opts.stock_cap);
     progress(format!("raw: {stock} messages with lettre's stock pool (no TCP_NODELAY; slow by design)"));
+    let since = daemon::ServerCpu::now();
     smtp.push(raw::lettre_pool_stock(port, stock, 4, &recipients).await?);
+    drained(&mut smtp, servers, qlimit, since).await?;
     for conns in [1, 4] {
-        drained(&mut smtp, servers, qlimit).await?;
         progress(format!("raw: {n} messages with lettre + TCP_NODELAY over {conns} connection(s)"));
+        let since = daemon::ServerCpu::now();
         smtp.push(raw::lettre_nodelay(port, n, conns, &recipients).await?);
+        drained(&mut smtp, servers, qlimit, since).await?;
     }
     for sessions in [1, 4] {
-        drained(&mut smtp, servers, qlimit).await?;
         progress(format!("raw: {n} messages with smtp-source over {sessions} session(s)"));
+        let since = daemon::ServerCpu::now();
         smtp.push(raw::smtp_source(port, n, sessions, RAW_SINK).await?);
+        drained(&mut smtp, servers, qlimit, since).await?;
     }
-    drained(&mut smtp, servers, qlimit).await?;
     let smtp_limit = smtp.iter().filter(|s| s.counts_for_limit).map(|s| s.messages_per_second).fold(0.0, f64::max);
     let (limit, by) = if fetch.messages_per_second < smtp_limit {
         (fetch.messages_per_second, "IMAP fetch")
@@ -443,11 +446,19 @@ async fn raw_limit(opts: &Options, servers: &MailServers, world: &World) -> Resu
     })
 }
 
-/// Waits until Postfix has delivered everything, and notes how long that took on the last run.
-async fn drained(smtp: &mut [raw::SmtpFigure], servers: &MailServers, limit: Duration) -> Result<()> {
+/// Waits until Postfix has delivered everything, and notes on the last run how long that took
+/// and what the mail servers' processes used from `since` (its start) until then.
+async fn drained(
+    smtp: &mut [raw::SmtpFigure],
+    servers: &MailServers,
+    limit: Duration,
+    since: daemon::ServerCpu,
+) -> Result<()> {
     let waited = daemon::wait_postfix_idle(servers, limit).await?;
+    let used = since.until(daemon::ServerCpu::now());
     if let Some(last) = smtp.last_mut() {
         last.queue_drain_seconds = waited;
+        last.servers_cpu_ms_per_mail = (used.postfix + used.dovecot) * 1000.0 / last.messages.max(1) as f64;
     }
     Ok(())
 }

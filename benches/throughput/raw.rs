@@ -81,6 +81,9 @@ pub struct SmtpFigure {
     pub counts_for_limit: bool,
     /// After the last message was accepted, how long Postfix took to deliver the rest to Dovecot.
     pub queue_drain_seconds: f64,
+    /// Postfix's and Dovecot's CPU time from the first message until the queue was empty (so
+    /// delivery included), per message, in milliseconds.
+    pub servers_cpu_ms_per_mail: f64,
 }
 
 /// An acknowledgement-sized message (~3 KB) to `to`.
@@ -144,6 +147,7 @@ pub async fn lettre_pool_stock(port: u16, count: u64, pool: u32, recipients: &[S
         messages_per_second: rate(count, seconds),
         counts_for_limit: false,
         queue_drain_seconds: 0.0,
+        servers_cpu_ms_per_mail: 0.0,
     })
 }
 
@@ -181,6 +185,7 @@ pub async fn lettre_nodelay(port: u16, count: u64, connections: u32, recipients:
         messages_per_second: rate(count, seconds),
         counts_for_limit: true,
         queue_drain_seconds: 0.0,
+        servers_cpu_ms_per_mail: 0.0,
     })
 }
 
@@ -247,6 +252,7 @@ pub async fn smtp_source(port: u16, count: u64, sessions: u32, to: &str) -> Resu
         messages_per_second: rate(count, seconds),
         counts_for_limit: true,
         queue_drain_seconds: 0.0,
+        servers_cpu_ms_per_mail: 0.0,
     })
 }
 

@@ -275,11 +275,12 @@ impl Summary {
             t.row(
                 format!("SMTP {}", s.method),
                 format!(
-                    "{:.0} msg/s ({} msgs in {:.2} s; queue empty {:.1} s later){}",
+                    "{:.0} msg/s ({} msgs in {:.2} s; queue empty {:.1} s later; servers {:.2} ms CPU per mail){}",
                     s.messages_per_second,
                     s.messages,
                     s.seconds,
                     s.queue_drain_seconds,
+                    s.servers_cpu_ms_per_mail,
                     if s.counts_for_limit { "" } else { "  [before: not counted]" }
                 ),
             );
