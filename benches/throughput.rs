@@ -605,6 +605,7 @@ async fn drain(
         postfix_cpu_ms_per_question: server_cpu.postfix * 1000.0 / expected.max(1) as f64,
         dovecot_cpu_ms_per_question: server_cpu.dovecot * 1000.0 / expected.max(1) as f64,
         machine_idle_share: machine.map(|m| m.idle / (m.busy + m.idle + m.steal).max(0.01)),
+        machine_iowait_share: machine.map(|m| m.iowait / (m.busy + m.idle + m.steal).max(0.01)),
         machine_steal_share: machine.map(|m| m.steal / (m.busy + m.idle + m.steal).max(0.01)),
         rss_timeline_mb: rss_timeline,
         db_bytes,

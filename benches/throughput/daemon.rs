@@ -237,11 +237,13 @@ impl Drop for DaemonProc {
 
 /// The whole machine's CPU time so far, from the first line of `/proc/stat`, in seconds:
 /// busy (user, nice, system, irq, softirq: every process and the kernel), idle (idle and
-/// iowait) and stolen by the hypervisor.
+/// iowait), of which iowait (idle while some task waited for the disk), and stolen by the
+/// hypervisor.
 #[derive(Debug, Clone, Copy)]
 pub struct MachineCpu {
     pub busy: f64,
     pub idle: f64,
+    pub iowait: f64,
     pub steal: f64,
 }
 
@@ -251,12 +253,22 @@ impl MachineCpu {
         let line = text.lines().next()?.strip_prefix("cpu ")?;
         let v: Vec<f64> = line.split_whitespace().map(|f| f.parse::<f64>()).collect::<Result<_, _>>().ok()?;
         let at = |i: usize| v.get(i).copied().unwrap_or(0.0) / 100.0; // USER_HZ is 100 on Linux
-        Some(MachineCpu { busy: at(0) + at(1) + at(2) + at(5) + at(6), idle: at(3) + at(4), steal: at(7) })
+        Some(MachineCpu {
+            busy: at(0) + at(1) + at(2) + at(5) + at(6),
+            idle: at(3) + at(4),
+            iowait: at(4),
+            steal: at(7),
+        })
     }
 
     /// What was used between `self` and `later`.
     pub fn until(self, later: MachineCpu) -> MachineCpu {
-        MachineCpu { busy: later.busy - self.busy, idle: later.idle - self.idle, steal: later.steal - self.steal }
+        MachineCpu {
+            busy: later.busy - self.busy,
+            idle: later.idle - self.idle,
+            iowait: later.iowait - self.iowait,
+            steal: later.steal - self.steal,
+        }
     }
 }
 

@@ -81,6 +81,8 @@ pub struct DrainFigures {
     pub dovecot_cpu_ms_per_question: f64,
     /// Share of the machine's CPU time left idle over that window, and stolen by the hypervisor.
     pub machine_idle_share: Option<f64>,
+    /// Of the idle share: time some task waited for the disk (fsync: SQLite's, Postfix's queue).
+    pub machine_iowait_share: Option<f64>,
     pub machine_steal_share: Option<f64>,
     /// (seconds since daemon start, VmRSS in MB), about every 2 s.
     pub rss_timeline_mb: Vec<(f64, f64)>,
@@ -309,11 +311,12 @@ impl Summary {
                 "machine CPU per question until last ack",
                 format!(
                     "{all:.2} ms busy: the daemon {own:.2}, Postfix {:.2}, Dovecot {:.2}, the kernel's threads and \
-                     the rest {:.2}; idle {:.0} %, stolen {:.0} %",
+                     the rest {:.2}; idle {:.0} % (waiting for the disk {:.0} %), stolen {:.0} %",
                     d.postfix_cpu_ms_per_question,
                     d.dovecot_cpu_ms_per_question,
                     all - own - d.postfix_cpu_ms_per_question - d.dovecot_cpu_ms_per_question,
                     d.machine_idle_share.unwrap_or(0.0) * 100.0,
+                    d.machine_iowait_share.unwrap_or(0.0) * 100.0,
                     d.machine_steal_share.unwrap_or(0.0) * 100.0
                 ),
             );
