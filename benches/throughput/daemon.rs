@@ -272,10 +272,12 @@ impl MachineCpu {
     }
 }
 
-/// CPU time the mail servers have used so far, in seconds, from `/proc`. A server is a master
-/// process (Postfix's `master`, Dovecot's `dovecot`) and everything under it: its live processes'
+/// CPU time this run's mail servers have used so far, in seconds, from `/proc`. A server is its
+/// master process (Postfix's `master`, the two Dovecot instances), found through the pid files
+/// under `root` (the servers' private directory), and every process under it: live processes'
 /// own time, plus what the master has reaped from children that already exited (`cutime`,
 /// `cstime`), so Postfix's short-lived smtpd, cleanup and lmtp processes are counted too.
+/// Other Postfix or Dovecot instances on the machine (a test run's, the system's) are not.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ServerCpu {
     pub postfix: f64,
@@ -283,39 +285,44 @@ pub struct ServerCpu {
 }
 
 impl ServerCpu {
-    pub fn now() -> ServerCpu {
+    pub fn now(root: &Path) -> ServerCpu {
         struct Proc {
             ppid: u32,
-            comm: String,
             own: f64,
             reaped: f64,
         }
+        let pid_in = |file: &str| fs::read_to_string(root.join(file)).ok().and_then(|t| t.trim().parse::<u32>().ok());
+        let postfix = pid_in("postfix-queue/pid/master.pid");
+        let dovecot = [pid_in("dovecot.pgid"), pid_in("dovecot-auth.pgid")];
         let mut procs = BTreeMap::new();
         for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
             let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else { continue };
-            let (Some((head, rest)), Some(open)) = (stat.rsplit_once(')'), stat.find('(')) else { continue };
-            let comm = head.get(open + 1..).unwrap_or_default().to_string();
+            // Fields after the command name (which may hold spaces) end with ')'.
+            let Some((_, rest)) = stat.rsplit_once(')') else { continue };
             let f: Vec<&str> = rest.split_whitespace().collect();
             let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0; // USER_HZ
             let ppid = f.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
-            procs.insert(pid, Proc { ppid, comm, own: num(11) + num(12), reaped: num(13) + num(14) });
+            procs.insert(pid, Proc { ppid, own: num(11) + num(12), reaped: num(13) + num(14) });
         }
         let mut out = ServerCpu::default();
         for (pid, p) in &procs {
-            // The nearest master at or above this process decides the server.
+            // The master at or above this process decides the server.
             let (mut at, mut hops) = (*pid, 0);
             let server = loop {
-                let Some(q) = procs.get(&at) else { break None };
-                match q.comm.as_str() {
-                    "master" => break Some((&mut out.postfix, at)),
-                    "dovecot" => break Some((&mut out.dovecot, at)),
-                    _ if q.ppid <= 1 || hops > 32 => break None,
-                    _ => (at, hops) = (q.ppid, hops + 1),
+                if Some(at) == postfix {
+                    break Some(&mut out.postfix);
+                }
+                if dovecot.contains(&Some(at)) {
+                    break Some(&mut out.dovecot);
+                }
+                match procs.get(&at) {
+                    Some(q) if q.ppid > 1 && hops < 32 => (at, hops) = (q.ppid, hops + 1),
+                    _ => break None,
                 }
             };
-            if let Some((sum, master)) = server {
-                *sum += p.own + if master == *pid { p.reaped } else { 0.0 };
+            if let Some(sum) = server {
+                *sum += p.own + if at == *pid { p.reaped } else { 0.0 };
             }
         }
         out

@@ -71,18 +71,24 @@ pub struct DrainFigures {
     /// per question, in milliseconds.
     pub daemon_cpu_ms_per_question: Option<f64>,
     /// The whole machine's busy CPU time (every process and the kernel: the mail servers, the
-    /// daemon, anything else) from the daemon's start until every acknowledgement was sent (the
-    /// throughput window; staff notices mostly go out after it), per question, in milliseconds.
+    /// daemon, anything else) from just before the daemon's start until the benchmark saw the
+    /// last acknowledgement sent (it looks every 500 ms), per question, in milliseconds. This is
+    /// about the throughput window (first fetch to last acknowledgement); staff notices mostly go
+    /// out after it.
     pub machine_cpu_ms_per_question: Option<f64>,
-    /// Of that: the daemon, and Postfix's and Dovecot's processes (see `daemon::ServerCpu`). The
-    /// remainder is the kernel's own threads and anything else.
+    /// The daemon's part of `machine_cpu_ms_per_question`, over the same span.
     pub window_daemon_cpu_ms_per_question: Option<f64>,
+    /// Postfix's part, over the same span: every process under this run's Postfix master
+    /// (see `daemon::ServerCpu`).
     pub postfix_cpu_ms_per_question: f64,
+    /// Dovecot's part, over the same span: every process under this run's two Dovecot masters.
+    /// What is left of the machine's time is the kernel's own threads and anything else.
     pub dovecot_cpu_ms_per_question: f64,
-    /// Share of the machine's CPU time left idle over that window, and stolen by the hypervisor.
+    /// Share of the machine's CPU time left idle over the same span.
     pub machine_idle_share: Option<f64>,
     /// Of the idle share: time some task waited for the disk (fsync: SQLite's, Postfix's queue).
     pub machine_iowait_share: Option<f64>,
+    /// Share of the machine's CPU time stolen by the hypervisor over the same span.
     pub machine_steal_share: Option<f64>,
     /// (seconds since daemon start, VmRSS in MB), about every 2 s.
     pub rss_timeline_mb: Vec<(f64, f64)>,
@@ -303,7 +309,7 @@ impl Summary {
         t.row("all outbox mail sent (incl. staff)", format!("{:.2} s after daemon start", d.all_mail_sent_seconds));
         t.row("PEAK RSS", rss(d.peak_rss_mb));
         t.row(
-            "daemon CPU per question",
+            "daemon CPU per question until all mail out",
             d.daemon_cpu_ms_per_question.map_or("?".into(), |ms| format!("{ms:.2} ms (user + system, all threads)")),
         );
         if let (Some(all), Some(own)) = (d.machine_cpu_ms_per_question, d.window_daemon_cpu_ms_per_question) {
