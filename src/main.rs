@@ -891,6 +891,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             };
             let events = store.request_events(r.id).await?;
+            let messages = store.conversation(r.id).await?;
             let outbox = store.outbox_for_request(r.id).await?;
             let parent = match r.parent_id {
                 Some(p) => store.request_by_id(p).await?,
@@ -901,7 +902,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .iter()
                     .map(|(kind, status, id, err)| serde_json::json!({"kind": kind, "status": status, "message_id": id, "last_error": err}))
                     .collect();
-                let v = serde_json::json!({"request": r, "timeline": events, "outbox": outbox});
+                let v = serde_json::json!({"request": r, "messages": messages, "timeline": events, "outbox": outbox});
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 println!("Request     {}", r.tracking);
@@ -916,6 +917,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("Follows     {} (the request this reply reopened)", parent.tracking);
                 }
                 println!("Created     {}", fmt_ms(r.created_at));
+                println!("\nMessages:");
+                for m in &messages {
+                    print_conversation_message(m);
+                }
                 println!("\nMail out:");
                 for (kind, status, id, err) in &outbox {
                     println!(
@@ -931,6 +936,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One message of `requests show`: who, when and the subject on one line, then what it says,
+/// indented. Automatic mail out has no text (its template says it).
+fn print_conversation_message(m: &intake311::store::ConversationMessage) {
+    let who = if m.direction != "in" {
+        format!("to {}", m.to_addrs)
+    } else if m.from_name.is_empty() {
+        format!("from {}", m.from_addr)
+    } else {
+        format!("from {} <{}>", m.from_name, m.from_addr)
+    };
+    println!("  {}  {:<3} {:<18} {who}", fmt_ms(m.at), m.direction, m.kind);
+    println!("      Subject: {}", m.subject);
+    for line in m.text.trim_end().lines() {
+        println!("      | {line}");
+    }
 }
 
 fn main() -> ExitCode {

@@ -280,6 +280,40 @@ async fn staff_answer_by_mail_and_the_response_threads_under_the_question() -> a
             "{subject}"
         );
     }
+
+    // `requests show` tells the conversation in order: what each mail in adds (no quoted
+    // history), what staff wrote to the city, and the automatic mail by kind only.
+    let out = env.cli(&["requests", "show", &t1])?;
+    assert!(out.status.success(), "{out:?}");
+    let out = String::from_utf8_lossy(&out.stdout);
+    let messages = out.split("\nMessages:\n").nth(1).and_then(|m| m.split("\nMail out:").next()).unwrap_or_default();
+    let order = [
+        "in  question",
+        "| Who buys salt jointly?",
+        "out ack_eligible",
+        "out staff_new_request",
+        &format!("in  staff_reply        from Ana Staff <{ANA}>"),
+        "| Could you send the current contract?",
+        "out reply",
+        "| Could you send the current contract?",
+        "| **Three counties** buy salt jointly",
+        "out response",
+        "| **Three counties** buy salt jointly",
+        "in  follow_up          from Jane Mayor <mayor@daytonohio.gov>",
+        "| Thanks! One more question.",
+    ];
+    let mut rest = messages;
+    for want in order {
+        let at = rest.find(want).ok_or_else(|| anyhow::anyhow!("`{want}` missing or out of order in:\n{messages}"))?;
+        rest = &rest[at + want.len()..];
+    }
+    assert!(!messages.contains("> New request"), "quoted history is left out:\n{messages}");
+    assert!(!messages.contains("Thank you for your question"), "automatic mail shows no text:\n{messages}");
+    let json = env.cli(&["requests", "show", &t1, "--json"])?;
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout)?;
+    let list = json["messages"].as_array().cloned().unwrap_or_default();
+    assert_eq!(list.first().map(|m| m["kind"].clone()), Some(serde_json::json!("question")), "{json}");
+    assert_eq!(list.first().map(|m| m["text"].clone()), Some(serde_json::json!("Who buys salt jointly?")), "{json}");
     Ok(())
 }
 

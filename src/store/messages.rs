@@ -247,7 +247,41 @@ impl StoreTx {
     }
 }
 
+/// One message of a request's conversation, as `requests show` prints it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ConversationMessage {
+    /// When it was recorded (Unix ms).
+    #[sqlx(rename = "created_at")]
+    pub at: i64,
+    /// `in` or `out`.
+    pub direction: String,
+    pub kind: String,
+    pub from_addr: String,
+    pub from_name: String,
+    pub to_addrs: String,
+    pub subject: String,
+    /// What it says. Mail in: what it adds, without quoted history and signature (all of its
+    /// text when nothing is left). Mail out that a person wrote (a response, a question back to
+    /// the official): its text. Automatic mail out (acknowledgements, staff notices): empty, since
+    /// its template says it.
+    pub text: String,
+}
+
 impl Store {
+    /// A request's messages, in and out, in the order they were recorded.
+    pub async fn conversation(&self, request: i64) -> anyhow::Result<Vec<ConversationMessage>> {
+        // Mail out that a person wrote: a response, and a question back to the official.
+        Ok(sqlx::query_as(
+            "SELECT created_at, direction, kind, from_addr, from_name, to_addrs, subject, rtrim( \
+                    CASE WHEN direction = 'in' THEN (CASE WHEN new_text <> '' THEN new_text ELSE body_text END) \
+                         WHEN kind IN ('response', 'reply') THEN body_text ELSE '' END, char(9, 10, 13, 32)) AS text \
+             FROM messages WHERE request_id = $1 ORDER BY id",
+        )
+        .bind(request)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The request any of `message_ids` (ours or theirs, in or out) belongs to; the most recent
     /// message wins when they point at different requests.
     pub async fn request_for_message_ids(&self, message_ids: &[String]) -> anyhow::Result<Option<i64>> {

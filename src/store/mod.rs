@@ -31,7 +31,7 @@ pub use admin::AdminToken;
 pub use cities::{CityRow, ContactRow};
 pub use mailbox_state::MailboxState;
 use mailbox_state::Position;
-pub use messages::{Handled, NewAttachment, NewMessage, QuarantineRow};
+pub use messages::{ConversationMessage, Handled, NewAttachment, NewMessage, QuarantineRow};
 pub use outbox::{NewOutbox, OutboxRow, OutboxStats};
 pub use requests::{IllegalTransition, NewEvent, NewRequest, RequestEvent, RequestRow};
 pub use staff::{StaffMember, StaffRole};
