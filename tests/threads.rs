@@ -207,7 +207,7 @@ async fn staff_answer_by_mail_and_the_response_threads_under_the_question() -> a
     let mayor = wait_for_messages(&env.servers, DAYTON, "INBOX", 2, WAIT).await?;
     let (subject, text) = subject_and_text(&mayor[1]);
     assert_eq!(subject, format!("[{t1}] Re: Road salt contracts"));
-    assert!(text.contains("Could you send the current contract?"), "{text}");
+    assert!(text.contains("Dear Jane Mayor,") && text.contains("Could you send the current contract?"), "{text}");
     assert!(
         !text.contains("#assign") && !text.contains("#reply") && !text.contains("New request"),
         "only the body goes out: {text}"
@@ -253,6 +253,10 @@ async fn staff_answer_by_mail_and_the_response_threads_under_the_question() -> a
     assert_eq!(Sha256::digest(att.contents()), Sha256::digest(&pdf), "attachment byte-identical");
     let text = parsed.body_text(0).unwrap_or_default().to_string();
     assert!(text.contains("Three counties") && text.contains("Ana Staff"), "{text}");
+    assert!(
+        !text.contains("Dear Jane Mayor") && text.matches("Dear Mayor,").count() == 1,
+        "Ana greeted the mayor herself, so the template does not: {text}"
+    );
     assert!(parsed.body_html(0).unwrap_or_default().contains("<strong>Three counties</strong>"));
     assert_eq!(status_of(&env, &t1).await?.0, RequestStatus::Responded);
 

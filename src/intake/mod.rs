@@ -35,7 +35,7 @@ use crate::inbound::{self, Classification, InboundMail, auth_results, bounce, re
 use crate::metrics::{self, Stage};
 use crate::outbound::render::{
     AdminContext, CommandErrorContext, ResponseContext, StaffContext, TooLargeContext, human_bytes, markdown_to_html,
-    strip_reply_prefixes,
+    opens_with_greeting, strip_reply_prefixes,
 };
 use crate::outbound::{self, AckContext, OutAttachment, Rendered, Templates};
 use crate::registry;
@@ -1774,6 +1774,7 @@ impl Intake {
             official_name: row.official_name.clone(),
             body_text: body.to_string(),
             body_html: markdown_to_html(body),
+            greeted: opens_with_greeting(body),
             staff_name: actor.name.clone(),
             attachments: attachments.iter().map(|a| crate::inbound::sanitize_filename(&a.filename)).collect(),
             intake_address: self.cfg.intake.address.clone(),

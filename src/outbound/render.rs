@@ -105,6 +105,9 @@ pub struct ResponseContext {
     pub body_text: String,
     /// The same text as HTML (Markdown rendered, raw HTML escaped). Insert with `{{{body_html}}}`.
     pub body_html: String,
+    /// The text opens with its own greeting ([`opens_with_greeting`]), so the template leaves
+    /// out its "Dear …".
+    pub greeted: bool,
     pub staff_name: String,
     pub attachments: Vec<String>,
     pub intake_address: String,
@@ -155,6 +158,38 @@ pub struct AdminContext {
 
 /// Staff-written Markdown (or plain text) as HTML. Raw HTML in the input is shown as text, not
 /// interpreted, so nothing in a staff reply can inject markup.
+/// Whether staff-written text opens with a greeting of its own ("Dear Mayor Rivera,", "Hi Jane",
+/// "Hello all:", "Good morning,"), judged on its first non-empty line: a short line that starts
+/// with a salutation word. A sentence that merely starts with such a word ("Hiring is …",
+/// "Dearborn's plan …") is not one.
+pub fn opens_with_greeting(text: &str) -> bool {
+    const SALUTATIONS: [&str; 11] = [
+        "dear",
+        "hi",
+        "hello",
+        "hey",
+        "greetings",
+        "good morning",
+        "good afternoon",
+        "good evening",
+        "good day",
+        "to whom it may concern",
+        "mayor",
+    ];
+    let Some(line) = text.lines().map(str::trim).find(|l| !l.is_empty()) else { return false };
+    if line.chars().count() > 80 {
+        return false;
+    }
+    let lower = line.to_lowercase();
+    SALUTATIONS.iter().any(|s| {
+        lower.strip_prefix(s).is_some_and(|rest| {
+            let ends_word = rest.chars().next().is_none_or(|c| !c.is_alphanumeric() && c != '\'');
+            // "Mayor" alone opens many sentences; as a greeting it is a line of its own.
+            ends_word && (*s != "mayor" || rest.trim_end().ends_with([',', ':']))
+        })
+    })
+}
+
 pub fn markdown_to_html(text: &str) -> String {
     use pulldown_cmark::{Event, Options, Parser, html};
     let parser = Parser::new_ext(text, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).map(|ev| match ev {
@@ -324,6 +359,7 @@ mod tests {
             official_name: "Jane".into(),
             body_text: "**Findings**: fix the roads.".into(),
             body_html: markdown_to_html("**Findings**: fix the roads."),
+            greeted: false,
             staff_name: "Ana".into(),
             attachments: vec!["memo.pdf".into()],
             intake_address: "intake@311.test".into(),
@@ -332,8 +368,23 @@ mod tests {
         assert_eq!(r.subject, "[311-2026-0042] Response: Roads");
         assert!(r.html.contains("<strong>Findings</strong>") && r.text.contains("**Findings**"));
         assert!(r.text.contains("Attached: memo.pdf") && r.text.contains("Ana"));
+        assert!(r.text.contains("Dear Jane,") && r.html.contains("<p>Dear Jane,</p>"), "{}", r.text);
         let r = t.render("reply", &response).expect("render");
         assert_eq!(r.subject, "[311-2026-0042] Re: Roads");
+        assert!(r.text.contains("Dear Jane,") && r.html.contains("<p>Dear Jane,</p>"), "{}", r.text);
+        // Staff who greet the official themselves are not greeted over.
+        let own = "Dear Mayor Jane,\n\nThe roads.";
+        let greeted = ResponseContext {
+            body_text: own.into(),
+            body_html: markdown_to_html(own),
+            greeted: opens_with_greeting(own),
+            ..response
+        };
+        for name in ["response", "reply"] {
+            let r = t.render(name, &greeted).expect("render");
+            assert!(!r.text.contains("Dear Jane,") && !r.html.contains("Dear Jane,"), "{name}: {}", r.text);
+            assert_eq!(r.text.matches("Dear Mayor Jane,").count(), 1, "{name}: {}", r.text);
+        }
 
         let err = CommandErrorContext {
             service_name: "311 for Cities".into(),
@@ -394,5 +445,34 @@ mod tests {
         assert_eq!(strip_reply_prefixes("RE[2]: SV: VS: Réf: Roads"), "Roads");
         assert_eq!(strip_reply_prefixes("Question: roads"), "Question: roads");
         assert_eq!(strip_reply_prefixes(""), "");
+    }
+
+    #[test]
+    fn a_greeting_is_a_short_first_line_that_starts_with_a_salutation() {
+        for yes in [
+            "Dear Mayor Rivera,\n\nThe answer.",
+            "\n  Hi Jane,\nHere it is.",
+            "Hello all:\nOur findings.",
+            "hello",
+            "Good morning, Mayor.\nThe memo is attached.",
+            "Greetings from 311!\nText.",
+            "Mayor Rivera,\n\nThe answer.",
+            "Hey team - quick answer.",
+        ] {
+            assert!(opens_with_greeting(yes), "{yes:?}");
+        }
+        for no in [
+            "",
+            "   \n\n",
+            "Hiring practices vary by city.",
+            "Dearborn, MI runs a joint program.",
+            "Mayors in three counties buy salt jointly.",
+            "Mayor Rivera asked about salt; three counties buy it jointly.",
+            "Three counties buy salt jointly.\nDear colleagues in Ohio do the same.",
+            "Hello? This first line is a question that goes on for far too long to be a greeting at all.",
+            "Hi's are not a thing.",
+        ] {
+            assert!(!opens_with_greeting(no), "{no:?}");
+        }
     }
 }
