@@ -948,9 +948,11 @@ fn print_conversation_message(m: &intake311::store::ConversationMessage) {
     } else {
         format!("from {} <{}>", m.from_name, m.from_addr)
     };
-    println!("  {}  {:<3} {:<18} {who}", fmt_ms(m.at), m.direction, m.kind);
-    println!("      Subject: {}", m.subject);
+    println!("  {}  {:<3} {:<21} {who}", fmt_ms(m.at), m.direction, m.kind);
+    println!("      Subject: {}", if m.subject.is_empty() { "(no subject)" } else { &m.subject });
     for line in m.text.trim_end().lines() {
+        // Mail from outside: no terminal control sequences.
+        let line: String = line.chars().filter(|c| !c.is_control() || *c == '\t').collect();
         println!("      | {line}");
     }
 }

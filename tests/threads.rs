@@ -296,14 +296,14 @@ async fn staff_answer_by_mail_and_the_response_threads_under_the_question() -> a
         "| Who buys salt jointly?",
         "out ack_eligible",
         "out staff_new_request",
-        &format!("in  staff_reply        from Ana Staff <{ANA}>"),
+        &format!("in  staff_reply           from Ana Staff <{ANA}>"),
         "| Could you send the current contract?",
         "out reply",
         "| Could you send the current contract?",
         "| **Three counties** buy salt jointly",
         "out response",
         "| **Three counties** buy salt jointly",
-        "in  follow_up          from Jane Mayor <mayor@daytonohio.gov>",
+        "in  follow_up             from Jane Mayor <mayor@daytonohio.gov>",
         "| Thanks! One more question.",
     ];
     let mut rest = messages;

@@ -260,10 +260,11 @@ pub struct ConversationMessage {
     pub from_name: String,
     pub to_addrs: String,
     pub subject: String,
-    /// What it says. Mail in: what it adds, without quoted history and signature (all of its
-    /// text when nothing is left). Mail out that a person wrote (a response, a question back to
-    /// the official): its text. Automatic mail out (acknowledgements, staff notices): empty, since
-    /// its template says it.
+    /// What it says. A question: its text. A follow-up or a staff member's mail: what it adds,
+    /// without quoted history and signature (all of its text when nothing is left). Other mail
+    /// in (bounces, automatic replies, duplicates): why it was classified so. Mail out that a
+    /// person wrote (a response, a question back to the official): the text as mailed. Automatic
+    /// mail out (acknowledgements, staff notices): empty, since its template says it.
     pub text: String,
 }
 
@@ -273,7 +274,9 @@ impl Store {
         // Mail out that a person wrote: a response, and a question back to the official.
         Ok(sqlx::query_as(
             "SELECT created_at, direction, kind, from_addr, from_name, to_addrs, subject, rtrim( \
-                    CASE WHEN direction = 'in' THEN (CASE WHEN new_text <> '' THEN new_text ELSE body_text END) \
+                    CASE WHEN direction = 'in' AND kind IN ('question', 'follow_up', 'staff_reply') \
+                              THEN (CASE WHEN new_text <> '' THEN new_text ELSE body_text END) \
+                         WHEN direction = 'in' THEN note \
                          WHEN kind IN ('response', 'reply') THEN body_text ELSE '' END, char(9, 10, 13, 32)) AS text \
              FROM messages WHERE request_id = $1 ORDER BY id",
         )
