@@ -57,8 +57,9 @@ async fn check_database(cfg: &Config) -> anyhow::Result<String> {
 
 fn check_templates(cfg: &Config) -> anyhow::Result<String> {
     let t = Templates::load(&cfg.intake.templates_dir)?;
+    let renders = t.render_samples()?;
     Ok(format!(
-        "{} compiled ({} mails, {} partials)",
+        "{} compiled and rendered with sample data ({} mails, {} partials, {renders} renders)",
         t.dir.display(),
         crate::outbound::render::TEMPLATE_NAMES.len(),
         crate::outbound::render::PARTIAL_NAMES.len()

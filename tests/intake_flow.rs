@@ -203,6 +203,19 @@ async fn check_names_a_wrong_password_port_and_template() -> anyhow::Result<()> 
     )?;
     let line = report.lines().find(|l| l.contains("templates")).unwrap_or_default().to_string();
     assert!(!ok && line.starts_with("FAIL") && line.contains("ack_not_eligible.html.hbs: missing"), "{report}");
+
+    // A misspelt field compiles, but `check` renders every mail with sample data and names it.
+    copy_dir(&repo_root().join("templates"), templates.path())?;
+    let file = templates.path().join("reply.html.hbs");
+    std::fs::write(&file, std::fs::read_to_string(&file)?.replace("{{staff_name}}", "{{staf_name}}"))?;
+    let (ok, report) = run_with(
+        base.replace(&repo_root().join("templates").display().to_string(), &templates.path().display().to_string()),
+    )?;
+    let line = report.lines().find(|l| l.contains("templates")).unwrap_or_default().to_string();
+    assert!(
+        !ok && line.starts_with("FAIL") && line.contains("reply.html.hbs") && line.contains("staf_name"),
+        "{report}"
+    );
     Ok(())
 }
 

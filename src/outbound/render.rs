@@ -156,12 +156,12 @@ pub struct AdminContext {
     pub intake_address: String,
 }
 
-/// Staff-written Markdown (or plain text) as HTML. Raw HTML in the input is shown as text, not
-/// interpreted, so nothing in a staff reply can inject markup.
-/// Whether staff-written text opens with a greeting of its own ("Dear Mayor Rivera,", "Hi Jane",
-/// "Hello all:", "Good morning,"), judged on its first non-empty line: a short line that starts
-/// with a salutation word. A sentence that merely starts with such a word ("Hiring is …",
-/// "Dearborn's plan …") is not one.
+/// Whether staff-written text opens with a greeting of its own ("Dear Mayor Rivera,", "Hi Jane,",
+/// "Hello all:", "Good morning, Mayor."), judged on its first non-empty line: it starts with a
+/// salutation word, and either ends with `,` `:` `!` or `.` or is at most four words. A sentence
+/// that merely starts with such a word ("Hiring is …", "Hi-res maps …", "Dearborn's plan …",
+/// "Dear colleagues in Ohio do this") is not one; nor is "Mayor …" unless it is a short line
+/// ending with `,` or `:` ("Mayor Rivera,").
 pub fn opens_with_greeting(text: &str) -> bool {
     const SALUTATIONS: [&str; 11] = [
         "dear",
@@ -176,20 +176,27 @@ pub fn opens_with_greeting(text: &str) -> bool {
         "to whom it may concern",
         "mayor",
     ];
-    let Some(line) = text.lines().map(str::trim).find(|l| !l.is_empty()) else { return false };
+    let first =
+        text.lines().map(|l| l.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')).find(|l| !l.is_empty());
+    // Markdown emphasis around the whole line ("**Dear Mayor,**") does not change what it says.
+    let Some(line) = first.map(|l| l.trim_matches(['*', '_']).trim()) else { return false };
     if line.chars().count() > 80 {
         return false;
     }
     let lower = line.to_lowercase();
+    let words = lower.split_whitespace().count();
+    let closed = lower.ends_with([',', ':', '!', '.']);
     SALUTATIONS.iter().any(|s| {
         lower.strip_prefix(s).is_some_and(|rest| {
-            let ends_word = rest.chars().next().is_none_or(|c| !c.is_alphanumeric() && c != '\'');
-            // "Mayor" alone opens many sentences; as a greeting it is a line of its own.
-            ends_word && (*s != "mayor" || rest.trim_end().ends_with([',', ':']))
+            let ends_word = rest.chars().next().is_none_or(|c| !c.is_alphanumeric() && !matches!(c, '\'' | '-'));
+            let shaped = if *s == "mayor" { words <= 4 && lower.ends_with([',', ':']) } else { closed || words <= 4 };
+            ends_word && shaped
         })
     })
 }
 
+/// Staff-written Markdown (or plain text) as HTML. Raw HTML in the input is shown as text, not
+/// interpreted, so nothing in a staff reply can inject markup.
 pub fn markdown_to_html(text: &str) -> String {
     use pulldown_cmark::{Event, Options, Parser, html};
     let parser = Parser::new_ext(text, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).map(|ev| match ev {
@@ -257,6 +264,120 @@ impl Templates {
         let text = self.text.render(&format!("{name}.txt"), ctx).map_err(|e| err("txt", e))?;
         let html = self.html.render(&format!("{name}.html"), ctx).map_err(|e| err("html", e))?;
         Ok(Rendered { subject: one_line(&subject), text, html })
+    }
+
+    /// Renders every mail with sample data, in each shape its context takes (an acknowledgement
+    /// with and without a city, a reply with and without the staff member's own greeting, a
+    /// command error with and without a request), so a misspelt field or a broken helper in an
+    /// edited template is found by `intake311 check` rather than by the first mail that needs
+    /// it. Returns how many renders that took.
+    pub fn render_samples(&self) -> Result<usize, TemplateError> {
+        let s = |v: &str| v.to_string();
+        let ack = AckContext {
+            service_name: s("311 for Cities"),
+            tracking: s("311-2026-0042"),
+            tag: s("[311-2026-0042]"),
+            subject: s("Water main financing"),
+            official_name: s("Jane Rivera"),
+            official_email: s("jane@dayton.gov"),
+            city: Some(s("Dayton, OH")),
+            due_date: s("Thursday, December 10, 2026"),
+            response_days: 10,
+            intake_address: s("intake@311.test"),
+            reason: s("domain dayton.gov"),
+        };
+        let staff = StaffContext {
+            service_name: ack.service_name.clone(),
+            tracking: ack.tracking.clone(),
+            tag: ack.tag.clone(),
+            subject: ack.subject.clone(),
+            city: s("Dayton, OH"),
+            official_name: ack.official_name.clone(),
+            official_email: ack.official_email.clone(),
+            due_date: ack.due_date.clone(),
+            status: s("acknowledged"),
+            eligibility: s("eligible"),
+            reason: ack.reason.clone(),
+            text: s("What do peer cities do?"),
+            attachments: vec![s("plan.pdf")],
+            intake_address: ack.intake_address.clone(),
+            help: s("#note, #reply, #respond"),
+        };
+        let response = |greeted: bool| ResponseContext {
+            service_name: ack.service_name.clone(),
+            tracking: ack.tracking.clone(),
+            tag: ack.tag.clone(),
+            subject: ack.subject.clone(),
+            official_name: ack.official_name.clone(),
+            body_text: s("Peer cities **share** contracts."),
+            body_html: markdown_to_html("Peer cities **share** contracts."),
+            greeted,
+            staff_name: s("Ana Staff"),
+            attachments: vec![s("memo.pdf")],
+            intake_address: ack.intake_address.clone(),
+        };
+        let command_error = |tag: &str| CommandErrorContext {
+            service_name: ack.service_name.clone(),
+            tag: s(tag),
+            subject: ack.subject.clone(),
+            error: s("unknown command #frob"),
+            help: s("#note, #reply, #respond"),
+            intake_address: ack.intake_address.clone(),
+        };
+        let too_large = TooLargeContext {
+            service_name: ack.service_name.clone(),
+            subject: ack.subject.clone(),
+            official_name: ack.official_name.clone(),
+            size: s("31.5 MB"),
+            limit: s("25.0 MB"),
+            intake_address: ack.intake_address.clone(),
+        };
+        let admin = AdminContext {
+            service_name: ack.service_name.clone(),
+            subject: s("cities"),
+            title: s("Dry run: nothing has changed yet"),
+            body: s("+ Dayton, OH"),
+            intake_address: ack.intake_address.clone(),
+        };
+        let mut renders = 0;
+        for name in TEMPLATE_NAMES {
+            match name {
+                "ack_eligible" | "ack_not_eligible" | "ack_unknown_city" | "ack_received" | "followup_added" => {
+                    self.render(name, &ack)?;
+                    self.render(name, &AckContext { city: None, ..ack.clone() })?;
+                    renders += 2;
+                }
+                "staff_new_request" | "staff_followup" | "staff_delivery_failed" => {
+                    self.render(name, &staff)?;
+                    renders += 1;
+                }
+                "reply" | "response" => {
+                    self.render(name, &response(false))?;
+                    self.render(name, &response(true))?;
+                    renders += 2;
+                }
+                "staff_command_error" => {
+                    self.render(name, &command_error(&ack.tag))?;
+                    self.render(name, &command_error(""))?;
+                    renders += 2;
+                }
+                "too_large" => {
+                    self.render(name, &too_large)?;
+                    renders += 1;
+                }
+                "admin_reply" => {
+                    self.render(name, &admin)?;
+                    renders += 1;
+                }
+                other => {
+                    return Err(TemplateError {
+                        file: self.dir.join(format!("{other}.txt.hbs")),
+                        reason: "no sample context for this mail (add one to Templates::render_samples)".into(),
+                    });
+                }
+            }
+        }
+        Ok(renders)
     }
 }
 
@@ -408,8 +529,8 @@ mod tests {
         assert!(err.contains("templates directory not found"), "{err}");
     }
 
-    #[test]
-    fn strict_mode_rejects_unknown_fields() {
+    /// A copy of the shipped templates, to edit in a test.
+    fn copy_shipped() -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tempdir");
         for entry in std::fs::read_dir(templates_dir()).expect("read dir").flatten() {
             if entry.path().is_file() {
@@ -424,6 +545,12 @@ mod tests {
             )
             .expect("copy partial");
         }
+        dir
+    }
+
+    #[test]
+    fn strict_mode_rejects_unknown_fields() {
+        let dir = copy_shipped();
         std::fs::write(dir.path().join("ack_eligible.txt.hbs"), "Hello {{no_such_field}}").expect("write");
         let t = Templates::load(dir.path()).expect("compiles");
         let err = t.render("ack_eligible", &ctx()).expect_err("strict").to_string();
@@ -457,7 +584,9 @@ mod tests {
             "Good morning, Mayor.\nThe memo is attached.",
             "Greetings from 311!\nText.",
             "Mayor Rivera,\n\nThe answer.",
-            "Hey team - quick answer.",
+            "Hey team,\nQuick answer.",
+            "**Dear Mayor,**\n\nThe answer.",
+            "\u{feff}Dear Mayor,\nThe answer.",
         ] {
             assert!(opens_with_greeting(yes), "{yes:?}");
         }
@@ -471,8 +600,25 @@ mod tests {
             "Three counties buy salt jointly.\nDear colleagues in Ohio do the same.",
             "Hello? This first line is a question that goes on for far too long to be a greeting at all.",
             "Hi's are not a thing.",
+            "Hi-res maps are attached.",
+            "Good day-to-day practice varies.",
+            "Mayor Rivera asked three things:",
+            "Dear colleagues in Ohio do this",
         ] {
             assert!(!opens_with_greeting(no), "{no:?}");
         }
+    }
+
+    #[test]
+    fn samples_render_every_shipped_mail_and_catch_a_misspelt_field() {
+        let t = Templates::load(&templates_dir()).expect("templates load");
+        assert_eq!(t.render_samples().expect("samples"), 21);
+        let dir = copy_shipped();
+        let file = dir.path().join("response.txt.hbs");
+        let text = std::fs::read_to_string(&file).expect("read").replace("{{body_text}}", "{{body_txt}}");
+        std::fs::write(&file, text).expect("write");
+        let t = Templates::load(dir.path()).expect("a misspelt field still compiles");
+        let err = t.render_samples().expect_err("strict mode").to_string();
+        assert!(err.contains("response.txt.hbs") && err.contains("body_txt"), "{err}");
     }
 }
