@@ -12,7 +12,7 @@ use sqlx::Row as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
 use crate::corpus::{INTAKE, STAFF};
-use crate::mailservers::{MailServers, PASSWORD};
+use crate::mailservers::{MailServers, PASSWORD, ProcStat, proc_stat};
 
 /// The daemon binary cargo built for this benchmark (bench profile, i.e. release).
 pub const BIN: &str = env!("CARGO_BIN_EXE_intake311");
@@ -164,11 +164,7 @@ impl DaemonProc {
 
     /// CPU time the daemon has used so far (user + system, all threads), in seconds.
     pub fn cpu_seconds(&self) -> Option<f64> {
-        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
-        // Fields after the command name (which may hold spaces) end with ')'.
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-        Some(ticks / 100.0) // USER_HZ is 100 on Linux
+        Some(proc_stat(i32::try_from(self.pid).ok()?)?.cpu_seconds)
     }
 
     /// Peak resident set size so far (VmHWM), in kB.
@@ -286,25 +282,16 @@ pub struct ServerCpu {
 
 impl ServerCpu {
     pub fn now(root: &Path) -> ServerCpu {
-        struct Proc {
-            ppid: u32,
-            own: f64,
-            reaped: f64,
-        }
-        let pid_in = |file: &str| fs::read_to_string(root.join(file)).ok().and_then(|t| t.trim().parse::<u32>().ok());
+        let pid_in = |file: &str| fs::read_to_string(root.join(file)).ok().and_then(|t| t.trim().parse::<i32>().ok());
         let postfix = pid_in("postfix-queue/pid/master.pid");
         let dovecot = [pid_in("dovecot.pgid"), pid_in("dovecot-auth.pgid")];
-        let mut procs = BTreeMap::new();
-        for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else { continue };
-            // Fields after the command name (which may hold spaces) end with ')'.
-            let Some((_, rest)) = stat.rsplit_once(')') else { continue };
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0; // USER_HZ
-            let ppid = f.get(1).and_then(|v| v.parse().ok()).unwrap_or(0);
-            procs.insert(pid, Proc { ppid, own: num(11) + num(12), reaped: num(13) + num(14) });
-        }
+        let procs: BTreeMap<i32, ProcStat> = fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter_map(|pid| Some((pid, proc_stat(pid)?)))
+            .collect();
         let mut out = ServerCpu::default();
         for (pid, p) in &procs {
             // The master at or above this process decides the server.
@@ -322,7 +309,7 @@ impl ServerCpu {
                 }
             };
             if let Some(sum) = server {
-                *sum += p.own + if at == *pid { p.reaped } else { 0.0 };
+                *sum += p.cpu_seconds + if at == *pid { p.reaped_cpu_seconds } else { 0.0 };
             }
         }
         out

@@ -1373,25 +1373,39 @@ pub fn lookup_user(name: &str) -> Result<(u32, u32)> {
     bail!("system user {name:?} not found in /etc/passwd (is the Debian dovecot/postfix package installed?)")
 }
 
-struct ProcStat {
-    comm: String,
-    state: char,
-    pgrp: i32,
+/// What `/proc/PID/stat` says about a process (see proc(5)).
+pub struct ProcStat {
+    pub comm: String,
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+    /// User + system CPU time of the process itself (all its threads), in seconds.
+    pub cpu_seconds: f64,
+    /// User + system CPU time of its children that exited and that it waited for, in seconds.
+    pub reaped_cpu_seconds: f64,
 }
 
-fn proc_stat(pid: i32) -> Option<ProcStat> {
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
     parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
 fn parse_stat(s: &str) -> Option<ProcStat> {
     let open = s.find('(')?;
+    // The command name may hold spaces and parentheses: the fields start after the last ')'.
     let close = s.rfind(')')?;
     let comm = s.get(open + 1..close)?.to_string();
-    let mut rest = s.get(close + 1..)?.split_whitespace();
-    let state = rest.next()?.chars().next()?;
-    let _ppid = rest.next()?;
-    let pgrp = rest.next()?.parse().ok()?;
-    Some(ProcStat { comm, state, pgrp })
+    let fields: Vec<&str> = s.get(close + 1..)?.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    // Clock ticks; USER_HZ is 100 on Linux.
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).map(|t| t / 100.0);
+    Some(ProcStat {
+        comm,
+        state,
+        ppid: fields.get(1)?.parse().ok()?,
+        pgrp: fields.get(2)?.parse().ok()?,
+        cpu_seconds: ticks(11)? + ticks(12)?,
+        reaped_cpu_seconds: ticks(13)? + ticks(14)?,
+    })
 }
 
 /// Whether any live (non-zombie) process is in process group `pgid`.
