@@ -339,43 +339,33 @@ impl Templates {
             body: s("+ Dayton, OH"),
             intake_address: ack.intake_address.clone(),
         };
+        // Handlebars renders a context through its JSON value anyway; as values, every shape of
+        // a mail fits one list. (These structs always serialize.)
+        fn json<T: Serialize>(c: &T) -> serde_json::Value {
+            serde_json::to_value(c).unwrap_or_default()
+        }
         let mut renders = 0;
         for name in TEMPLATE_NAMES {
-            match name {
+            let shapes = match name {
                 "ack_eligible" | "ack_not_eligible" | "ack_unknown_city" | "ack_received" | "followup_added" => {
-                    self.render(name, &ack)?;
-                    self.render(name, &AckContext { city: None, ..ack.clone() })?;
-                    renders += 2;
+                    vec![json(&ack), json(&AckContext { city: None, ..ack.clone() })]
                 }
-                "staff_new_request" | "staff_followup" | "staff_delivery_failed" => {
-                    self.render(name, &staff)?;
-                    renders += 1;
-                }
-                "reply" | "response" => {
-                    self.render(name, &response(false))?;
-                    self.render(name, &response(true))?;
-                    renders += 2;
-                }
-                "staff_command_error" => {
-                    self.render(name, &command_error(&ack.tag))?;
-                    self.render(name, &command_error(""))?;
-                    renders += 2;
-                }
-                "too_large" => {
-                    self.render(name, &too_large)?;
-                    renders += 1;
-                }
-                "admin_reply" => {
-                    self.render(name, &admin)?;
-                    renders += 1;
-                }
+                "staff_new_request" | "staff_followup" | "staff_delivery_failed" => vec![json(&staff)],
+                "reply" | "response" => vec![json(&response(false)), json(&response(true))],
+                "staff_command_error" => vec![json(&command_error(&ack.tag)), json(&command_error(""))],
+                "too_large" => vec![json(&too_large)],
+                "admin_reply" => vec![json(&admin)],
                 other => {
                     return Err(TemplateError {
                         file: self.dir.join(format!("{other}.txt.hbs")),
                         reason: "no sample context for this mail (add one to Templates::render_samples)".into(),
                     });
                 }
+            };
+            for shape in &shapes {
+                self.render(name, shape)?;
             }
+            renders += shapes.len();
         }
         Ok(renders)
     }
