@@ -318,7 +318,7 @@ async fn phases(opts: &Options, servers: &MailServers, run_dir: &Path, summary: 
         },
         ..drain
     };
-    daemon::wait_postfix_idle(servers, queue_limit(opts.n)).await?;
+    servers.wait_queue_empty(queue_limit(opts.n)).await?;
 
     // 4. Trickle.
     if opts.trickle > 0 {
@@ -327,7 +327,7 @@ async fn phases(opts: &Options, servers: &MailServers, run_dir: &Path, summary: 
         let stage = summary.stage_report.then(|| run_dir.join("stages-trickle.json"));
         summary.trickle =
             Some(trickle(opts, servers, &trickle_officials, &config, &db, run_dir, stage, &mut rng).await?);
-        daemon::wait_postfix_idle(servers, queue_limit(opts.trickle)).await?;
+        servers.wait_queue_empty(queue_limit(opts.trickle)).await?;
     }
 
     // 5. Memory.
@@ -454,7 +454,7 @@ async fn drained(
     limit: Duration,
     since: daemon::ServerCpu,
 ) -> Result<()> {
-    let waited = daemon::wait_postfix_idle(servers, limit).await?;
+    let waited = servers.wait_queue_empty(limit).await?;
     let used = since.until(daemon::ServerCpu::now(&servers.root));
     if let Some(last) = smtp.last_mut() {
         last.queue_drain_seconds = waited;
@@ -866,7 +866,7 @@ async fn memory(
     let (d, report) =
         drain(servers, &config, &db, &run_dir.join("daemon-memory.log"), stage_report, f.messages, opts.drain_timeout)
             .await?;
-    daemon::wait_postfix_idle(servers, queue_limit(opts.n)).await?;
+    servers.wait_queue_empty(queue_limit(opts.n)).await?;
     Ok(MemoryFigures {
         ordinary: opts.n,
         big: opts.big,

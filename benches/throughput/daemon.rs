@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use sqlx::Row as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
@@ -531,44 +531,4 @@ pub fn db_bytes(db: &Path) -> (u64, u64) {
     let wal = PathBuf::from(format!("{}-wal", db.display()));
     let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     (size(db), size(&wal))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Postfix's queue
-// ---------------------------------------------------------------------------------------------
-
-/// Messages in the private Postfix's queue (maildrop, incoming, active, deferred, hold).
-pub fn postfix_queue_len(servers: &MailServers) -> usize {
-    fn count(dir: &Path, depth: u32) -> usize {
-        let Ok(rd) = fs::read_dir(dir) else { return 0 };
-        rd.flatten()
-            .map(|e| match e.file_type() {
-                Ok(t) if t.is_dir() && depth < 3 => count(&e.path(), depth + 1),
-                Ok(t) if t.is_file() => 1,
-                _ => 0,
-            })
-            .sum()
-    }
-    let q = servers.root.join("postfix-queue");
-    // In the order a message travels, so one moving during the walk is still seen (mostly; the
-    // caller asks for two empty readings in a row).
-    ["maildrop", "incoming", "active", "deferred", "hold"].iter().map(|d| count(&q.join(d), 0)).sum()
-}
-
-/// Waits until Postfix's queue has been empty twice in a row (every accepted message delivered
-/// to Dovecot or bounced). Returns the seconds waited.
-pub async fn wait_postfix_idle(servers: &MailServers, limit: Duration) -> Result<f64> {
-    let t0 = Instant::now();
-    let mut empty_readings = 0;
-    loop {
-        let n = postfix_queue_len(servers);
-        empty_readings = if n == 0 { empty_readings + 1 } else { 0 };
-        if empty_readings >= 2 {
-            return Ok(t0.elapsed().as_secs_f64());
-        }
-        if t0.elapsed() >= limit {
-            return Err(anyhow!("Postfix's queue still holds {n} message(s) after {limit:?}\n{}", servers.log_tail()));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

@@ -226,6 +226,45 @@ impl MailServers {
         Ok(())
     }
 
+    /// Messages in Postfix's queue (maildrop, incoming, active, deferred, hold): accepted and
+    /// not yet delivered to Dovecot or bounced.
+    pub fn queue_len(&self) -> usize {
+        fn count(dir: &Path, depth: u32) -> usize {
+            let Ok(rd) = fs::read_dir(dir) else { return 0 };
+            rd.flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() && depth < 3 => count(&e.path(), depth + 1),
+                    Ok(t) if t.is_file() => 1,
+                    _ => 0,
+                })
+                .sum()
+        }
+        // In the order a message travels, so one moving during the walk is still seen (mostly;
+        // `wait_queue_empty` asks for two empty readings in a row).
+        ["maildrop", "incoming", "active", "deferred", "hold"]
+            .iter()
+            .map(|d| count(&self.postfix_queue_dir.join(d), 0))
+            .sum()
+    }
+
+    /// Waits until Postfix's queue has been empty twice in a row: every message it accepted is
+    /// in a Maildir (or bounced). Returns the seconds waited.
+    pub async fn wait_queue_empty(&self, limit: Duration) -> Result<f64> {
+        let t0 = Instant::now();
+        let mut empty_readings = 0;
+        loop {
+            let n = self.queue_len();
+            empty_readings = if n == 0 { empty_readings + 1 } else { 0 };
+            if empty_readings >= 2 {
+                return Ok(t0.elapsed().as_secs_f64());
+            }
+            if t0.elapsed() >= limit {
+                bail!("Postfix's queue still holds {n} message(s) after {limit:?}\n{}", self.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The last lines of both servers' logs (~20 each from Dovecot and Postfix, fewer from the
     /// auth-only Dovecot and from stderr, which only show start-up errors), for test failure
     /// messages.
