@@ -60,6 +60,7 @@ async fn wait_for_signal() {
 pub async fn run_until(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
     let (store, templates) = prepare(&cfg).await?;
+    store.hold_claims()?;
     let transport = Arc::new(Smtp::new(&cfg)?);
     let wake = Arc::new(Notify::new());
     let (handoff, handed_over) = tokio::sync::mpsc::unbounded_channel();

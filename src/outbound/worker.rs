@@ -107,8 +107,8 @@ async fn send_row_inner(
 ///
 /// A row is only started while its lease still covers the longest a send can take, so no row is
 /// ever sent after another worker could have claimed it; rows left over are released. A crash
-/// after the server accepted a row but before it was marked sends it again, with the same bytes
-/// and Message-ID.
+/// after the server accepted a row but before it was journaled (at the end of the pass) sends it
+/// again, with the same bytes and Message-ID.
 pub async fn send_once(store: &Store, smtp: &Smtp, cfg: &Config) -> anyhow::Result<PassOutcome> {
     let lease = smtp.send_limit() + Duration::from_secs(5);
     let lease_ms = ms_of(lease);
@@ -169,9 +169,14 @@ pub async fn run(
     });
     drop(mark_tx);
     let mut error_backoff = Duration::from_secs(1);
+    let mut checked_claims: Option<Instant> = None;
     loop {
         if cancel.is_cancelled() {
             break;
+        }
+        if checked_claims.is_none_or(|at| at.elapsed() >= DEAD_CLAIM_CHECK) {
+            recover_dead_claims(&store).await;
+            checked_claims = Some(Instant::now());
         }
         let pass = send_once(&store, &transport, &cfg).await;
         let sleep_for = match pass {
@@ -214,6 +219,24 @@ pub async fn run(
     let _ = marker.await;
     transport.close().await;
     tracing::info!("outbox worker stopped");
+}
+
+/// How often the worker looks for claims of a daemon that died (at start, then this often).
+const DEAD_CLAIM_CHECK: Duration = Duration::from_secs(10);
+
+/// Mail a killed or stopped daemon had claimed goes out now rather than when its claim runs
+/// out, except what the server had already accepted (see [`Store::recover_dead_claims`]).
+async fn recover_dead_claims(store: &Store) {
+    match store.recover_dead_claims().await {
+        Ok(r) if r.claimants > 0 => tracing::info!(
+            claimants = r.claimants,
+            marked_sent = r.marked_sent,
+            released = r.released,
+            "took over the mail of a stopped daemon: already accepted rows marked sent, the rest sent now"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = format!("{e:#}"), "looking for a stopped daemon's claims failed"),
+    }
 }
 
 /// Sends rows the intake handed over after its commits (born claimed by us, see
@@ -331,17 +354,17 @@ async fn send_handed_over(
 ) -> anyhow::Result<()> {
     let limit_ms = ms_of(smtp.send_limit());
     let rows = store.handed_over_outbox(ids, now_ms() + limit_ms).await?;
-    let results = futures::stream::iter(rows)
+    let mut results = futures::stream::iter(rows)
         .map(|row| async move {
             let left = u64::try_from(row.lease_until - now_ms()).unwrap_or(0);
             let deadline = Instant::now() + Duration::from_millis(left);
             send_row(store, smtp, cfg, &row, deadline).await
         })
-        .buffer_unordered(smtp.pool_size())
-        .collect::<Vec<_>>()
-        .await;
+        .buffer_unordered(smtp.pool_size());
     let mut first_error = None;
-    for r in results {
+    // Each accepted row goes to the marker (and its journal) at once, not after the batch: a
+    // crash resends only what was accepted since the last journal sync.
+    while let Some(r) = results.next().await {
         match r {
             Ok(Sent::Accepted(id)) => {
                 let _ = accepted.send(id);
@@ -357,24 +380,40 @@ async fn send_handed_over(
     first_error.map_or(Ok(()), Err)
 }
 
-/// Marks accepted rows sent, as many as have gathered in one transaction each time: marking
-/// waits for the write lock, sending does not wait for marking. A crash before the mark resends
-/// the row after its lease, with the same bytes and Message-ID.
+/// Marks accepted rows sent in two stages, each taking as many rows as have gathered: the
+/// journal, synced without waiting for anything, then the database, which waits for the write
+/// lock. Sending waits for neither. A crash before the journal resends a row after its lease or
+/// when the next daemon takes over, with the same bytes and Message-ID; a crash after it does
+/// not resend it (see [`Store::recover_dead_claims`]).
 async fn mark_sent(store: Store, mut rx: UnboundedReceiver<i64>) {
+    let (journaled_tx, mut journaled_rx) = tokio::sync::mpsc::unbounded_channel::<(Vec<i64>, usize)>();
+    let marker_store = store.clone();
+    let marker = tokio::spawn(async move {
+        while let Some((mut ids, mut journaled)) = journaled_rx.recv().await {
+            while let Ok((more, n)) = journaled_rx.try_recv() {
+                ids.extend(more);
+                journaled += n;
+            }
+            let _t = metrics::timer(Stage::OutboxMark);
+            if let Err(e) = marker_store.mark_journaled_sent(&ids, journaled).await {
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    rows = ids.len(),
+                    "marking sent mail failed; it is sent again when its lease runs out"
+                );
+            }
+        }
+    });
     while let Some(first) = rx.recv().await {
         let mut ids = vec![first];
         while let Ok(id) = rx.try_recv() {
             ids.push(id);
         }
-        let _t = metrics::timer(Stage::OutboxMark);
-        if let Err(e) = store.finish_outbox_pass(&ids, &[]).await {
-            tracing::error!(
-                error = format!("{e:#}"),
-                rows = ids.len(),
-                "marking sent mail failed; it is sent again when its lease runs out"
-            );
-        }
+        let journaled = store.journal_sent(&ids).await;
+        let _ = journaled_tx.send((ids, journaled));
     }
+    drop(journaled_tx);
+    let _ = marker.await;
 }
 
 #[cfg(test)]

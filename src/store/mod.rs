@@ -16,6 +16,7 @@ mod cities;
 mod mailbox_state;
 mod messages;
 mod outbox;
+mod owner;
 mod requests;
 mod staff;
 
@@ -32,7 +33,7 @@ pub use cities::{CityRow, ContactRow};
 pub use mailbox_state::MailboxState;
 use mailbox_state::Position;
 pub use messages::{ConversationMessage, Handled, NewAttachment, NewMessage, QuarantineRow};
-pub use outbox::{NewOutbox, OutboxRow, OutboxStats};
+pub use outbox::{NewOutbox, OutboxRow, OutboxStats, Recovered};
 pub use requests::{IllegalTransition, NewEvent, NewRequest, RequestEvent, RequestRow};
 pub use staff::{StaffMember, StaffRole};
 
@@ -89,8 +90,9 @@ pub struct Store {
     /// (1 ms, 2 ms, 5 ms, … 100 ms) and so adds tens of milliseconds under load. Other processes
     /// (the CLI, a second daemon) still meet on SQLite's lock and `busy_timeout`.
     write_lock: Arc<tokio::sync::Mutex<()>>,
-    /// This process's random id: whose claim an outbox row's `lease_owner` is.
-    instance: Arc<str>,
+    /// This process's claim identity: its random id (an outbox row's `lease_owner`) and the
+    /// locked file that tells other processes it is alive.
+    owner: Arc<owner::Owner>,
 }
 
 /// An outbox row handed from the intake to the worker of the same process after the commit.
@@ -128,8 +130,8 @@ pub struct StoreTx {
     cities: Option<cities::Registry>,
     /// Active staff by address, read once per transaction (see [`StoreTx::staff_member`]).
     staff: Option<std::collections::HashMap<String, staff::StaffMember>>,
-    /// The process's id, for the claims it writes (see `Store::instance`).
-    instance: Arc<str>,
+    /// The process's claim identity, for the claims it writes (see `Store::owner`).
+    owner: Arc<owner::Owner>,
 }
 
 impl Store {
@@ -149,13 +151,15 @@ impl Store {
             // Every statement would otherwise be formatted for a debug log line nobody reads;
             // statements slower than a second are still logged as warnings.
             .log_statements(log::LevelFilter::Off);
+        let opts_path = opts.get_filename().to_path_buf();
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .connect_with(opts)
             .await
             .with_context(|| format!("opening database {url}"))?;
-        let instance: Arc<str> = uuid::Uuid::new_v4().simple().to_string().into();
-        Ok(Store { pool, write_lock: Arc::new(tokio::sync::Mutex::new(())), instance })
+        let on_disk = !(url.contains(":memory:") || url.contains("mode=memory"));
+        let owner = owner::Owner::new(on_disk.then(|| opts_path.to_path_buf()));
+        Ok(Store { pool, write_lock: Arc::new(tokio::sync::Mutex::new(())), owner: Arc::new(owner) })
     }
 
     /// A migrated database in a temporary directory (removed when the guard drops).
@@ -197,7 +201,7 @@ impl Store {
             queued_threads: Default::default(),
             cities: None,
             staff: None,
-            instance: Arc::clone(&self.instance),
+            owner: Arc::clone(&self.owner),
         })
     }
 

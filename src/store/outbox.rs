@@ -59,6 +59,17 @@ pub struct OutboxRow {
     pub lease_until: i64,
 }
 
+/// What [`Store::recover_dead_claims`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Dead claimants found (with claims, or only a file left behind).
+    pub claimants: usize,
+    /// Their rows the server had accepted, now marked sent.
+    pub marked_sent: u64,
+    /// Their other rows, free to claim now.
+    pub released: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct OutboxStats {
     pub pending: i64,
@@ -88,8 +99,11 @@ impl StoreTx {
             // The outbox row's request ($1) and creation time ($8); the messages row took $11..$31.
             sql.push_str(&format!("; {}($1, $8, $32, $33, $34, $35)", super::requests::EVENT_INSERT));
         }
-        let instance = std::sync::Arc::clone(&self.instance);
-        let q = bind_outbox(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), m, &instance);
+        if m.lease_until > 0 {
+            self.owner.ensure()?;
+        }
+        let owner = std::sync::Arc::clone(&self.owner);
+        let q = bind_outbox(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), m, owner.id());
         let mut q = super::messages::bind_message(q, record, None);
         if let Some(e) = event {
             q = q.bind(e.actor).bind(e.source.as_str()).bind(e.event).bind(e.detail);
@@ -258,7 +272,7 @@ impl Store {
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(held_past)
-            .bind(self.instance.as_ref())
+            .bind(self.owner.id())
             .fetch_all(&self.pool)
             .await
             .context("reading handed-over outbox rows")?;
@@ -271,6 +285,7 @@ impl Store {
     /// the same row; a worker that dies holding a claim lets it expire and the row is sent again
     /// (with the same bytes and Message-ID). Oldest first.
     pub async fn claim_due_outbox(&self, now: i64, limit: i64, lease_ms: i64) -> anyhow::Result<Vec<OutboxRow>> {
+        self.owner.ensure()?;
         let _writer = self.writer().await;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE outbox SET lease_until = $1, lease_owner = $4 WHERE id IN (SELECT id FROM outbox \
@@ -283,7 +298,7 @@ impl Store {
         .bind(now + lease_ms)
         .bind(now)
         .bind(limit)
-        .bind(self.instance.as_ref())
+        .bind(self.owner.id())
         .fetch_all(&self.pool)
         .await
         .context("claiming due outbox rows")?;
@@ -318,7 +333,7 @@ impl Store {
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(until)
-                .bind(self.instance.as_ref())
+                .bind(self.owner.id())
                 .bind(now)
                 .execute(&mut *tx.tx)
                 .await
@@ -328,8 +343,42 @@ impl Store {
     }
 
     /// Ends a worker pass in one transaction: `sent` rows were accepted by the server, `released`
-    /// rows were not tried and are free to claim again at once.
+    /// rows were not tried and are free to claim again at once. The sent rows are journaled
+    /// first (see [`Store::journal_sent`]).
     pub async fn finish_outbox_pass(&self, sent: &[i64], released: &[i64]) -> anyhow::Result<()> {
+        let journaled = self.journal_sent(sent).await;
+        let marked = self.mark_sent_and_released(sent, released).await;
+        self.owner.marked(journaled);
+        marked
+    }
+
+    /// Writes rows the server accepted to this process's journal and syncs it (see
+    /// [`super::owner`]), without waiting for the write lock: from then on a crash before
+    /// they are marked sent does not send them again. Returns how many were journaled (none
+    /// for an in-memory database, or when the write failed: then only their lease decides).
+    pub async fn journal_sent(&self, sent: &[i64]) -> usize {
+        if sent.is_empty() {
+            return 0;
+        }
+        let (owner, ids) = (std::sync::Arc::clone(&self.owner), sent.to_vec());
+        let job = tokio::task::spawn_blocking(move || owner.journal_sent(&ids)).await;
+        match job.map_err(std::io::Error::other).and_then(|r| r) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "journaling sent mail failed; a crash before it is marked resends it");
+                0
+            }
+        }
+    }
+
+    /// Marks rows sent that [`Store::journal_sent`] journaled (`journaled` of them).
+    pub async fn mark_journaled_sent(&self, sent: &[i64], journaled: usize) -> anyhow::Result<()> {
+        let marked = self.mark_sent_and_released(sent, &[]).await;
+        self.owner.marked(journaled);
+        marked
+    }
+
+    async fn mark_sent_and_released(&self, sent: &[i64], released: &[i64]) -> anyhow::Result<()> {
         let mut tx = self.begin().await?;
         let now = now_ms();
         for chunk in sent.chunks(500) {
@@ -349,6 +398,84 @@ impl Store {
             sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *tx.tx).await.context("releasing outbox rows")?;
         }
         tx.commit().await
+    }
+
+    /// Takes this process's claim lock now rather than at its first claim, so that a database
+    /// directory it cannot write to fails the start instead of the first mail.
+    pub fn hold_claims(&self) -> anyhow::Result<()> {
+        self.owner.ensure()
+    }
+
+    /// Finds the claimants of pending rows (and the owner files next to the database) whose
+    /// process is gone, killed or stopped: rows in a dead claimant's journal were accepted by
+    /// the server and are marked sent; its other claims are freed to be claimed at once. Its
+    /// file is removed.
+    pub async fn recover_dead_claims(&self) -> anyhow::Result<Recovered> {
+        let mut out = Recovered::default();
+        if self.owner.db().is_none() {
+            return Ok(out);
+        }
+        // Claimants from the database first, then their files: one that starts in between has
+        // its lock before it writes a claim, so it is never taken for dead.
+        let mut candidates: std::collections::BTreeSet<String> = sqlx::query_scalar(
+            "SELECT DISTINCT lease_owner FROM outbox WHERE status = 'pending' AND lease_owner <> '' AND lease_owner <> $1",
+        )
+        .bind(self.owner.id())
+        .fetch_all(&self.pool)
+        .await
+        .context("listing outbox claimants")?
+        .into_iter()
+        .collect();
+        candidates.extend(self.owner.files_on_disk());
+        for id in candidates {
+            let super::owner::Probe::Dead(journal) =
+                self.owner.probe(&id).with_context(|| format!("checking whether claimant {id} is alive"))?
+            else {
+                continue;
+            };
+            let mut journal = journal;
+            let accepted = match journal.as_mut().map(super::owner::DeadJournal::ids).transpose() {
+                Ok(ids) => ids.unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(error = %e, claimant = %id, "reading a dead claimant's journal failed; its mail is sent again");
+                    Vec::new()
+                }
+            };
+            let mut tx = self.begin().await?;
+            let now = now_ms();
+            for chunk in accepted.chunks(500) {
+                // Only rows still claimed by the dead process: one it never claimed, or that
+                // another worker took over after its lease, is not its to mark.
+                let sql = format!(
+                    "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = '', \
+                     lease_until = 0, lease_owner = '' WHERE status = 'pending' AND lease_owner = $2 AND id IN ({})",
+                    id_list(chunk)
+                );
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(&id)
+                    .execute(&mut *tx.tx)
+                    .await
+                    .context("marking a dead claimant's accepted rows sent")?;
+                out.marked_sent += done.rows_affected();
+            }
+            let freed = sqlx::query(
+                "UPDATE outbox SET lease_until = 0, lease_owner = '' WHERE status = 'pending' AND lease_owner = $1",
+            )
+            .bind(&id)
+            .execute(&mut *tx.tx)
+            .await
+            .context("freeing a dead claimant's rows")?;
+            out.released += freed.rows_affected();
+            tx.commit().await?;
+            out.claimants += 1;
+            if let Some(j) = journal
+                && let Err(e) = j.remove()
+            {
+                tracing::warn!(error = %e, claimant = %id, "removing a dead claimant's file failed");
+            }
+        }
+        Ok(out)
     }
 
     /// Records a failed attempt and when to try again; `permanent` marks the row failed for good.
@@ -465,6 +592,53 @@ mod tests {
         for (row, id) in rows.iter().zip(&ids) {
             assert_eq!((row.1, row.2), (Some(*id), *id), "{rows:?}");
         }
+        Ok(())
+    }
+
+    /// A daemon killed with claims: the rows its journal names were accepted by the server and
+    /// are marked sent, its other claims are free at once, and its file goes. While it lived,
+    /// another process left its claims alone.
+    #[tokio::test]
+    async fn a_dead_claimants_journaled_rows_are_marked_sent_and_the_rest_freed() -> anyhow::Result<()> {
+        let (dir, a) = Store::for_test().await?;
+        let recipients = vec!["mayor@dayton.test".to_string()];
+        let mut tx = a.begin().await?;
+        let mut ids = Vec::new();
+        for n in 0..4 {
+            let message_id = format!("ack{n}@311.test");
+            let record =
+                NewMessage { direction: "out", kind: "ack_eligible", message_id: &message_id, ..Default::default() };
+            ids.push(tx.enqueue_recorded(&test_ack(&message_id, None, &recipients, 0), &record, None).await?);
+        }
+        tx.commit().await?;
+        let claimed = a.claim_due_outbox(now_ms(), 10, 600_000).await?;
+        assert_eq!(claimed.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
+        // The server accepted the first two; the daemon dies before marking them.
+        assert_eq!(a.journal_sent(&ids[..2]).await, 2);
+
+        let b = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 2).await?;
+        assert_eq!(b.recover_dead_claims().await?, Recovered::default(), "a live claimant is left alone");
+        assert!(b.claim_due_outbox(now_ms(), 10, 600_000).await?.is_empty(), "its claims hold");
+
+        a.close().await;
+        drop(a);
+        let r = b.recover_dead_claims().await?;
+        assert_eq!(r, Recovered { claimants: 1, marked_sent: 2, released: 2 });
+        let statuses: Vec<(i64, String, i64)> =
+            sqlx::query_as("SELECT id, status, attempts FROM outbox ORDER BY id").fetch_all(&b.pool).await?;
+        assert_eq!(
+            statuses,
+            vec![
+                (ids[0], "sent".to_string(), 1),
+                (ids[1], "sent".to_string(), 1),
+                (ids[2], "pending".to_string(), 0),
+                (ids[3], "pending".to_string(), 0)
+            ]
+        );
+        let again = b.claim_due_outbox(now_ms(), 10, 600_000).await?;
+        assert_eq!(again.iter().map(|r| r.id).collect::<Vec<_>>(), ids[2..], "freed at once, not after the lease");
+        assert_eq!(b.owner.files_on_disk(), vec![b.owner.id().to_string()], "the dead claimant's file is gone");
+        assert_eq!(b.recover_dead_claims().await?, Recovered::default(), "nothing left to recover");
         Ok(())
     }
 }
