@@ -161,7 +161,8 @@ pub struct AdminContext {
 /// salutation word, and either ends with `,` `:` `!` or `.` or is at most four words. A sentence
 /// that merely starts with such a word ("Hiring is …", "Hi-res maps …", "Dearborn's plan …",
 /// "Dear colleagues in Ohio do this") is not one; nor is "Mayor …" unless it is a short line
-/// ending with `,` or `:` ("Mayor Rivera,").
+/// ending with `,` or `:` ("Mayor Rivera,"). A name alone is one too ("Jane,", "Madam Mayor,",
+/// "Members of the Council,"): see [`addresses_by_name`].
 pub fn opens_with_greeting(text: &str) -> bool {
     const SALUTATIONS: [&str; 11] = [
         "dear",
@@ -176,12 +177,17 @@ pub fn opens_with_greeting(text: &str) -> bool {
         "to whom it may concern",
         "mayor",
     ];
-    let first =
-        text.lines().map(|l| l.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}')).find(|l| !l.is_empty());
+    let mut lines = text
+        .lines()
+        .map(|l| l.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}'))
+        .skip_while(|l| l.is_empty());
     // Markdown emphasis around the whole line ("**Dear Mayor,**") does not change what it says.
-    let Some(line) = first.map(|l| l.trim_matches(['*', '_']).trim()) else { return false };
+    let Some(line) = lines.next().map(|l| l.trim_matches(['*', '_']).trim()) else { return false };
     if line.chars().count() > 80 {
         return false;
+    }
+    if addresses_by_name(line, lines) {
+        return true;
     }
     let lower = line.to_lowercase();
     let words = lower.split_whitespace().count();
@@ -193,6 +199,62 @@ pub fn opens_with_greeting(text: &str) -> bool {
             ends_word && shaped
         })
     })
+}
+
+/// Whether `line`, the text's first, only names the reader: at most four words, each
+/// capitalised (or "of", "the", "and", "&"), ending with its only comma, with the text going on after
+/// it on a new paragraph or a capitalised line ("Jane,", "Madam Mayor,", "Ms. Rivera,"). Words
+/// that open a sentence rather than a letter ("However,", "Yes,", "In Dayton,\nthe plan …")
+/// do not count.
+fn addresses_by_name<'a>(line: &str, mut rest: impl Iterator<Item = &'a str>) -> bool {
+    const SENTENCE_OPENERS: [&str; 30] = [
+        "however",
+        "yes",
+        "no",
+        "thanks",
+        "thank",
+        "unfortunately",
+        "also",
+        "first",
+        "sorry",
+        "sure",
+        "well",
+        "again",
+        "ok",
+        "okay",
+        "certainly",
+        "briefly",
+        "overall",
+        "so",
+        "in",
+        "on",
+        "at",
+        "for",
+        "from",
+        "as",
+        "to",
+        "by",
+        "with",
+        "after",
+        "before",
+        "since",
+    ];
+    let Some(name) = line.strip_suffix(',').filter(|n| !n.contains(',')) else { return false };
+    let words: Vec<&str> = name.split_whitespace().collect();
+    let capitalised = |w: &&str| w.chars().next().is_some_and(char::is_uppercase);
+    let joining = |w: &&str| matches!(*w, "of" | "the" | "and" | "&");
+    let shaped = !words.is_empty()
+        && words.len() <= 4
+        && words.first().is_some_and(capitalised)
+        && words.iter().all(|w| capitalised(w) || joining(w))
+        && !SENTENCE_OPENERS.contains(&words[0].trim_end_matches('.').to_lowercase().as_str());
+    // The text must go on: on a new paragraph, or on a line that starts a sentence.
+    let goes_on = match rest.next() {
+        Some("") => rest.any(|l| !l.is_empty()),
+        Some(next) => next.chars().next().is_some_and(|c| c.is_uppercase() || !c.is_alphabetic()),
+        None => false,
+    };
+    shaped && goes_on
 }
 
 /// Staff-written Markdown (or plain text) as HTML. Raw HTML in the input is shown as text, not
@@ -577,6 +639,10 @@ mod tests {
             "Hey team,\nQuick answer.",
             "**Dear Mayor,**\n\nThe answer.",
             "\u{feff}Dear Mayor,\nThe answer.",
+            "Jane,\n\nThe answer.",
+            "Madam Mayor,\nThe answer.",
+            "Ms. Rivera,\n\n- salt\n- sand",
+            "Members of the Council,\n\nThe answer.",
         ] {
             assert!(opens_with_greeting(yes), "{yes:?}");
         }
@@ -594,6 +660,13 @@ mod tests {
             "Good day-to-day practice varies.",
             "Mayor Rivera asked three things:",
             "Dear colleagues in Ohio do this",
+            "Jane,",
+            "However,\n\nthe answer differs.",
+            "Yes,\nThree counties do.",
+            "In Dayton,\nthe program runs all year.",
+            "Short answer,\n\nno.",
+            "Dayton, Ohio, and Akron, Ohio,\n\nboth do.",
+            "Dayton, Ohio,\n\nruns it.",
         ] {
             assert!(!opens_with_greeting(no), "{no:?}");
         }
