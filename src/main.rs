@@ -942,7 +942,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// indented. Automatic mail out has no text (its template says it).
 fn print_conversation_message(m: &intake311::store::ConversationMessage) {
     let who = if m.direction != "in" {
-        format!("to {}", m.to_addrs)
+        if m.cc_addrs.is_empty() {
+            format!("to {}", m.to_addrs)
+        } else {
+            format!("to {}, cc {}", m.to_addrs, m.cc_addrs)
+        }
     } else if m.from_name.is_empty() {
         format!("from {}", m.from_addr)
     } else {

@@ -301,7 +301,7 @@ async fn staff_answer_by_mail_and_the_response_threads_under_the_question() -> a
         "out reply",
         "| Could you send the current contract?",
         "| **Three counties** buy salt jointly",
-        "out response",
+        &format!("out {:<21} to mayor@daytonohio.gov, cc {CLERK}", "response"),
         "| **Three counties** buy salt jointly",
         "in  follow_up             from Jane Mayor <mayor@daytonohio.gov>",
         "| Thanks! One more question.",

@@ -253,6 +253,11 @@ fn mailbox(name: &str, email: &str) -> anyhow::Result<Mailbox> {
     Ok(Mailbox::new(if name.is_empty() { None } else { Some(name.to_string()) }, address))
 }
 
+/// Bare addresses, comma-separated, as the messages table records To and Cc.
+fn addresses(list: &[Mailbox]) -> String {
+    list.iter().map(|m| m.email.to_string()).collect::<Vec<_>>().join(", ")
+}
+
 /// The Message-IDs that place a mail in a thread: In-Reply-To and the most recent References,
 /// at most 50 (a hostile References list must not become an unbounded query).
 fn thread_ids(mail: &InboundMail) -> Vec<String> {
@@ -900,7 +905,8 @@ impl Intake {
                 in_reply_to: q.in_reply_to.unwrap_or_default(),
                 references: &q.references.join(" "),
                 from_addr: &self.cfg.intake.address,
-                to_addrs: &recipients.join(", "),
+                to_addrs: &addresses(&q.to),
+                cc_addrs: &addresses(&q.cc),
                 subject: &q.rendered.subject,
                 body_text: &q.rendered.text,
                 size: size_of(bytes.len()),

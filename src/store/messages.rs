@@ -259,6 +259,7 @@ pub struct ConversationMessage {
     pub from_addr: String,
     pub from_name: String,
     pub to_addrs: String,
+    pub cc_addrs: String,
     pub subject: String,
     /// What it says. A question: its text. A follow-up or a staff member's mail: what it adds,
     /// without quoted history and signature (all of its text when nothing is left). Other mail
@@ -273,7 +274,7 @@ impl Store {
     pub async fn conversation(&self, request: i64) -> anyhow::Result<Vec<ConversationMessage>> {
         // Mail out that a person wrote: a response, and a question back to the official.
         Ok(sqlx::query_as(
-            "SELECT created_at, direction, kind, from_addr, from_name, to_addrs, subject, rtrim( \
+            "SELECT created_at, direction, kind, from_addr, from_name, to_addrs, cc_addrs, subject, rtrim( \
                     CASE WHEN direction = 'in' AND kind IN ('question', 'follow_up', 'staff_reply') \
                               THEN (CASE WHEN new_text <> '' THEN new_text ELSE body_text END) \
                          WHEN direction = 'in' THEN note \
