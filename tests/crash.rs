@@ -104,6 +104,9 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_no_request() -> 
     let split: Vec<_> = by_question.iter().filter(|(_, ids)| ids.len() != 1).collect();
     assert!(split.is_empty(), "a question got acknowledgements with different Message-IDs: {split:?}");
     let duplicates = delivered - N;
+    // A kill resends what the server accepted and the daemon had not yet journaled: a few mails
+    // per kill. Before the journal it was everything not yet marked sent, over half of them.
+    assert!(duplicates < N / 5, "{duplicates} of {N} acknowledgements delivered twice after {KILLS} kills");
     println!(
         "SIGKILL: {N} questions, {KILLS} kills: {N} requests, {delivered} acknowledgements delivered, {duplicates} duplicate deliveries (same Message-ID, resent after a kill)"
     );

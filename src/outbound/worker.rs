@@ -18,6 +18,7 @@ use lettre::address::Envelope;
 use rand::Rng as _;
 use tokio::sync::Notify;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -106,9 +107,9 @@ async fn send_row_inner(
 /// them over the pool's connections, and marks the accepted ones sent in one transaction.
 ///
 /// A row is only started while its lease still covers the longest a send can take, so no row is
-/// ever sent after another worker could have claimed it; rows left over are released. A crash
-/// after the server accepted a row but before it was journaled (at the end of the pass) sends it
-/// again, with the same bytes and Message-ID.
+/// ever sent after another worker could have claimed it; rows left over are released. Each
+/// accepted row is journaled at once; a crash after the server accepted a row but before its
+/// journal sync sends it again, with the same bytes and Message-ID.
 pub async fn send_once(store: &Store, smtp: &Smtp, cfg: &Config) -> anyhow::Result<PassOutcome> {
     let lease = smtp.send_limit() + Duration::from_secs(5);
     let lease_ms = ms_of(lease);
@@ -121,19 +122,22 @@ pub async fn send_once(store: &Store, smtp: &Smtp, cfg: &Config) -> anyhow::Resu
         return Ok(PassOutcome::default());
     }
     let deadline = claimed_at + lease;
+    // Each accepted row is journaled as it is accepted, not at the end of the pass.
+    let (journal_tx, journal) = spawn_journal(store.clone(), None);
     // One row per request at most (see `claim_due_outbox`), so rows can go out in parallel.
-    let results = futures::stream::iter(rows)
+    let mut results = futures::stream::iter(rows)
         .map(|row| async move { send_row(store, smtp, cfg, &row, deadline).await })
-        .buffer_unordered(smtp.pool_size())
-        .collect::<Vec<_>>()
-        .await;
+        .buffer_unordered(smtp.pool_size());
     let mut total = PassOutcome::default();
     let mut accepted = Vec::new();
     let mut released = Vec::new();
     let mut first_error = None;
-    for r in results {
+    while let Some(r) = results.next().await {
         match r {
-            Ok(Sent::Accepted(id)) => accepted.push(id),
+            Ok(Sent::Accepted(id)) => {
+                let _ = journal_tx.send(id);
+                accepted.push(id);
+            }
             Ok(Sent::Released(id)) => released.push(id),
             Ok(Sent::Refused) => total.failed += 1,
             Err(e) => {
@@ -141,9 +145,11 @@ pub async fn send_once(store: &Store, smtp: &Smtp, cfg: &Config) -> anyhow::Resu
             }
         }
     }
+    drop(journal_tx);
+    let journaled = journal.await.unwrap_or(0);
     if !accepted.is_empty() || !released.is_empty() {
         let _t = metrics::timer(Stage::OutboxMark);
-        store.finish_outbox_pass(&accepted, &released).await?;
+        store.finish_outbox_pass(&accepted, &released, journaled).await?;
     }
     total.sent = accepted.len();
     match first_error {
@@ -162,8 +168,7 @@ pub async fn run(
     cancel: CancellationToken,
     handed_over: Option<(UnboundedReceiver<Vec<Handoff>>, Arc<AtomicBool>)>,
 ) {
-    let (mark_tx, mark_rx) = tokio::sync::mpsc::unbounded_channel::<i64>();
-    let marker = tokio::spawn(mark_sent(store.clone(), mark_rx));
+    let (mark_tx, marker) = spawn_marker(store.clone());
     let fast = handed_over.map(|(rx, backlog)| {
         tokio::spawn(fast_lane(store.clone(), Arc::clone(&transport), Arc::clone(&cfg), rx, backlog, mark_tx.clone()))
     });
@@ -215,8 +220,16 @@ pub async fn run(
     if let Some(fast) = fast {
         let _ = fast.await;
     }
-    // Every accepted row is marked before we go (the marker ends when the lanes have).
+    // Every accepted row is marked before we go (the marker ends when the lanes have), and
+    // what we still hold is freed for the next start.
     let _ = marker.await;
+    match store.release_own_claims().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(rows = n, "unsent mail left for the next start"),
+        Err(e) => {
+            tracing::warn!(error = format!("{e:#}"), "freeing unsent mail failed; it waits for its claim to run out")
+        }
+    }
     transport.close().await;
     tracing::info!("outbox worker stopped");
 }
@@ -241,7 +254,7 @@ async fn recover_dead_claims(store: &Store) {
 
 /// Sends rows the intake handed over after its commits (born claimed by us, see
 /// [`crate::intake::Intake::with_fast_lane`]): reads them, sends them over the pool, and passes
-/// the accepted ones to [`mark_sent`]. Never takes the write lock on the way, so a group commit
+/// the accepted ones to [`spawn_marker`]'s task. Never takes the write lock on the way, so a group commit
 /// in progress does not hold up SMTP. A batch in flight is finished on shutdown; rows not yet
 /// read keep their lease and are sent by the next start.
 async fn fast_lane(
@@ -381,13 +394,12 @@ async fn send_handed_over(
 }
 
 /// Marks accepted rows sent in two stages, each taking as many rows as have gathered: the
-/// journal, synced without waiting for anything, then the database, which waits for the write
-/// lock. Sending waits for neither. A crash before the journal resends a row after its lease or
-/// when the next daemon takes over, with the same bytes and Message-ID; a crash after it does
-/// not resend it (see [`Store::recover_dead_claims`]).
-async fn mark_sent(store: Store, mut rx: UnboundedReceiver<i64>) {
-    let (journaled_tx, mut journaled_rx) = tokio::sync::mpsc::unbounded_channel::<(Vec<i64>, usize)>();
-    let marker_store = store.clone();
+/// journal ([`spawn_journal`]), then the database, which waits for the write lock. Sending
+/// waits for neither. Returns where to send accepted row ids, and the task, which ends when
+/// every sender is dropped and all is marked.
+fn spawn_marker(store: Store) -> (UnboundedSender<i64>, JoinHandle<()>) {
+    let (to_db, mut journaled_rx) = tokio::sync::mpsc::unbounded_channel::<(Vec<i64>, usize)>();
+    let (accepted, journal) = spawn_journal(store.clone(), Some(to_db));
     let marker = tokio::spawn(async move {
         while let Some((mut ids, mut journaled)) = journaled_rx.recv().await {
             while let Ok((more, n)) = journaled_rx.try_recv() {
@@ -395,7 +407,7 @@ async fn mark_sent(store: Store, mut rx: UnboundedReceiver<i64>) {
                 journaled += n;
             }
             let _t = metrics::timer(Stage::OutboxMark);
-            if let Err(e) = marker_store.mark_journaled_sent(&ids, journaled).await {
+            if let Err(e) = store.finish_outbox_pass(&ids, &[], journaled).await {
                 tracing::error!(
                     error = format!("{e:#}"),
                     rows = ids.len(),
@@ -403,17 +415,37 @@ async fn mark_sent(store: Store, mut rx: UnboundedReceiver<i64>) {
                 );
             }
         }
+        let _ = journal.await;
     });
-    while let Some(first) = rx.recv().await {
-        let mut ids = vec![first];
-        while let Ok(id) = rx.try_recv() {
-            ids.push(id);
+    (accepted, marker)
+}
+
+/// Journals accepted row ids as they come, as many as have gathered at each sync, and passes
+/// each synced batch on to `then` with how many were journaled. A crash after the sync does not
+/// send those rows again (see [`Store::recover_dead_claims`]); one before it resends them, with
+/// the same bytes and Message-ID. The task ends when every sender is dropped, with the number
+/// journaled.
+fn spawn_journal(
+    store: Store,
+    then: Option<UnboundedSender<(Vec<i64>, usize)>>,
+) -> (UnboundedSender<i64>, JoinHandle<usize>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<i64>();
+    let task = tokio::spawn(async move {
+        let mut total = 0;
+        while let Some(first) = rx.recv().await {
+            let mut ids = vec![first];
+            while let Ok(id) = rx.try_recv() {
+                ids.push(id);
+            }
+            let journaled = store.journal_sent(&ids).await;
+            total += journaled;
+            if let Some(then) = &then {
+                let _ = then.send((ids, journaled));
+            }
         }
-        let journaled = store.journal_sent(&ids).await;
-        let _ = journaled_tx.send((ids, journaled));
-    }
-    drop(journaled_tx);
-    let _ = marker.await;
+        total
+    });
+    (tx, task)
 }
 
 #[cfg(test)]

@@ -158,7 +158,9 @@ impl Store {
             .await
             .with_context(|| format!("opening database {url}"))?;
         let on_disk = !(url.contains(":memory:") || url.contains("mode=memory"));
-        let owner = owner::Owner::new(on_disk.then(|| opts_path.to_path_buf()));
+        // Every process must name the same owner files, however it reached the database.
+        let db_path = std::fs::canonicalize(&opts_path).unwrap_or(opts_path);
+        let owner = owner::Owner::new(on_disk.then_some(db_path));
         Ok(Store { pool, write_lock: Arc::new(tokio::sync::Mutex::new(())), owner: Arc::new(owner) })
     }
 

@@ -342,11 +342,11 @@ impl Store {
         tx.commit().await
     }
 
-    /// Ends a worker pass in one transaction: `sent` rows were accepted by the server, `released`
-    /// rows were not tried and are free to claim again at once. The sent rows are journaled
-    /// first (see [`Store::journal_sent`]).
-    pub async fn finish_outbox_pass(&self, sent: &[i64], released: &[i64]) -> anyhow::Result<()> {
-        let journaled = self.journal_sent(sent).await;
+    /// Ends a worker pass in one transaction: `sent` rows were accepted by the server (the first
+    /// `journaled` of them already written to this process's journal by
+    /// [`Store::journal_sent`]), `released` rows were not tried and are free to claim again at
+    /// once.
+    pub async fn finish_outbox_pass(&self, sent: &[i64], released: &[i64], journaled: usize) -> anyhow::Result<()> {
         let marked = self.mark_sent_and_released(sent, released).await;
         self.owner.marked(journaled);
         marked
@@ -369,13 +369,6 @@ impl Store {
                 0
             }
         }
-    }
-
-    /// Marks rows sent that [`Store::journal_sent`] journaled (`journaled` of them).
-    pub async fn mark_journaled_sent(&self, sent: &[i64], journaled: usize) -> anyhow::Result<()> {
-        let marked = self.mark_sent_and_released(sent, &[]).await;
-        self.owner.marked(journaled);
-        marked
     }
 
     async fn mark_sent_and_released(&self, sent: &[i64], released: &[i64]) -> anyhow::Result<()> {
@@ -407,9 +400,9 @@ impl Store {
     }
 
     /// Finds the claimants of pending rows (and the owner files next to the database) whose
-    /// process is gone, killed or stopped: rows in a dead claimant's journal were accepted by
-    /// the server and are marked sent; its other claims are freed to be claimed at once. Its
-    /// file is removed.
+    /// process was killed, by their owner file that nobody holds locked: rows in a dead
+    /// claimant's journal were accepted by the server and are marked sent; its other claims are
+    /// freed to be claimed at once. Its file is removed.
     pub async fn recover_dead_claims(&self) -> anyhow::Result<Recovered> {
         let mut out = Recovered::default();
         if self.owner.db().is_none() {
@@ -428,54 +421,77 @@ impl Store {
         .collect();
         candidates.extend(self.owner.files_on_disk());
         for id in candidates {
-            let super::owner::Probe::Dead(journal) =
-                self.owner.probe(&id).with_context(|| format!("checking whether claimant {id} is alive"))?
-            else {
-                continue;
-            };
-            let mut journal = journal;
-            let accepted = match journal.as_mut().map(super::owner::DeadJournal::ids).transpose() {
-                Ok(ids) => ids.unwrap_or_default(),
-                Err(e) => {
-                    tracing::warn!(error = %e, claimant = %id, "reading a dead claimant's journal failed; its mail is sent again");
-                    Vec::new()
+            // One claimant we cannot read does not stop the others' recovery.
+            match self.recover_claimant(&id).await {
+                Ok(Some((marked_sent, released))) => {
+                    out.claimants += 1;
+                    out.marked_sent += marked_sent;
+                    out.released += released;
                 }
-            };
-            let mut tx = self.begin().await?;
-            let now = now_ms();
-            for chunk in accepted.chunks(500) {
-                // Only rows still claimed by the dead process: one it never claimed, or that
-                // another worker took over after its lease, is not its to mark.
-                let sql = format!(
-                    "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = '', \
-                     lease_until = 0, lease_owner = '' WHERE status = 'pending' AND lease_owner = $2 AND id IN ({})",
-                    id_list(chunk)
-                );
-                let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(now)
-                    .bind(&id)
-                    .execute(&mut *tx.tx)
-                    .await
-                    .context("marking a dead claimant's accepted rows sent")?;
-                out.marked_sent += done.rows_affected();
-            }
-            let freed = sqlx::query(
-                "UPDATE outbox SET lease_until = 0, lease_owner = '' WHERE status = 'pending' AND lease_owner = $1",
-            )
-            .bind(&id)
-            .execute(&mut *tx.tx)
-            .await
-            .context("freeing a dead claimant's rows")?;
-            out.released += freed.rows_affected();
-            tx.commit().await?;
-            out.claimants += 1;
-            if let Some(j) = journal
-                && let Err(e) = j.remove()
-            {
-                tracing::warn!(error = %e, claimant = %id, "removing a dead claimant's file failed");
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), claimant = %id, "recovering a claimant's mail failed")
+                }
             }
         }
         Ok(out)
+    }
+
+    /// Recovers `id`'s claims if it is dead (its owner file there and unlocked): `(marked
+    /// sent, freed)`. `None` when it is alive, or has no file and is left to its lease.
+    async fn recover_claimant(&self, id: &str) -> anyhow::Result<Option<(u64, u64)>> {
+        let mut journal = match self.owner.probe(id).context("checking whether it is alive")? {
+            super::owner::Probe::Dead(journal) => journal,
+            super::owner::Probe::Alive | super::owner::Probe::NoFile => return Ok(None),
+        };
+        let accepted = journal.ids().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, claimant = %id, "reading a dead claimant's journal failed; its mail is sent again");
+            Vec::new()
+        });
+        let (mut marked_sent, now) = (0, now_ms());
+        let mut tx = self.begin().await?;
+        for chunk in accepted.chunks(500) {
+            // Only rows still claimed by the dead process: one it never claimed, or that
+            // another worker took over after its lease, is not its to mark.
+            let sql = format!(
+                "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = '', \
+                 lease_until = 0, lease_owner = '' WHERE status = 'pending' AND lease_owner = $2 AND id IN ({})",
+                id_list(chunk)
+            );
+            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx.tx)
+                .await
+                .context("marking its accepted rows sent")?;
+            marked_sent += done.rows_affected();
+        }
+        let freed = sqlx::query(
+            "UPDATE outbox SET lease_until = 0, lease_owner = '' WHERE status = 'pending' AND lease_owner = $1",
+        )
+        .bind(id)
+        .execute(&mut *tx.tx)
+        .await
+        .context("freeing its rows")?;
+        tx.commit().await?;
+        if let Err(e) = journal.remove() {
+            tracing::warn!(error = %e, claimant = %id, "removing a dead claimant's file failed");
+        }
+        Ok(Some((marked_sent, freed.rows_affected())))
+    }
+
+    /// Frees this process's remaining claims (rows handed over and not yet read), for a clean
+    /// stop: the next daemon sends them at once.
+    pub async fn release_own_claims(&self) -> anyhow::Result<u64> {
+        let _writer = self.writer().await;
+        let done = sqlx::query(
+            "UPDATE outbox SET lease_until = 0, lease_owner = '' WHERE status = 'pending' AND lease_owner = $1",
+        )
+        .bind(self.owner.id())
+        .execute(&self.pool)
+        .await
+        .context("freeing this process's outbox claims")?;
+        Ok(done.rows_affected())
     }
 
     /// Records a failed attempt and when to try again; `permanent` marks the row failed for good.
@@ -595,22 +611,28 @@ mod tests {
         Ok(())
     }
 
-    /// A daemon killed with claims: the rows its journal names were accepted by the server and
-    /// are marked sent, its other claims are free at once, and its file goes. While it lived,
-    /// another process left its claims alone.
-    #[tokio::test]
-    async fn a_dead_claimants_journaled_rows_are_marked_sent_and_the_rest_freed() -> anyhow::Result<()> {
-        let (dir, a) = Store::for_test().await?;
+    /// Queues `n` acknowledgements, unclaimed and due now. Their row ids.
+    async fn queue_acks(store: &Store, n: usize) -> anyhow::Result<Vec<i64>> {
         let recipients = vec!["mayor@dayton.test".to_string()];
-        let mut tx = a.begin().await?;
+        let mut tx = store.begin().await?;
         let mut ids = Vec::new();
-        for n in 0..4 {
+        for n in 0..n {
             let message_id = format!("ack{n}@311.test");
             let record =
                 NewMessage { direction: "out", kind: "ack_eligible", message_id: &message_id, ..Default::default() };
             ids.push(tx.enqueue_recorded(&test_ack(&message_id, None, &recipients, 0), &record, None).await?);
         }
         tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// A daemon killed with claims: the rows its journal names were accepted by the server and
+    /// are marked sent, its other claims are free at once, and its file goes. While it lived,
+    /// another process left its claims alone.
+    #[tokio::test]
+    async fn a_dead_claimants_journaled_rows_are_marked_sent_and_the_rest_freed() -> anyhow::Result<()> {
+        let (dir, a) = Store::for_test().await?;
+        let ids = queue_acks(&a, 4).await?;
         let claimed = a.claim_due_outbox(now_ms(), 10, 600_000).await?;
         assert_eq!(claimed.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
         // The server accepted the first two; the daemon dies before marking them.
@@ -639,6 +661,30 @@ mod tests {
         assert_eq!(again.iter().map(|r| r.id).collect::<Vec<_>>(), ids[2..], "freed at once, not after the lease");
         assert_eq!(b.owner.files_on_disk(), vec![b.owner.id().to_string()], "the dead claimant's file is gone");
         assert_eq!(b.recover_dead_claims().await?, Recovered::default(), "nothing left to recover");
+        Ok(())
+    }
+
+    /// A clean stop frees what it still holds and removes its file; an owner without a file
+    /// (an older version, say) may be alive, so its claims wait for their lease.
+    #[tokio::test]
+    async fn a_clean_stop_frees_its_claims_and_an_owner_without_a_file_keeps_them() -> anyhow::Result<()> {
+        let (dir, a) = Store::for_test().await?;
+        let ids = queue_acks(&a, 2).await?;
+        assert_eq!(a.claim_due_outbox(now_ms(), 1, 600_000).await?.len(), 1);
+        // The second row claimed by a process that never had an owner file.
+        sqlx::query("UPDATE outbox SET lease_until = $1, lease_owner = 'abc123' WHERE id = $2")
+            .bind(now_ms() + 600_000)
+            .bind(ids[1])
+            .execute(&a.pool)
+            .await?;
+        let b = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 2).await?;
+        assert_eq!(b.recover_dead_claims().await?, Recovered::default());
+        assert_eq!(a.release_own_claims().await?, 1);
+        a.close().await;
+        drop(a);
+        assert!(b.owner.files_on_disk().is_empty(), "a clean stop removes its file");
+        let again = b.claim_due_outbox(now_ms(), 10, 600_000).await?;
+        assert_eq!(again.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[0]], "freed by the clean stop only");
         Ok(())
     }
 }

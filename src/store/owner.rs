@@ -7,10 +7,13 @@
 //! synced before the database marks them sent (which waits for SQLite's write lock, held by
 //! the intake's group commit for up to a batch).
 //!
-//! A daemon that finds claims whose owner holds no lock (see [`super::Store::recover_dead_claims`])
-//! marks the journaled rows sent and frees the rest at once, instead of leaving them to their
-//! lease (`4 × smtp.timeout + 30 s`) and then sending again what the server had already
-//! accepted. Only a crash between the server's 250 and the journal's sync resends a mail.
+//! A daemon that finds an owner file nobody holds locked (see
+//! [`super::Store::recover_dead_claims`]) marks the journaled rows sent and frees the rest of
+//! that owner's claims at once, instead of leaving them to their lease (`4 × smtp.timeout +
+//! 30 s`) and then sending again what the server had already accepted. A crash resends only
+//! what was accepted and not yet journaled. A clean stop frees its claims itself and removes
+//! its file; claims whose owner has no file at all (a process of an older version, or a file
+//! someone deleted) are left to their lease, since that owner may be alive.
 //!
 //! `flock` is local to the machine, as the SQLite database is. An in-memory database has no
 //! other process to share claims with, so it has no owner file.
@@ -19,6 +22,7 @@ use std::fs::{self, File};
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use anyhow::Context as _;
@@ -34,6 +38,9 @@ pub(crate) struct Owner {
     /// The database file; `None` for an in-memory database.
     db: Option<PathBuf>,
     journal: OnceLock<Mutex<Journal>>,
+    /// Row ids journaled and not yet marked sent in the database. Outside the journal's lock,
+    /// which is held across a sync: marking never waits for the disk.
+    unmarked: AtomicUsize,
     /// Serialises the owner file's creation.
     creating: Mutex<()>,
 }
@@ -42,15 +49,19 @@ pub(crate) struct Owner {
 struct Journal {
     path: PathBuf,
     file: File,
-    /// Row ids journaled and not yet marked sent in the database.
-    unmarked: usize,
+    /// A failed write could not be cut back off: no more entries, since they would no longer
+    /// sit on 8-byte boundaries.
+    broken: bool,
 }
 
 /// Whether another claimant is alive.
 pub(crate) enum Probe {
     Alive,
-    /// Dead. Its journal (if it left one), locked by us until dropped.
-    Dead(Option<DeadJournal>),
+    /// No owner file: not one of ours, or its file is gone. It may be alive; its claims are
+    /// left to their lease.
+    NoFile,
+    /// Dead: its file is there and nobody holds it. Its journal, locked by us until dropped.
+    Dead(DeadJournal),
 }
 
 pub(crate) struct DeadJournal {
@@ -96,7 +107,13 @@ fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
 
 impl Owner {
     pub(crate) fn new(db: Option<PathBuf>) -> Owner {
-        Owner { id: uuid::Uuid::new_v4().simple().to_string(), db, journal: OnceLock::new(), creating: Mutex::new(()) }
+        Owner {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            db,
+            journal: OnceLock::new(),
+            unmarked: AtomicUsize::new(0),
+            creating: Mutex::new(()),
+        }
     }
 
     pub(crate) fn id(&self) -> &str {
@@ -135,7 +152,7 @@ impl Owner {
                 _ => false,
             };
             if ours {
-                let _ = self.journal.set(Mutex::new(Journal { path, file, unmarked: 0 }));
+                let _ = self.journal.set(Mutex::new(Journal { path, file, broken: false }));
                 return Ok(());
             }
         }
@@ -143,24 +160,34 @@ impl Owner {
     }
 
     /// Appends accepted row ids to the journal and syncs it. Returns how many were journaled
-    /// (none without an owner file).
+    /// (none without an owner file). Blocks on the disk: call it off the async threads.
     pub(crate) fn journal_sent(&self, ids: &[i64]) -> std::io::Result<usize> {
         let Some(journal) = self.journal.get() else { return Ok(0) };
         let mut j = journal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if j.broken {
+            return Ok(0);
+        }
+        let before = j.file.metadata()?.len();
         let bytes: Vec<u8> = ids.iter().flat_map(|id| id.to_le_bytes()).collect();
-        j.file.write_all(&bytes)?;
+        if let Err(e) = j.file.write_all(&bytes) {
+            // A torn entry would shift every later one: cut it off, or write no more.
+            j.broken = j.file.set_len(before).is_err();
+            return Err(e);
+        }
         j.file.sync_data()?;
-        j.unmarked += ids.len();
+        self.unmarked.fetch_add(ids.len(), Ordering::SeqCst);
         Ok(ids.len())
     }
 
-    /// `n` journaled ids are now marked in the database (or their marking failed, and their
-    /// lease decides). Empties a large journal that has nothing left to tell.
+    /// `n` journaled ids are now marked in the database, or their marking failed: then their
+    /// lease runs out and this process sends them again. Empties a large journal that has
+    /// nothing left to tell, unless a write holds it.
     pub(crate) fn marked(&self, n: usize) {
         let Some(journal) = self.journal.get() else { return };
-        let mut j = journal.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        j.unmarked = j.unmarked.saturating_sub(n);
-        if j.unmarked == 0 && j.file.metadata().is_ok_and(|m| m.len() > JOURNAL_TRIM_BYTES) {
+        let _ = self.unmarked.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| Some(u.saturating_sub(n)));
+        let Ok(j) = journal.try_lock() else { return };
+        // Under the journal's lock nothing is half journaled: zero means every entry is marked.
+        if self.unmarked.load(Ordering::SeqCst) == 0 && j.file.metadata().is_ok_and(|m| m.len() > JOURNAL_TRIM_BYTES) {
             // Not synced: a journal that comes back after a power cut only names rows already
             // marked sent, which recovery leaves alone.
             if let Err(e) = j.file.set_len(0) {
@@ -175,15 +202,15 @@ impl Owner {
             return Ok(Probe::Alive);
         }
         let Some(path) = self.db.as_deref().and_then(|db| owner_path(db, id)) else {
-            return Ok(Probe::Dead(None));
+            return Ok(Probe::NoFile);
         };
         let file = match File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Probe::Dead(None)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Probe::NoFile),
             Err(e) => return Err(e),
         };
         match file.try_lock() {
-            Ok(()) => Ok(Probe::Dead(Some(DeadJournal { path, file }))),
+            Ok(()) => Ok(Probe::Dead(DeadJournal { path, file })),
             Err(fs::TryLockError::WouldBlock) => Ok(Probe::Alive),
             Err(fs::TryLockError::Error(e)) => Err(e),
         }
@@ -209,7 +236,7 @@ impl Drop for Owner {
     fn drop(&mut self) {
         if let Some(j) = self.journal.get_mut() {
             let j = j.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if j.unmarked == 0 {
+            if *self.unmarked.get_mut() == 0 {
                 let _ = fs::remove_file(&j.path);
             }
         }
@@ -220,10 +247,10 @@ impl Drop for Owner {
 mod tests {
     use super::*;
 
-    fn dead(p: Probe) -> Option<DeadJournal> {
+    fn dead(p: Probe) -> DeadJournal {
         match p {
             Probe::Dead(j) => j,
-            Probe::Alive => panic!("expected a dead owner"),
+            Probe::Alive | Probe::NoFile => panic!("expected a dead owner"),
         }
     }
 
@@ -233,8 +260,8 @@ mod tests {
         let db = dir.path().join("x.db");
         let a = Owner::new(Some(db.clone()));
         let b = Owner::new(Some(db.clone()));
-        // No file yet: a claimant that never claimed is dead to others.
-        assert!(dead(b.probe(a.id())?).is_none());
+        // No file yet: nothing to go by (it has not claimed anything either).
+        assert!(matches!(b.probe(a.id())?, Probe::NoFile));
         a.ensure()?;
         assert!(matches!(b.probe(a.id())?, Probe::Alive));
         assert!(matches!(a.probe(a.id())?, Probe::Alive));
@@ -245,7 +272,7 @@ mod tests {
         // Killed with two rows journaled and not marked: the file stays, unlocked.
         let a_id = a.id().to_string();
         drop(a);
-        let mut j = dead(b.probe(&a_id)?).ok_or_else(|| anyhow::anyhow!("no journal"))?;
+        let mut j = dead(b.probe(&a_id)?);
         assert_eq!(j.ids()?, vec![7, 9]);
         j.remove()?;
         assert!(b.files_on_disk().is_empty());
@@ -276,12 +303,13 @@ mod tests {
         let db = dir.path().join("x.db");
         assert!(owner_path(&db, "../etc").is_none());
         assert!(owner_path(&db, "").is_none());
+        assert!(matches!(Owner::new(Some(db.clone())).probe("../etc")?, Probe::NoFile));
         let path = owner_path(&db, "abc").ok_or_else(|| anyhow::anyhow!("no path"))?;
         let mut bytes = 5i64.to_le_bytes().to_vec();
         bytes.extend_from_slice(&[1, 2, 3]);
         fs::write(&path, bytes)?;
         let b = Owner::new(Some(db));
-        let mut j = dead(b.probe("abc")?).ok_or_else(|| anyhow::anyhow!("no journal"))?;
+        let mut j = dead(b.probe("abc")?);
         assert_eq!(j.ids()?, vec![5]);
         assert!(Owner::new(None).files_on_disk().is_empty());
         Ok(())
