@@ -111,7 +111,23 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_no_request() -> 
         "SIGKILL: {N} questions, {KILLS} kills: {N} requests, {delivered} acknowledgements delivered, {duplicates} duplicate deliveries (same Message-ID, resent after a kill)"
     );
     assert!(imap_fetch_all(&env.servers, INTAKE, "INBOX").await?.is_empty(), "everything moved out of the inbox");
+    // The killed daemons' claim files were taken over and removed; the running one's goes with
+    // a clean stop.
+    assert_eq!(owner_files(&env)?.len(), 1, "only the running daemon's: {:?}", owner_files(&env)?);
+    assert!(daemon.terminate(Duration::from_secs(15))?, "clean exit; log:\n{}", daemon.log_text());
+    assert_eq!(owner_files(&env)?, Vec::<String>::new());
     Ok(())
+}
+
+/// The claim files (`<db>-owner-<id>`) next to the database.
+fn owner_files(env: &TestEnv) -> anyhow::Result<Vec<String>> {
+    let prefix = format!("{}-owner-", env.db_path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+    let dir = env.db_path.parent().ok_or_else(|| anyhow::anyhow!("the database has no directory"))?;
+    Ok(std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(&prefix))
+        .collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -254,9 +254,9 @@ async fn recover_dead_claims(store: &Store) {
 
 /// Sends rows the intake handed over after its commits (born claimed by us, see
 /// [`crate::intake::Intake::with_fast_lane`]): reads them, sends them over the pool, and passes
-/// the accepted ones to [`spawn_marker`]'s task. Never takes the write lock on the way, so a group commit
-/// in progress does not hold up SMTP. A batch in flight is finished on shutdown; rows not yet
-/// read keep their lease and are sent by the next start.
+/// each accepted one to [`spawn_marker`]'s task. Never takes the write lock on the way, so a
+/// group commit in progress does not hold up SMTP. A batch in flight is finished on shutdown;
+/// rows not yet read are freed when the worker stops, and the next start sends them.
 async fn fast_lane(
     store: Store,
     smtp: Arc<Smtp>,
