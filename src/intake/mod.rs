@@ -1780,7 +1780,7 @@ impl Intake {
             official_name: row.official_name.clone(),
             body_text: body.to_string(),
             body_html: markdown_to_html(body),
-            greeted: opens_with_greeting(body),
+            greeted: opens_with_greeting(body, &row.official_name),
             staff_name: actor.name.clone(),
             attachments: attachments.iter().map(|a| crate::inbound::sanitize_filename(&a.filename)).collect(),
             intake_address: self.cfg.intake.address.clone(),

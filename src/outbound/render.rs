@@ -161,9 +161,9 @@ pub struct AdminContext {
 /// salutation word, and either ends with `,` `:` `!` or `.` or is at most four words. A sentence
 /// that merely starts with such a word ("Hiring is …", "Hi-res maps …", "Dearborn's plan …",
 /// "Dear colleagues in Ohio do this") is not one; nor is "Mayor …" unless it is a short line
-/// ending with `,` or `:` ("Mayor Rivera,"). A name alone is one too ("Jane,", "Madam Mayor,",
-/// "Members of the Council,"): see [`addresses_by_name`].
-pub fn opens_with_greeting(text: &str) -> bool {
+/// ending with `,` or `:` ("Mayor Rivera,"). So is the official's name or a title alone
+/// ("Jane,", "Madam Mayor,", "Members of the Council,"): see [`addresses_by_name`].
+pub fn opens_with_greeting(text: &str, official_name: &str) -> bool {
     const SALUTATIONS: [&str; 11] = [
         "dear",
         "hi",
@@ -186,7 +186,7 @@ pub fn opens_with_greeting(text: &str) -> bool {
     if line.chars().count() > 80 {
         return false;
     }
-    if addresses_by_name(line, lines) {
+    if addresses_by_name(line, lines, official_name) {
         return true;
     }
     let lower = line.to_lowercase();
@@ -202,52 +202,62 @@ pub fn opens_with_greeting(text: &str) -> bool {
 }
 
 /// Whether `line`, the text's first, only names the reader: at most four words, each
-/// capitalised (or "of", "the", "and", "&"), ending with its only comma, with the text going on after
-/// it on a new paragraph or a capitalised line ("Jane,", "Madam Mayor,", "Ms. Rivera,"). Words
-/// that open a sentence rather than a letter ("However,", "Yes,", "In Dayton,\nthe plan …")
-/// do not count.
-fn addresses_by_name<'a>(line: &str, mut rest: impl Iterator<Item = &'a str>) -> bool {
-    const SENTENCE_OPENERS: [&str; 30] = [
-        "however",
-        "yes",
-        "no",
-        "thanks",
-        "thank",
-        "unfortunately",
-        "also",
-        "first",
-        "sorry",
-        "sure",
-        "well",
-        "again",
-        "ok",
-        "okay",
-        "certainly",
-        "briefly",
-        "overall",
-        "so",
-        "in",
-        "on",
-        "at",
-        "for",
-        "from",
-        "as",
-        "to",
-        "by",
-        "with",
-        "after",
-        "before",
-        "since",
+/// capitalised (or "of", "the", "and", "&"), ending with its only comma, with the text going on
+/// after it, and naming a person or a group: a word of `official_name` or a title ("Jane,",
+/// "Madam Mayor,", "Ms. Rivera,", "Members of the Council,"). A word that merely opens a
+/// sentence ("Understood,", "Per ODOT,", "Last Tuesday,") names nobody.
+fn addresses_by_name<'a>(line: &str, mut rest: impl Iterator<Item = &'a str>, official_name: &str) -> bool {
+    const TITLES: [&str; 34] = [
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "mx",
+        "dr",
+        "madam",
+        "madame",
+        "sir",
+        "hon",
+        "honorable",
+        "mayor",
+        "councilmember",
+        "councilman",
+        "councilwoman",
+        "councillor",
+        "councilor",
+        "council",
+        "commissioner",
+        "alderman",
+        "alderwoman",
+        "alderperson",
+        "supervisor",
+        "chair",
+        "chairman",
+        "chairwoman",
+        "chairperson",
+        "members",
+        "team",
+        "all",
+        "everyone",
+        "folks",
+        "colleagues",
+        "friends",
     ];
     let Some(name) = line.strip_suffix(',').filter(|n| !n.contains(',')) else { return false };
     let words: Vec<&str> = name.split_whitespace().collect();
     let capitalised = |w: &&str| w.chars().next().is_some_and(char::is_uppercase);
     let joining = |w: &&str| matches!(*w, "of" | "the" | "and" | "&");
+    let official: Vec<String> =
+        official_name.split_whitespace().map(str::to_lowercase).filter(|w| w.chars().count() > 1).collect();
+    let names_someone = words.iter().any(|w| {
+        let w = w.trim_end_matches('.').to_lowercase();
+        TITLES.contains(&w.as_str()) || official.contains(&w)
+    });
     let shaped = !words.is_empty()
         && words.len() <= 4
         && words.first().is_some_and(capitalised)
         && words.iter().all(|w| capitalised(w) || joining(w))
-        && !SENTENCE_OPENERS.contains(&words[0].trim_end_matches('.').to_lowercase().as_str());
+        && names_someone;
     // The text must go on: on a new paragraph, or on a line that starts a sentence.
     let goes_on = match rest.next() {
         Some("") => rest.any(|l| !l.is_empty()),
@@ -550,7 +560,7 @@ mod tests {
         let greeted = ResponseContext {
             body_text: own.into(),
             body_html: markdown_to_html(own),
-            greeted: opens_with_greeting(own),
+            greeted: opens_with_greeting(own, "Jane"),
             ..response
         };
         for name in ["response", "reply"] {
@@ -644,7 +654,7 @@ mod tests {
             "Ms. Rivera,\n\n- salt\n- sand",
             "Members of the Council,\n\nThe answer.",
         ] {
-            assert!(opens_with_greeting(yes), "{yes:?}");
+            assert!(opens_with_greeting(yes, "Jane Rivera"), "{yes:?}");
         }
         for no in [
             "",
@@ -667,8 +677,13 @@ mod tests {
             "Short answer,\n\nno.",
             "Dayton, Ohio, and Akron, Ohio,\n\nboth do.",
             "Dayton, Ohio,\n\nruns it.",
+            "Understood,\nWe will send it Monday.",
+            "Great,\n\nthe contract is attached.",
+            "Per ODOT,\nThe bid closes Friday.",
+            "Last Tuesday,\nThe committee met.",
+            "FYI,\n\nAttached.",
         ] {
-            assert!(!opens_with_greeting(no), "{no:?}");
+            assert!(!opens_with_greeting(no, "Jane Rivera"), "{no:?}");
         }
     }
 

@@ -193,13 +193,17 @@ pub async fn run(
                 if outcome.sent > 0 {
                     Duration::ZERO
                 } else {
-                    match store.next_outbox_due().await {
+                    let due = match store.next_outbox_due().await {
                         Ok(Some(due)) => {
                             let ms = u64::try_from((due - now_ms()).max(0)).unwrap_or(0);
                             Duration::from_millis(ms).min(cfg.outbox.idle_interval)
                         }
                         _ => cfg.outbox.idle_interval,
-                    }
+                    };
+                    // Idle, the worker still looks for a stopped daemon's claims on time.
+                    let next_check =
+                        checked_claims.map_or(Duration::ZERO, |at| DEAD_CLAIM_CHECK.saturating_sub(at.elapsed()));
+                    due.min(next_check.max(Duration::from_millis(10)))
                 }
             }
             Err(e) => {
@@ -234,7 +238,8 @@ pub async fn run(
     tracing::info!("outbox worker stopped");
 }
 
-/// How often the worker looks for claims of a daemon that died (at start, then this often).
+/// How often the worker looks for claims of a daemon that died (at start, then this often,
+/// unless it is backing off after a failed pass).
 const DEAD_CLAIM_CHECK: Duration = Duration::from_secs(10);
 
 /// Mail a killed or stopped daemon had claimed goes out now rather than when its claim runs

@@ -342,14 +342,15 @@ impl Store {
         tx.commit().await
     }
 
-    /// Ends a worker pass in one transaction: `sent` rows were accepted by the server (the first
-    /// `journaled` of them already written to this process's journal by
+    /// Ends a worker pass in one transaction: `sent` rows were accepted by the server
+    /// (`journaled` of them already written to this process's journal by
     /// [`Store::journal_sent`]), `released` rows were not tried and are free to claim again at
-    /// once.
+    /// once. When marking fails, the journal keeps them for the clean stop or the next daemon
+    /// (see [`Store::release_own_claims`]).
     pub async fn finish_outbox_pass(&self, sent: &[i64], released: &[i64], journaled: usize) -> anyhow::Result<()> {
-        let marked = self.mark_sent_and_released(sent, released).await;
+        self.mark_sent_and_released(sent, released).await?;
         self.owner.marked(journaled);
-        marked
+        Ok(())
     }
 
     /// Writes rows the server accepted to this process's journal and syncs it (see
@@ -448,11 +449,22 @@ impl Store {
             tracing::warn!(error = %e, claimant = %id, "reading a dead claimant's journal failed; its mail is sent again");
             Vec::new()
         });
+        let settled = self.settle_claims(id, &accepted).await?;
+        if let Err(e) = journal.remove() {
+            tracing::warn!(error = %e, claimant = %id, "removing a dead claimant's file failed");
+        }
+        Ok(Some(settled))
+    }
+
+    /// Settles `owner`'s claims in one transaction: its rows in `accepted` (its journal) that
+    /// are still pending and still its own are marked sent, its other claims freed. Returns
+    /// `(marked sent, freed)`.
+    async fn settle_claims(&self, owner: &str, accepted: &[i64]) -> anyhow::Result<(u64, u64)> {
         let (mut marked_sent, now) = (0, now_ms());
         let mut tx = self.begin().await?;
         for chunk in accepted.chunks(500) {
-            // Only rows still claimed by the dead process: one it never claimed, or that
-            // another worker took over after its lease, is not its to mark.
+            // Only rows still claimed by that owner: one it never claimed, or that another
+            // worker took over after its lease, is not its to mark.
             let sql = format!(
                 "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = '', \
                  lease_until = 0, lease_owner = '' WHERE status = 'pending' AND lease_owner = $2 AND id IN ({})",
@@ -460,38 +472,34 @@ impl Store {
             );
             let done = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(now)
-                .bind(id)
+                .bind(owner)
                 .execute(&mut *tx.tx)
                 .await
-                .context("marking its accepted rows sent")?;
+                .context("marking journaled rows sent")?;
             marked_sent += done.rows_affected();
         }
         let freed = sqlx::query(
             "UPDATE outbox SET lease_until = 0, lease_owner = '' WHERE status = 'pending' AND lease_owner = $1",
         )
-        .bind(id)
+        .bind(owner)
         .execute(&mut *tx.tx)
         .await
-        .context("freeing its rows")?;
+        .context("freeing outbox claims")?;
         tx.commit().await?;
-        if let Err(e) = journal.remove() {
-            tracing::warn!(error = %e, claimant = %id, "removing a dead claimant's file failed");
-        }
-        Ok(Some((marked_sent, freed.rows_affected())))
+        Ok((marked_sent, freed.rows_affected()))
     }
 
-    /// Frees this process's remaining claims (rows handed over and not yet read), for a clean
-    /// stop: the next daemon sends them at once.
+    /// Settles this process's remaining claims for a clean stop: rows its journal names that a
+    /// failed mark left pending are marked sent, the rest (handed over and not yet read) freed
+    /// for the next daemon to send at once. Returns how many were freed.
     pub async fn release_own_claims(&self) -> anyhow::Result<u64> {
-        let _writer = self.writer().await;
-        let done = sqlx::query(
-            "UPDATE outbox SET lease_until = 0, lease_owner = '' WHERE status = 'pending' AND lease_owner = $1",
-        )
-        .bind(self.owner.id())
-        .execute(&self.pool)
-        .await
-        .context("freeing this process's outbox claims")?;
-        Ok(done.rows_affected())
+        let accepted = self.owner.unmarked_journal().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading our journal failed; unmarked sent mail is sent again");
+            Vec::new()
+        });
+        let (_, freed) = self.settle_claims(self.owner.id(), &accepted).await?;
+        self.owner.settled();
+        Ok(freed)
     }
 
     /// Records a failed attempt and when to try again; `permanent` marks the row failed for good.
@@ -664,27 +672,33 @@ mod tests {
         Ok(())
     }
 
-    /// A clean stop frees what it still holds and removes its file; an owner without a file
-    /// (an older version, say) may be alive, so its claims wait for their lease.
+    /// A clean stop settles what it still holds (a row whose mark failed is in its journal and
+    /// is marked sent; the rest is freed) and removes its file; an owner without a file (an
+    /// older version, say) may be alive, so its claims wait for their lease.
     #[tokio::test]
-    async fn a_clean_stop_frees_its_claims_and_an_owner_without_a_file_keeps_them() -> anyhow::Result<()> {
+    async fn a_clean_stop_settles_its_claims_and_an_owner_without_a_file_keeps_them() -> anyhow::Result<()> {
         let (dir, a) = Store::for_test().await?;
-        let ids = queue_acks(&a, 2).await?;
-        assert_eq!(a.claim_due_outbox(now_ms(), 1, 600_000).await?.len(), 1);
-        // The second row claimed by a process that never had an owner file.
+        let ids = queue_acks(&a, 3).await?;
+        assert_eq!(a.claim_due_outbox(now_ms(), 2, 600_000).await?.len(), 2);
+        // The server accepted the first; marking it failed.
+        assert_eq!(a.journal_sent(&ids[..1]).await, 1);
+        // The third row claimed by a process that never had an owner file.
         sqlx::query("UPDATE outbox SET lease_until = $1, lease_owner = 'abc123' WHERE id = $2")
             .bind(now_ms() + 600_000)
-            .bind(ids[1])
+            .bind(ids[2])
             .execute(&a.pool)
             .await?;
         let b = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 2).await?;
         assert_eq!(b.recover_dead_claims().await?, Recovered::default());
-        assert_eq!(a.release_own_claims().await?, 1);
+        assert_eq!(a.release_own_claims().await?, 1, "the unsent row is freed");
         a.close().await;
         drop(a);
         assert!(b.owner.files_on_disk().is_empty(), "a clean stop removes its file");
+        let statuses: Vec<String> =
+            sqlx::query_scalar("SELECT status FROM outbox ORDER BY id").fetch_all(&b.pool).await?;
+        assert_eq!(statuses, ["sent", "pending", "pending"], "the journaled row is marked sent");
         let again = b.claim_due_outbox(now_ms(), 10, 600_000).await?;
-        assert_eq!(again.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[0]], "freed by the clean stop only");
+        assert_eq!(again.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[1]], "freed by the clean stop only");
         Ok(())
     }
 }

@@ -11,8 +11,8 @@
 //! [`super::Store::recover_dead_claims`]) marks the journaled rows sent and frees the rest of
 //! that owner's claims at once, instead of leaving them to their lease (`4 × smtp.timeout +
 //! 30 s`) and then sending again what the server had already accepted. A crash resends only
-//! what was accepted and not yet journaled. A clean stop frees its claims itself and removes
-//! its file; claims whose owner has no file at all (a process of an older version, or a file
+//! what was accepted and not yet journaled. A daemon's clean stop settles its own claims the
+//! same way and removes its file; claims whose owner has no file at all (a process of an older version, or a file
 //! someone deleted) are left to their lease, since that owner may be alive.
 //!
 //! `flock` is local to the machine, as the SQLite database is. An in-memory database has no
@@ -179,8 +179,7 @@ impl Owner {
         Ok(ids.len())
     }
 
-    /// `n` journaled ids are now marked in the database, or their marking failed: then their
-    /// lease runs out and this process sends them again. Empties a large journal that has
+    /// `n` journaled ids are now marked in the database. Empties a large journal that has
     /// nothing left to tell, unless a write holds it.
     pub(crate) fn marked(&self, n: usize) {
         let Some(journal) = self.journal.get() else { return };
@@ -194,6 +193,22 @@ impl Owner {
                 tracing::warn!(error = %e, path = %j.path.display(), "emptying the sent-mail journal failed");
             }
         }
+    }
+
+    /// The row ids in our own journal when some are not yet marked in the database (a mark that
+    /// failed), for a clean stop to settle; none when everything journaled is marked.
+    pub(crate) fn unmarked_journal(&self) -> std::io::Result<Vec<i64>> {
+        let Some(journal) = self.journal.get() else { return Ok(Vec::new()) };
+        if self.unmarked.load(Ordering::SeqCst) == 0 {
+            return Ok(Vec::new());
+        }
+        let path = journal.lock().unwrap_or_else(std::sync::PoisonError::into_inner).path.clone();
+        DeadJournal { file: File::open(&path)?, path }.ids()
+    }
+
+    /// Everything journaled is now recorded in the database (a clean stop settled it).
+    pub(crate) fn settled(&self) {
+        self.unmarked.store(0, Ordering::SeqCst);
     }
 
     /// Whether the claimant `id` is alive. Ours is always alive.
