@@ -1138,7 +1138,8 @@ impl Intake {
             pos,
             raw,
             mail,
-            Filed { request: Some(request_id), kind: "question", new_text: &mail.text, note: "" },
+            // A question is all new: its text is `body_text`, not stored a second time.
+            Filed { request: Some(request_id), kind: "question", new_text: "", note: "" },
         )
         .await?;
 

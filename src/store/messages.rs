@@ -26,6 +26,8 @@ pub struct NewMessage<'a> {
     pub cc_addrs: &'a str,
     pub subject: &'a str,
     pub body_text: &'a str,
+    /// What a reply adds, without quoted history and signature; '' for a question, whose whole
+    /// text is new (readers fall back to `body_text`).
     pub new_text: &'a str,
     pub raw: Option<&'a [u8]>,
     pub size: i64,

@@ -12,8 +12,8 @@
 //! that owner's claims at once, instead of leaving them to their lease (`4 × smtp.timeout +
 //! 30 s`) and then sending again what the server had already accepted. A crash resends only
 //! what was accepted and not yet journaled. A daemon's clean stop settles its own claims the
-//! same way and removes its file; claims whose owner has no file at all (a process of an older version, or a file
-//! someone deleted) are left to their lease, since that owner may be alive.
+//! same way and removes its file. Claims whose owner has no file at all (a process of an older
+//! version, or a file someone deleted) are left to their lease, since that owner may be alive.
 //!
 //! `flock` is local to the machine, as the SQLite database is. An in-memory database has no
 //! other process to share claims with, so it has no owner file.
