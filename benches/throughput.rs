@@ -416,18 +416,18 @@ async fn raw_limit(opts: &Options, servers: &MailServers, world: &World) -> Resu
 
     let stock = n.min(opts.stock_cap);
     progress(format!("raw: {stock} messages with lettre's stock pool (no TCP_NODELAY; slow by design)"));
-    let since = daemon::ServerCpu::now(&servers.root);
+    let since = daemon::ServerCpu::now(servers);
     smtp.push(raw::lettre_pool_stock(port, stock, 4, &recipients).await?);
     drained(&mut smtp, servers, qlimit, since).await?;
     for conns in [1, 4] {
         progress(format!("raw: {n} messages with lettre + TCP_NODELAY over {conns} connection(s)"));
-        let since = daemon::ServerCpu::now(&servers.root);
+        let since = daemon::ServerCpu::now(servers);
         smtp.push(raw::lettre_nodelay(port, n, conns, &recipients).await?);
         drained(&mut smtp, servers, qlimit, since).await?;
     }
     for sessions in [1, 4] {
         progress(format!("raw: {n} messages with smtp-source over {sessions} session(s)"));
-        let since = daemon::ServerCpu::now(&servers.root);
+        let since = daemon::ServerCpu::now(servers);
         smtp.push(raw::smtp_source(port, n, sessions, RAW_SINK).await?);
         drained(&mut smtp, servers, qlimit, since).await?;
     }
@@ -455,7 +455,7 @@ async fn drained(
     since: daemon::ServerCpu,
 ) -> Result<()> {
     let waited = servers.wait_queue_empty(limit).await?;
-    let used = since.until(daemon::ServerCpu::now(&servers.root));
+    let used = since.until(daemon::ServerCpu::now(servers));
     if let Some(last) = smtp.last_mut() {
         last.queue_drain_seconds = waited;
         last.servers_cpu_ms_per_mail = (used.postfix + used.dovecot) * 1000.0 / last.messages.max(1) as f64;
@@ -479,7 +479,7 @@ async fn drain(
     limit: Duration,
 ) -> Result<(DrainFigures, Option<daemon::StageReport>)> {
     let machine_before = daemon::MachineCpu::now();
-    let servers_before = daemon::ServerCpu::now(&servers.root);
+    let servers_before = daemon::ServerCpu::now(servers);
     let mut d = DaemonProc::spawn(config, log, stage_report.as_deref())?;
     let start = Instant::now();
     let db = daemon::open_db(db_path).await?;
@@ -543,7 +543,7 @@ async fn drain(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // The machine over the throughput window: daemon start until every acknowledgement was sent.
-    let window_cpu = (d.cpu_seconds(), daemon::MachineCpu::now(), daemon::ServerCpu::now(&servers.root));
+    let window_cpu = (d.cpu_seconds(), daemon::MachineCpu::now(), daemon::ServerCpu::now(servers));
     // Let the rest (staff notices) go out too, so the next phase starts quiet.
     loop {
         d.check_alive()?;

@@ -269,8 +269,8 @@ impl MachineCpu {
 }
 
 /// CPU time this run's mail servers have used so far, in seconds, from `/proc`. A server is its
-/// master process (Postfix's `master`, the two Dovecot instances), found through the pid files
-/// under `root` (the servers' private directory), and every process under it: live processes'
+/// master process (Postfix's `master`, the two Dovecot instances), as the test support knows it
+/// from their pid files, and every process under it: live processes'
 /// own time, plus what the master has reaped from children that already exited (`cutime`,
 /// `cstime`), so Postfix's short-lived smtpd, cleanup and lmtp processes are counted too.
 /// Other Postfix or Dovecot instances on the machine (a test run's, the system's) are not.
@@ -281,10 +281,9 @@ pub struct ServerCpu {
 }
 
 impl ServerCpu {
-    pub fn now(root: &Path) -> ServerCpu {
-        let pid_in = |file: &str| fs::read_to_string(root.join(file)).ok().and_then(|t| t.trim().parse::<i32>().ok());
-        let postfix = pid_in("postfix-queue/pid/master.pid");
-        let dovecot = [pid_in("dovecot.pgid"), pid_in("dovecot-auth.pgid")];
+    pub fn now(servers: &MailServers) -> ServerCpu {
+        let postfix = servers.postfix_pid();
+        let dovecot = servers.dovecot_pids();
         let procs: BTreeMap<i32, ProcStat> = fs::read_dir("/proc")
             .into_iter()
             .flatten()

@@ -1017,8 +1017,14 @@ rm -rf "$root"
         }
     }
 
+    /// The master processes of this run's Dovecot instances (IMAP, auth), from their pgid files:
+    /// with [`MailServers::postfix_pid`], what the benchmark measures the servers' CPU under.
+    pub fn dovecot_pids(&self) -> [Option<i32>; 2] {
+        [self.imap_dovecot.pid(), self.auth_dovecot.pid()]
+    }
+
     /// Postfix master's pid, if it is running (pid file present and the process alive).
-    fn postfix_pid(&self) -> Option<i32> {
+    pub fn postfix_pid(&self) -> Option<i32> {
         let text = fs::read_to_string(self.postfix_queue_dir.join("pid/master.pid")).ok()?;
         let pid: i32 = text.trim().parse().ok().filter(|p| *p > 1)?;
         match proc_stat(pid) {
@@ -1114,6 +1120,12 @@ impl Dovecot {
             ports,
             child: Mutex::new(None),
         }
+    }
+
+    /// Its master's pid (which leads its process group), from the pgid file written at spawn
+    /// and removed at stop.
+    fn pid(&self) -> Option<i32> {
+        fs::read_to_string(&self.pgid_file).ok()?.trim().parse().ok()
     }
 
     /// Starts it unless it is running, and waits until its ports accept connections.
