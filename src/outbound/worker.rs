@@ -174,14 +174,14 @@ pub async fn run(
     });
     drop(mark_tx);
     let mut error_backoff = Duration::from_secs(1);
-    let mut checked_claims: Option<Instant> = None;
+    let mut next_claim_check = Instant::now();
     loop {
         if cancel.is_cancelled() {
             break;
         }
-        if checked_claims.is_none_or(|at| at.elapsed() >= DEAD_CLAIM_CHECK) {
+        if Instant::now() >= next_claim_check {
             recover_dead_claims(&store).await;
-            checked_claims = Some(Instant::now());
+            next_claim_check = Instant::now() + DEAD_CLAIM_CHECK;
         }
         let pass = send_once(&store, &transport, &cfg).await;
         let sleep_for = match pass {
@@ -201,9 +201,7 @@ pub async fn run(
                         _ => cfg.outbox.idle_interval,
                     };
                     // Idle, the worker still looks for a stopped daemon's claims on time.
-                    let next_check =
-                        checked_claims.map_or(Duration::ZERO, |at| DEAD_CLAIM_CHECK.saturating_sub(at.elapsed()));
-                    due.min(next_check.max(Duration::from_millis(10)))
+                    due.min(next_claim_check.saturating_duration_since(Instant::now()).max(Duration::from_millis(10)))
                 }
             }
             Err(e) => {
@@ -406,11 +404,10 @@ fn spawn_marker(store: Store) -> (UnboundedSender<i64>, JoinHandle<()>) {
     let (to_db, mut journaled_rx) = tokio::sync::mpsc::unbounded_channel::<(Vec<i64>, usize)>();
     let (accepted, journal) = spawn_journal(store.clone(), Some(to_db));
     let marker = tokio::spawn(async move {
-        while let Some((mut ids, mut journaled)) = journaled_rx.recv().await {
-            while let Ok((more, n)) = journaled_rx.try_recv() {
-                ids.extend(more);
-                journaled += n;
-            }
+        let mut batches = Vec::new();
+        while journaled_rx.recv_many(&mut batches, usize::MAX).await > 0 {
+            let journaled = batches.iter().map(|(_, n)| n).sum();
+            let ids: Vec<i64> = batches.drain(..).flat_map(|(ids, _)| ids).collect();
             let _t = metrics::timer(Stage::OutboxMark);
             if let Err(e) = store.finish_outbox_pass(&ids, &[], journaled).await {
                 tracing::error!(
@@ -436,14 +433,11 @@ fn spawn_journal(
 ) -> (UnboundedSender<i64>, JoinHandle<usize>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<i64>();
     let task = tokio::spawn(async move {
-        let mut total = 0;
-        while let Some(first) = rx.recv().await {
-            let mut ids = vec![first];
-            while let Ok(id) = rx.try_recv() {
-                ids.push(id);
-            }
+        let (mut total, mut ids) = (0, Vec::new());
+        while rx.recv_many(&mut ids, usize::MAX).await > 0 {
             let journaled = store.journal_sent(&ids).await;
             total += journaled;
+            let ids = std::mem::take(&mut ids);
             if let Some(then) = &then {
                 let _ = then.send((ids, journaled));
             }
