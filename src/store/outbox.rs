@@ -229,6 +229,10 @@ impl StoreTx {
     }
 }
 
+/// What marking a row sent (accepted by the server, at `$1`) writes, whoever marks it.
+const MARK_SENT: &str =
+    "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = '', lease_until = 0";
+
 /// `1,2,3`: row ids are integers we read ourselves, so they are written into the SQL directly
 /// (one statement for a whole batch instead of one bound statement per row).
 fn id_list(ids: &[i64]) -> String {
@@ -376,11 +380,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let now = now_ms();
         for chunk in sent.chunks(500) {
-            let sql = format!(
-                "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = '', \
-                 lease_until = 0 WHERE id IN ({})",
-                id_list(chunk)
-            );
+            let sql = format!("{MARK_SENT} WHERE id IN ({})", id_list(chunk));
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(now)
                 .execute(&mut *tx.tx)
@@ -466,8 +466,7 @@ impl Store {
             // Only rows still claimed by that owner: one it never claimed, or that another
             // worker took over after its lease, is not its to mark.
             let sql = format!(
-                "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = '', \
-                 lease_until = 0, lease_owner = '' WHERE status = 'pending' AND lease_owner = $2 AND id IN ({})",
+                "{MARK_SENT}, lease_owner = '' WHERE status = 'pending' AND lease_owner = $2 AND id IN ({})",
                 id_list(chunk)
             );
             let done = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -27,6 +27,9 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::Context as _;
 
+/// Between the database's file name and a claimant's id in its owner file's name.
+const OWNER_INFIX: &str = "-owner-";
+
 /// Above this size, a journal with nothing waiting to be marked is emptied.
 const JOURNAL_TRIM_BYTES: u64 = 64 * 1024;
 
@@ -69,17 +72,22 @@ pub(crate) struct DeadJournal {
     file: File,
 }
 
+/// The row ids a journal holds (a torn last entry is ignored).
+fn read_ids(mut file: &File) -> std::io::Result<Vec<i64>> {
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes
+        .chunks_exact(8)
+        .filter_map(|c| <[u8; 8]>::try_from(c).ok())
+        .map(i64::from_le_bytes)
+        .filter(|id| *id > 0)
+        .collect())
+}
+
 impl DeadJournal {
-    /// The row ids it journaled (a torn last entry is ignored).
+    /// The row ids it journaled.
     pub(crate) fn ids(&mut self) -> std::io::Result<Vec<i64>> {
-        let mut bytes = Vec::new();
-        self.file.read_to_end(&mut bytes)?;
-        Ok(bytes
-            .chunks_exact(8)
-            .filter_map(|c| <[u8; 8]>::try_from(c).ok())
-            .map(i64::from_le_bytes)
-            .filter(|id| *id > 0)
-            .collect())
+        read_ids(&self.file)
     }
 
     /// Removes the file; our lock goes with the handle.
@@ -97,7 +105,8 @@ fn owner_path(db: &Path, id: &str) -> Option<PathBuf> {
         return None;
     }
     let mut name = db.file_name()?.to_os_string();
-    name.push(format!("-owner-{id}"));
+    name.push(OWNER_INFIX);
+    name.push(id);
     Some(db.with_file_name(name))
 }
 
@@ -203,7 +212,7 @@ impl Owner {
             return Ok(Vec::new());
         }
         let path = journal.lock().unwrap_or_else(std::sync::PoisonError::into_inner).path.clone();
-        DeadJournal { file: File::open(&path)?, path }.ids()
+        read_ids(&File::open(path)?)
     }
 
     /// Everything journaled is now recorded in the database (a clean stop settled it).
@@ -236,7 +245,7 @@ impl Owner {
         let Some(db) = &self.db else { return Vec::new() };
         let (Some(dir), Some(name)) = (db.parent(), db.file_name()) else { return Vec::new() };
         let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-        let prefix = format!("{}-owner-", name.to_string_lossy());
+        let prefix = format!("{}{OWNER_INFIX}", name.to_string_lossy());
         let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
         entries
             .flatten()
