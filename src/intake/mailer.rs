@@ -1,0 +1,365 @@
+//! Everything intake sends: the rendered mail, its threading headers and recipients, queued in
+//! the outbox inside the caller's transaction (rule 1 of DESIGN.md). Rate limits for automatic
+//! mail are applied here.
+//! Talks to: [`crate::outbound`] (rendering, composing), [`crate::store`] (outbox rows).
+
+use anyhow::Context as _;
+use lettre::message::Mailbox;
+
+use super::{Actor, Intake, commands, size_i64, threads};
+use crate::domain::{RequestId, TrackingNumber};
+use crate::inbound::InboundMail;
+use crate::outbound::render::{
+    ResponseContext, StaffContext, markdown_to_html, opens_with_greeting, strip_reply_prefixes,
+};
+use crate::outbound::{self, AckContext, OutAttachment, Rendered};
+use crate::store::{NewEvent, NewMessage, NewOutbox, RequestRow, Source, StoreTx};
+
+/// One mail to queue: who, threading, rendered content.
+pub(super) struct Queued<'a> {
+    pub(super) request: Option<RequestId>,
+    pub(super) kind: &'a str,
+    pub(super) to: Vec<Mailbox>,
+    pub(super) cc: Vec<Mailbox>,
+    pub(super) reply_to: Mailbox,
+    pub(super) in_reply_to: Option<&'a str>,
+    pub(super) references: Vec<String>,
+    pub(super) auto_submitted: Option<&'a str>,
+    pub(super) tracking: Option<String>,
+    pub(super) rendered: Rendered,
+    pub(super) attachments: &'a [OutAttachment],
+    /// Automatic city-facing mail: subject to the per-address rate limit and bounce suppression.
+    pub(super) rate_limited: bool,
+    /// A line for the request's timeline, written with the row only if the mail is queued: this
+    /// event, by intake311, with the kind as its detail.
+    pub(super) event: Option<&'static str>,
+}
+
+pub(super) fn mailbox(name: &str, email: &str) -> anyhow::Result<Mailbox> {
+    let address = email.parse().with_context(|| format!("`{email}` is not an address we can write to"))?;
+    Ok(Mailbox::new(if name.is_empty() { None } else { Some(name.to_string()) }, address))
+}
+
+/// Bare addresses, comma-separated, as the messages table records To and Cc.
+pub(super) fn addresses(list: &[Mailbox]) -> String {
+    list.iter().map(|m| m.email.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+pub(super) fn format_date(d: chrono::NaiveDate) -> String {
+    d.format("%A, %B %-d, %Y").to_string()
+}
+
+impl Intake {
+    /// Renders `mail` to bytes and queues it in the outbox, with a messages row so replies to it
+    /// match its request. Returns the new Message-ID.
+    pub(super) async fn queue(&self, tx: &mut StoreTx, q: Queued<'_>) -> anyhow::Result<Option<String>> {
+        let rate_key =
+            if q.rate_limited { q.to.first().map(|m| m.email.to_string()).unwrap_or_default() } else { String::new() };
+        if !rate_key.is_empty() {
+            let window = crate::store::ms_of(self.cfg.outbox.auto_window);
+            if let Some(reason) = tx.auto_mail_blocked(&rate_key, self.cfg.outbox.auto_limit, window).await? {
+                tracing::warn!(kind = q.kind, to = %rate_key, %reason, "automatic mail not sent");
+                if let Some(r) = q.request {
+                    tx.add_event(
+                        r,
+                        "intake311",
+                        Source::System,
+                        "automatic mail not sent",
+                        &format!("{}: {reason}", q.kind),
+                    )
+                    .await?;
+                }
+                return Ok(None);
+            }
+        }
+        let message_id = outbound::new_message_id(&self.cfg.message_id_domain);
+        let bytes = outbound::compose(
+            &outbound::Envelope {
+                from: &self.from,
+                reply_to: Some(&q.reply_to),
+                to: q.to.clone(),
+                cc: q.cc.clone(),
+                message_id: &message_id,
+                in_reply_to: q.in_reply_to,
+                references: &q.references,
+                auto_submitted: q.auto_submitted,
+                tracking: q.tracking.as_deref(),
+                loop_address: &self.cfg.intake.address,
+            },
+            &q.rendered,
+            q.attachments,
+        )?;
+        let recipients: Vec<String> = q.to.iter().chain(&q.cc).map(|m| m.email.to_string()).collect();
+        let lease_until = match (&self.fast_lane, q.request) {
+            (None, _) => 0,
+            (Some(lane), None) => crate::store::now_ms() + lane.lease_ms,
+            (Some(lane), Some(r)) => {
+                if tx.has_pending_in_thread(r, crate::domain::is_staff_mail(q.kind)).await? {
+                    0
+                } else {
+                    crate::store::now_ms() + lane.lease_ms
+                }
+            }
+        };
+        // The outbox row and the messages row that records it, in one round trip.
+        tx.enqueue_recorded(
+            &NewOutbox {
+                request_id: q.request,
+                kind: q.kind,
+                message_id: &message_id,
+                envelope_from: &self.cfg.intake.address,
+                recipients: &recipients,
+                raw: &bytes,
+                rate_key: &rate_key,
+                lease_until,
+            },
+            &NewMessage {
+                request_id: q.request,
+                direction: "out",
+                kind: q.kind,
+                message_id: &message_id,
+                in_reply_to: q.in_reply_to.unwrap_or_default(),
+                references: &q.references.join(" "),
+                from_addr: &self.cfg.intake.address,
+                to_addrs: &addresses(&q.to),
+                cc_addrs: &addresses(&q.cc),
+                subject: &q.rendered.subject,
+                body_text: &q.rendered.text,
+                size: size_i64(bytes.len()),
+                ..Default::default()
+            },
+            // Written only for mail of a request (enqueue_recorded checks).
+            q.event
+                .map(|event| NewEvent { actor: "intake311", source: Source::System, event, detail: q.kind })
+                .as_ref(),
+        )
+        .await?;
+        Ok(Some(message_id))
+    }
+
+    /// An automatic answer (`Auto-Submitted: auto-replied`) to the sender of `mail`, in their
+    /// own thread, from the intake address; callers override what differs.
+    pub(super) fn answer<'a>(
+        &self,
+        mail: &'a InboundMail,
+        kind: &'a str,
+        to: Mailbox,
+        rendered: Rendered,
+    ) -> Queued<'a> {
+        let mut references = mail.references.clone();
+        references.push(mail.message_id.clone());
+        Queued {
+            request: None,
+            kind,
+            to: vec![to],
+            cc: vec![],
+            reply_to: self.intake_mailbox.clone(),
+            in_reply_to: Some(&mail.message_id),
+            references,
+            auto_submitted: Some("auto-replied"),
+            tracking: None,
+            rendered,
+            attachments: &[],
+            rate_limited: false,
+            event: None,
+        }
+    }
+
+    /// Queues an automatic answer (`Auto-Submitted: auto-replied`) to the sender of `mail`, in
+    /// their own thread.
+    pub(super) async fn auto_reply(
+        &self,
+        tx: &mut StoreTx,
+        row: &RequestRow,
+        mail: &InboundMail,
+        kind: &str,
+        rendered: Rendered,
+        event: Option<&'static str>,
+    ) -> anyhow::Result<Option<String>> {
+        let to = mailbox(&mail.from_name, &mail.from)?;
+        let q = Queued {
+            request: Some(RequestId(row.id)),
+            reply_to: self.city_reply_to(&row.tracking),
+            tracking: Some(row.tracking.clone()),
+            rate_limited: true,
+            event,
+            ..self.answer(mail, kind, to, rendered)
+        };
+        self.queue(tx, q).await
+    }
+
+    pub(super) fn city_reply_to(&self, tracking: &str) -> Mailbox {
+        if self.cfg.intake.plus_addressing
+            && let Ok(t) = tracking.parse::<TrackingNumber>()
+            && let Some(plus) = threads::plus_address(&self.cfg.intake.address, &t)
+            && let Ok(m) = mailbox(&self.cfg.intake.service_name, &plus)
+        {
+            return m;
+        }
+        self.intake_mailbox.clone()
+    }
+
+    pub(super) fn ack_context(&self, request: &RequestRow) -> AckContext {
+        let subject = strip_reply_prefixes(&request.subject);
+        AckContext {
+            service_name: self.cfg.intake.service_name.clone(),
+            tracking: request.tracking.clone(),
+            tag: format!("[{}]", request.tracking),
+            subject: if subject.is_empty() { "(no subject)".into() } else { subject },
+            official_name: request.official_name.clone(),
+            official_email: request.official_email.clone(),
+            city: request.city.clone(),
+            due_date: request
+                .due_date
+                .as_deref()
+                .and_then(|d| d.parse::<chrono::NaiveDate>().ok())
+                .map(format_date)
+                .unwrap_or_default(),
+            response_days: self.cfg.intake.response_days,
+            intake_address: self.cfg.intake.address.clone(),
+            reason: request.eligibility_reason.clone(),
+        }
+    }
+
+    pub(super) fn staff_context(&self, request: &RequestRow, text: &str, attachments: &[String]) -> StaffContext {
+        let ack = self.ack_context(request);
+        StaffContext {
+            service_name: ack.service_name,
+            tracking: ack.tracking,
+            tag: ack.tag,
+            subject: ack.subject,
+            city: request.city.clone().unwrap_or_else(|| format!("unknown city ({})", request.eligibility)),
+            official_name: if request.official_name.is_empty() {
+                request.official_email.clone()
+            } else {
+                request.official_name.clone()
+            },
+            official_email: request.official_email.clone(),
+            due_date: ack.due_date,
+            status: request.status.to_string(),
+            eligibility: request.eligibility.to_string(),
+            reason: request.eligibility_reason.clone(),
+            text: text.to_string(),
+            attachments: attachments.to_vec(),
+            intake_address: ack.intake_address,
+            help: commands::HELP.to_string(),
+        }
+    }
+
+    /// Queues a notice to the staff address in the request's staff thread (opening it if there is
+    /// none yet). Staff mail never names the official in To or Cc, so reply-all stays internal.
+    pub(super) async fn notify_staff(
+        &self,
+        tx: &mut StoreTx,
+        request: RequestId,
+        template: &str,
+        text: &str,
+        attachments: &[String],
+    ) -> anyhow::Result<()> {
+        let row = tx.request_by_id(request).await?;
+        self.notify_staff_on(tx, &row, template, text, attachments).await
+    }
+
+    /// [`Intake::notify_staff`] with the request's current row already in hand.
+    pub(super) async fn notify_staff_on(
+        &self,
+        tx: &mut StoreTx,
+        row: &RequestRow,
+        template: &str,
+        text: &str,
+        attachments: &[String],
+    ) -> anyhow::Result<()> {
+        let request = RequestId(row.id);
+        let ctx = self.staff_context(row, text, attachments);
+        let rendered = self.templates.render(template, &ctx)?;
+        let thread = row.staff_thread_id.clone();
+        let message_id = self
+            .queue(
+                tx,
+                Queued {
+                    request: Some(request),
+                    kind: template,
+                    to: vec![self.staff_mailbox.clone()],
+                    cc: vec![],
+                    reply_to: self.intake_mailbox.clone(),
+                    in_reply_to: if thread.is_empty() { None } else { Some(&thread) },
+                    references: if thread.is_empty() { vec![] } else { vec![thread.clone()] },
+                    auto_submitted: Some("auto-generated"),
+                    tracking: Some(row.tracking.clone()),
+                    rendered,
+                    attachments: &[],
+                    rate_limited: false,
+                    event: None,
+                },
+            )
+            .await?;
+        if let Some(id) = message_id.filter(|_| thread.is_empty()) {
+            tx.set_staff_thread(request, &id).await?;
+        }
+        Ok(())
+    }
+
+    /// Queues staff-written mail to the official (and whoever they copied, unless
+    /// `intake.copy_cc` is off), threaded under the official's latest message.
+    pub(super) async fn queue_to_city(
+        &self,
+        tx: &mut StoreTx,
+        id: RequestId,
+        template: &str,
+        body: &str,
+        actor: &Actor,
+        attachments: &[OutAttachment],
+    ) -> anyhow::Result<String> {
+        let row = tx.request_by_id(id).await?;
+        let ctx = ResponseContext {
+            service_name: self.cfg.intake.service_name.clone(),
+            tracking: row.tracking.clone(),
+            tag: format!("[{}]", row.tracking),
+            subject: strip_reply_prefixes(&row.subject),
+            official_name: row.official_name.clone(),
+            body_text: body.to_string(),
+            body_html: markdown_to_html(body),
+            greeted: opens_with_greeting(body, &row.official_name),
+            staff_name: actor.name.clone(),
+            attachments: attachments.iter().map(|a| crate::inbound::sanitize_filename(&a.filename)).collect(),
+            intake_address: self.cfg.intake.address.clone(),
+        };
+        let rendered = self.templates.render(template, &ctx)?;
+        let (in_reply_to, references) = match tx.latest_official_message(id, &row.official_email).await? {
+            Some((parent, refs)) => {
+                let mut references: Vec<String> = refs.split_whitespace().map(str::to_string).collect();
+                references.push(parent.clone());
+                (Some(parent), references)
+            }
+            None => (None, vec![]),
+        };
+        let mut cc = Vec::new();
+        if self.cfg.intake.copy_cc {
+            for (email, role) in tx.participants(id).await? {
+                if role == "cc" && email != row.official_email && !self.is_ours(&email) {
+                    cc.push(mailbox("", &email)?);
+                }
+            }
+        }
+        self.queue(
+            tx,
+            Queued {
+                request: Some(id),
+                kind: template,
+                to: vec![mailbox(&row.official_name, &row.official_email)?],
+                cc,
+                reply_to: self.city_reply_to(&row.tracking),
+                in_reply_to: in_reply_to.as_deref(),
+                references,
+                auto_submitted: None,
+                tracking: Some(row.tracking.clone()),
+                rendered,
+                attachments,
+                rate_limited: false,
+                event: None,
+            },
+        )
+        .await?
+        .context("staff-written mail is never rate-limited")
+    }
+}

@@ -1,0 +1,201 @@
+//! A new question becomes a tracked request: the request row, its participants and timeline,
+//! the stored message, the acknowledgement and the staff notice, in one transaction.
+//! Talks to: [`crate::store`], [`super::mailer`].
+
+use chrono::Datelike as _;
+
+use super::mailer::mailbox;
+use super::outcome::NewRequestError;
+use super::{Decision, Intake, Outcome, Position, size_i64};
+use crate::domain::{RequestId, RequestStatus, add_business_days};
+use crate::inbound::InboundMail;
+use crate::store::{NewAttachment, NewEvent, NewMessage, NewRequest, Source, StoreTx};
+
+/// How an inbound message is filed: on which request, as what, with what it adds and why.
+pub(super) struct Filed<'a> {
+    pub(super) request: Option<RequestId>,
+    pub(super) kind: &'a str,
+    pub(super) new_text: &'a str,
+    pub(super) note: &'a str,
+}
+
+impl Intake {
+    /// Stores an inbound message as `rec` says, with its attachments' metadata.
+    pub(super) async fn store_inbound(
+        &self,
+        tx: &mut StoreTx,
+        pos: Position<'_>,
+        raw: &[u8],
+        mail: &InboundMail,
+        rec: Filed<'_>,
+    ) -> anyhow::Result<i64> {
+        let Filed { request, kind, new_text, note } = rec;
+        let row = tx
+            .insert_message(&NewMessage {
+                request_id: request,
+                direction: "in",
+                kind,
+                message_id: &mail.message_id,
+                in_reply_to: &mail.in_reply_to.join(" "),
+                references: &mail.references.join(" "),
+                from_addr: &mail.from,
+                from_name: &mail.from_name,
+                to_addrs: &mail.to.join(", "),
+                cc_addrs: &mail.cc.join(", "),
+                subject: &mail.subject,
+                body_text: &mail.text,
+                new_text,
+                raw: Some(raw),
+                size: size_i64(raw.len()),
+                position: Some(pos.tuple()),
+                note,
+                ..Default::default()
+            })
+            .await?;
+        let atts: Vec<NewAttachment<'_>> = mail
+            .attachments
+            .iter()
+            .map(|a| NewAttachment { filename: &a.filename, content_type: &a.content_type, data: &a.data })
+            .collect();
+        tx.insert_attachments(row, &atts).await?;
+        Ok(row)
+    }
+
+    /// Files a message, unless its Message-ID is already stored: then the duplicate is
+    /// recorded, and its outcome returned as `Err`.
+    pub(super) async fn open_and_file(
+        &self,
+        tx: &mut StoreTx,
+        pos: Position<'_>,
+        raw: &[u8],
+        mail: &InboundMail,
+        rec: Filed<'_>,
+    ) -> anyhow::Result<Result<(), Outcome>> {
+        if let Some(outcome) = self.duplicate(tx, pos, mail).await? {
+            return Ok(Err(outcome));
+        }
+        self.store_inbound(tx, pos, raw, mail, rec).await?;
+        Ok(Ok(()))
+    }
+
+    /// Rule 2: a Message-ID we already stored is recorded as a duplicate and goes no further.
+    /// Returns the outcome to commit, if it is one.
+    pub(super) async fn duplicate(
+        &self,
+        tx: &mut StoreTx,
+        pos: Position<'_>,
+        mail: &InboundMail,
+    ) -> anyhow::Result<Option<Outcome>> {
+        let Some((_, request)) = tx.inbound_by_message_id(&mail.message_id).await? else { return Ok(None) };
+        tx.insert_message(&NewMessage {
+            request_id: request.map(RequestId),
+            direction: "in",
+            kind: "duplicate",
+            message_id: &mail.message_id,
+            from_addr: &mail.from,
+            subject: &mail.subject,
+            position: Some(pos.tuple()),
+            note: "same Message-ID as a message already stored",
+            ..Default::default()
+        })
+        .await?;
+        tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
+        Ok(Some(Outcome::Duplicate { message_id: mail.message_id.clone() }))
+    }
+
+    pub(super) async fn new_request(
+        &self,
+        tx: &mut StoreTx,
+        pos: Position<'_>,
+        raw: &[u8],
+        mail: &InboundMail,
+        decision: &Decision,
+        parent: Option<RequestId>,
+    ) -> Result<Outcome, NewRequestError> {
+        let cfg = &self.cfg;
+        // An address we could not answer is refused before anything is written.
+        mailbox(&mail.from_name, &mail.from)
+            .map_err(|e| NewRequestError::Unusable(format!("sender address cannot be answered: {e:#}")))?;
+        if let Some(outcome) = self.duplicate(tx, pos, mail).await? {
+            return Ok(outcome);
+        }
+
+        let today = chrono::Utc::now().date_naive();
+        let tracking = tx.next_tracking_number(&cfg.intake.tracking_prefix, today.year()).await?;
+        let due = add_business_days(today, cfg.intake.response_days);
+        let elig = &decision.eligibility;
+        let mut detail = format!("question received; {}", elig.reason);
+        if let Some(p) = parent {
+            let old = tx.request_by_id(p).await?;
+            detail.push_str(&format!("; follows closed request {}", old.tracking));
+        }
+        let copied = self.copied(mail);
+        let participants: Vec<(&str, &str)> = std::iter::once((mail.from.as_str(), "official"))
+            .chain(copied.iter().map(|c| (c.as_str(), "cc")))
+            .collect();
+        let created = NewEvent { actor: &mail.from, source: Source::Mail, event: "created", detail: &detail };
+        let review =
+            NewEvent { actor: "intake311", source: Source::System, event: "needs review", detail: &decision.review };
+        let events = if decision.review.is_empty() { vec![created] } else { vec![created, review] };
+        let row = tx
+            .open_request(
+                &NewRequest {
+                    tracking: &tracking,
+                    city_id: elig.city.as_ref().map(|c| c.id),
+                    official_email: &mail.from,
+                    official_name: &mail.from_name,
+                    subject: &mail.subject,
+                    status: decision.status,
+                    eligibility: elig.outcome,
+                    eligibility_reason: &elig.reason,
+                    due_date: Some(due),
+                    parent_id: parent,
+                    review_reason: &decision.review,
+                    suggested_city_id: decision.suggested_city,
+                    received_on: today,
+                },
+                &participants,
+                &events,
+            )
+            .await?;
+        let request_id = RequestId(row.id);
+        self.store_inbound(
+            tx,
+            pos,
+            raw,
+            mail,
+            // A question is all new: its text is `body_text`, not stored a second time.
+            Filed { request: Some(request_id), kind: "question", new_text: "", note: "" },
+        )
+        .await?;
+
+        // The acknowledgement, rendered now so its bytes and Message-ID are fixed in the row.
+        let template = decision.template;
+        let rendered = self
+            .templates
+            .render(template, &self.ack_context(&row))
+            .map_err(|e| NewRequestError::Unusable(e.to_string()))?;
+        self.auto_reply(tx, &row, mail, template, rendered, Some("acknowledgement queued"))
+            .await
+            .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
+        if decision.status == RequestStatus::Acknowledged {
+            let names: Vec<String> = mail.attachments.iter().map(|a| a.filename.clone()).collect();
+            self.notify_staff_on(tx, &row, "staff_new_request", &mail.text, &names)
+                .await
+                .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
+        }
+        tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
+        Ok(Outcome::Request { tracking, eligibility: elig.outcome })
+    }
+
+    /// Whoever the sender copied: the Cc addresses but the sender and our own addresses.
+    pub(super) fn copied(&self, mail: &InboundMail) -> Vec<String> {
+        mail.cc.iter().filter(|a| **a != mail.from && !self.is_ours(a)).cloned().collect()
+    }
+
+    pub(super) fn is_ours(&self, address: &str) -> bool {
+        address.eq_ignore_ascii_case(&self.cfg.intake.address)
+            || address.eq_ignore_ascii_case(self.from.email.as_ref())
+            || address.eq_ignore_ascii_case(&self.cfg.intake.staff_address)
+    }
+}

@@ -1,0 +1,240 @@
+//! Staff mail and the `requests` CLI: `#` commands applied all together or not at all, through
+//! one service ([`Intake::apply_staff_message`] and [`Intake::apply_in`]).
+//! Talks to: [`crate::store`], [`super::mailer`].
+
+use super::mailer::{Queued, mailbox};
+use super::question::Filed;
+use super::{Actor, ApplyError, Intake, Outcome, Position, commands};
+use crate::config::Verification;
+use crate::domain::{RequestId, RequestStatus, TrackingNumber};
+use crate::inbound::{InboundMail, auth_results, reply};
+use crate::intake::commands::{Assignee, BodyKind, Change, CommandError, StaffMessage};
+use crate::outbound::OutAttachment;
+use crate::outbound::render::{CommandErrorContext, strip_reply_prefixes};
+use crate::store::{RequestRow, StoreTx};
+
+impl Intake {
+    /// Why a staff member's mail must not be acted on: when trusted receiving servers are
+    /// configured (and verification is not off), staff commands need a verified sender, as
+    /// administrators' do, so a forged From cannot make us write to a city.
+    pub(super) fn staff_unverified(&self, mail: &InboundMail) -> Option<String> {
+        let cfg = &self.cfg.intake;
+        if cfg.verification == Verification::Off || cfg.trusted_authserv_ids.is_empty() {
+            return None;
+        }
+        let v = auth_results::verify(&mail.auth_results, &cfg.trusted_authserv_ids, mail.from_domain());
+        (!v.verified).then(|| {
+            format!("your message could not be verified as coming from you ({}); nothing was applied", v.reason)
+        })
+    }
+
+    pub(super) async fn staff_reply(
+        &self,
+        tx: &mut StoreTx,
+        pos: Position<'_>,
+        raw: &[u8],
+        mail: &InboundMail,
+        actor: &Actor,
+        request: &RequestRow,
+    ) -> anyhow::Result<Outcome> {
+        let new_text = reply::new_content(&mail.text);
+        let message = match commands::parse(&new_text) {
+            Ok(m) => m,
+            Err(e) => return self.staff_rejected(tx, pos, raw, mail, actor, Some(request), &e.to_string()).await,
+        };
+        let id = RequestId(request.id);
+        let attachments: Vec<OutAttachment> = mail
+            .attachments
+            .iter()
+            .map(|a| OutAttachment {
+                filename: a.filename.clone(),
+                content_type: a.content_type.clone(),
+                data: a.data.clone(),
+            })
+            .collect();
+        // The commands apply all together or not at all.
+        tx.savepoint("staff_commands").await?;
+        if let Err(duplicate) = self
+            .open_and_file(
+                tx,
+                pos,
+                raw,
+                mail,
+                Filed { request: Some(id), kind: "staff_reply", new_text: &new_text, note: "" },
+            )
+            .await?
+        {
+            tx.release("staff_commands");
+            return Ok(duplicate);
+        }
+        match self.apply_in(tx, id, &message, actor, &attachments).await {
+            Ok(summary) => {
+                tx.release("staff_commands");
+                tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
+                Ok(Outcome::StaffAction { tracking: request.tracking.clone(), summary })
+            }
+            Err(ApplyError::Command(e)) => {
+                tx.rollback_to("staff_commands").await?;
+                tx.release("staff_commands");
+                self.staff_rejected(tx, pos, raw, mail, actor, Some(request), &e.to_string()).await
+            }
+            Err(ApplyError::Internal(e)) => Err(e),
+        }
+    }
+
+    /// Records a staff message whose commands could not be applied, and tells its sender why.
+    /// Nothing else changes and nothing goes to the city.
+    pub(super) async fn staff_rejected(
+        &self,
+        tx: &mut StoreTx,
+        pos: Position<'_>,
+        raw: &[u8],
+        mail: &InboundMail,
+        actor: &Actor,
+        request: Option<&RequestRow>,
+        error: &str,
+    ) -> anyhow::Result<Outcome> {
+        let id = request.map(|r| RequestId(r.id));
+        if let Err(duplicate) = self
+            .open_and_file(
+                tx,
+                pos,
+                raw,
+                mail,
+                Filed { request: id, kind: "staff_reply", new_text: &reply::new_content(&mail.text), note: error },
+            )
+            .await?
+        {
+            return Ok(duplicate);
+        }
+        if let Some(r) = id {
+            tx.add_event(r, &actor.email, actor.source, "command rejected", error).await?;
+        }
+        let ctx = CommandErrorContext {
+            service_name: self.cfg.intake.service_name.clone(),
+            tag: request.map(|r| format!("[{}]", r.tracking)).unwrap_or_default(),
+            subject: strip_reply_prefixes(&mail.subject),
+            error: error.to_string(),
+            help: commands::HELP.to_string(),
+            intake_address: self.cfg.intake.address.clone(),
+        };
+        let rendered = self.templates.render("staff_command_error", &ctx)?;
+        let to = mailbox(&actor.name, &actor.email)?;
+        let q = Queued {
+            request: id,
+            tracking: request.map(|r| r.tracking.clone()),
+            ..self.answer(mail, "staff_command_error", to, rendered)
+        };
+        self.queue(tx, q).await?;
+        tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
+        Ok(Outcome::StaffRejected { reason: error.to_string() })
+    }
+
+    /// Applies a staff message to a request from the command line, exactly as the same commands
+    /// would by mail. Returns a one-line summary.
+    pub async fn apply_staff_message(
+        &self,
+        tracking: &TrackingNumber,
+        message: &StaffMessage,
+        actor: &Actor,
+        attachments: &[OutAttachment],
+    ) -> Result<String, ApplyError> {
+        let request = self
+            .store
+            .request_by_tracking(tracking)
+            .await?
+            .ok_or_else(|| ApplyError::Command(CommandError(format!("no request {tracking}"))))?;
+        let mut tx = self.store.begin().await?;
+        let summary = self.apply_in(&mut tx, RequestId(request.id), message, actor, attachments).await?;
+        tx.commit().await?;
+        self.wake_outbox.notify_one();
+        Ok(summary)
+    }
+
+    /// Assignments and status changes first, then the body (note, reply or response, with
+    /// their status), then `#close`. Any refusal rolls everything back (the caller drops `tx`).
+    pub(super) async fn apply_in(
+        &self,
+        tx: &mut StoreTx,
+        id: RequestId,
+        message: &StaffMessage,
+        actor: &Actor,
+        attachments: &[OutAttachment],
+    ) -> Result<String, ApplyError> {
+        let mut done: Vec<String> = Vec::new();
+        let status = |r: Result<bool, crate::store::IllegalTransition>| -> Result<bool, ApplyError> {
+            r.map_err(|e| ApplyError::Command(CommandError(e.to_string())))
+        };
+        for change in &message.changes {
+            match change {
+                Change::Assign(who) => {
+                    let email = match who {
+                        Assignee::Me => actor.email.clone(),
+                        Assignee::Email(e) => e.clone(),
+                    };
+                    if tx.staff_member(&email).await?.is_none() {
+                        return Err(ApplyError::Command(CommandError(format!(
+                            "#assign: {email} is not on the staff list (intake311 staff list)"
+                        ))));
+                    }
+                    tx.set_assignee(id, &email, &actor.email, actor.source).await?;
+                    let current = tx.request_by_id(id).await?.status;
+                    if matches!(
+                        current,
+                        RequestStatus::New
+                            | RequestStatus::Acknowledged
+                            | RequestStatus::Ineligible
+                            | RequestStatus::NeedsCity
+                    ) {
+                        status(tx.set_status(id, RequestStatus::Assigned, &actor.email, actor.source).await?)?;
+                    }
+                    done.push(format!("assigned to {email}"));
+                }
+                Change::Status(to) => {
+                    status(tx.set_status(id, *to, &actor.email, actor.source).await?)?;
+                    done.push(format!("status {to}"));
+                }
+                Change::Close => {}
+            }
+        }
+        match message.kind {
+            BodyKind::Note => {
+                if !message.body.is_empty() {
+                    tx.add_event(id, &actor.email, actor.source, "note", &message.body).await?;
+                    done.push("note added".into());
+                }
+            }
+            BodyKind::Reply | BodyKind::Respond => {
+                let (template, to) = match message.kind {
+                    BodyKind::Reply => ("reply", RequestStatus::WaitingOnCity),
+                    _ => ("response", RequestStatus::Responded),
+                };
+                status(tx.set_status(id, to, &actor.email, actor.source).await?)?;
+                let message_id = self.queue_to_city(tx, id, template, &message.body, actor, attachments).await?;
+                let files: Vec<&str> = attachments.iter().map(|a| a.filename.as_str()).collect();
+                let detail = if files.is_empty() {
+                    format!("<{message_id}>")
+                } else {
+                    format!("<{message_id}> with {}", files.join(", "))
+                };
+                tx.add_event(
+                    id,
+                    &actor.email,
+                    actor.source,
+                    if template == "reply" { "reply sent" } else { "response sent" },
+                    &detail,
+                )
+                .await?;
+                done.push(format!("{template} queued to the official"));
+            }
+        }
+        if message.changes.contains(&Change::Close) {
+            status(tx.set_status(id, RequestStatus::Closed, &actor.email, actor.source).await?)?;
+            done.push("closed".into());
+        }
+        if done.is_empty() {
+            done.push("nothing to do (empty note)".into());
+        }
+        Ok(done.join(", "))
+    }
+}
