@@ -127,7 +127,7 @@ async fn run(n: usize, big: usize) -> Result<()> {
             uid += 1;
             in_tx += 1;
             let pos = Position { mailbox: "INBOX", uidvalidity: 1, uid };
-            intake.handle(&mut tx, pos, raw, Parsed::new(raw)).await?;
+            intake.handle(&mut tx, pos, raw, Parsed::new(raw, None)).await?;
             if big_made < big && (uid as usize) % big_every == big_every / 2 {
                 // Alone in its own group, as the poller handles any message over 1 MiB.
                 intake.commit(tx, in_tx).await?;
@@ -139,7 +139,7 @@ async fn run(n: usize, big: usize) -> Result<()> {
                 uid += 1;
                 let mut alone = store.begin().await?;
                 let pos = Position { mailbox: "INBOX", uidvalidity: 1, uid };
-                intake.handle(&mut alone, pos, &q, Parsed::new(&q)).await?;
+                intake.handle(&mut alone, pos, &q, Parsed::new(&q, None)).await?;
                 intake.commit(alone, 1).await?;
                 big_made += 1;
                 tx = store.begin().await?;

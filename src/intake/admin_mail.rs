@@ -28,18 +28,14 @@ impl Intake {
         member: &StaffMember,
         command: admin::AdminCommand,
     ) -> anyhow::Result<Outcome> {
-        if let Err(duplicate) = self
-            .open_and_file(
-                tx,
-                pos,
-                raw,
-                mail,
-                Filed { request: None, kind: "admin", new_text: &reply::new_content(&mail.text), note: "" },
-            )
-            .await?
-        {
-            return Ok(duplicate);
-        }
+        self.store_inbound(
+            tx,
+            pos,
+            raw,
+            mail,
+            Filed { request: None, kind: "admin", new_text: &reply::new_content(&mail.text), note: "" },
+        )
+        .await?;
         let verification =
             auth_results::verify(&mail.auth_results, &self.cfg.intake.trusted_authserv_ids, mail.from_domain());
         let mut attachments = Vec::new();

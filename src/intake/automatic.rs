@@ -37,18 +37,14 @@ impl Intake {
         let city_mail =
             reported.as_ref().is_some_and(|(kind, _)| !crate::domain::is_staff_mail(kind) && kind != "admin_reply");
         let request = reported.as_ref().and_then(|(_, r)| *r);
-        if let Err(duplicate) = self
-            .open_and_file(
-                tx,
-                pos,
-                raw,
-                mail,
-                Filed { request: request.map(RequestId), kind: "bounce", new_text: "", note: &summary },
-            )
-            .await?
-        {
-            return Ok(duplicate);
-        }
+        self.store_inbound(
+            tx,
+            pos,
+            raw,
+            mail,
+            Filed { request: request.map(RequestId), kind: "bounce", new_text: "", note: &summary },
+        )
+        .await?;
         let hard = b.class == bounce::BounceClass::Hard;
         if let Some(id) = &b.original_message_id {
             // A soft bounce (a delay, a full mailbox) is recorded; only a hard one fails the row.

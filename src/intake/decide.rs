@@ -4,12 +4,14 @@
 //! Talks to: [`crate::registry`], [`crate::store`] (reads only).
 
 use super::Intake;
-use crate::config::Verification;
+use chrono::NaiveDate;
+
+use crate::config::{IntakeSection, Verification};
 use crate::domain::{Eligibility, EligibilityDecision, RequestStatus};
 use crate::inbound::{InboundMail, auth_results};
 use crate::registry;
 use crate::registry::{Found, names};
-use crate::store::StoreTx;
+use crate::store::{CityRow, StoreTx};
 
 /// How a new question is answered: the eligibility decision, the status and acknowledgement
 /// that follow from it, and whether a person must look at it.
@@ -35,65 +37,101 @@ impl Decision {
     }
 }
 
-impl Intake {
-    /// Finds the sender's city — a known contact, then the mail domain (each subject to
-    /// `intake.verification`), and as a suggestion for review only, a city and state named in the
-    /// signature or subject — and decides how to answer.
-    pub async fn decide(&self, tx: &mut StoreTx, mail: &InboundMail) -> anyhow::Result<Decision> {
-        let cfg = &self.cfg.intake;
-        let today = chrono::Utc::now().date_naive();
-        let domain = mail.from_domain();
-        let (city, via) = match registry::find_city(tx, &mail.from, domain, cfg.match_subdomains).await? {
-            Found::Contact(c) => (c, format!("contact {}", mail.from)),
-            Found::Domain(c, matched) if matched == domain => (c, format!("domain {matched}")),
-            Found::Domain(c, matched) => (c, format!("domain {domain} (sub-domain of {matched})")),
-            Found::Nothing => {
-                let cities = tx.list_cities().await?;
-                let text = format!("{}\n{}", mail.subject, names::signature_block(&mail.text));
-                let named = names::cities_named(&text, &cities);
-                let mut d = Decision::from_eligibility(EligibilityDecision {
-                    outcome: Eligibility::Unknown,
-                    city: None,
-                    reason: format!("no known contact or city mail domain for {}", mail.from),
-                });
-                if let [one] = named.as_slice() {
-                    d.review =
-                        format!("no contact or domain matched; the signature or subject names {}", one.record.label());
-                    d.suggested_city = Some(one.id);
-                }
-                return Ok(d);
+/// What [`decide`] needs to know about the sender, gathered beforehand.
+#[derive(Debug, Clone)]
+pub struct Sender<'a> {
+    /// The normalised From address.
+    pub email: &'a str,
+    /// Its domain.
+    pub domain: &'a str,
+    /// What the registry found for it: a contact, a mail domain, or nothing.
+    pub found: Found,
+    /// Registry cities named in the subject or signature (consulted only when nothing was
+    /// found; a suggestion for review, never a decision).
+    pub named: Vec<CityRow>,
+    /// What the trusted receiving server said about the From domain.
+    pub verification: auth_results::Verification,
+}
+
+/// The eligibility and verification decision, pure: the registry lookup, the verification
+/// result and the date are passed in.
+///
+/// - A contact or mail domain decides the city, on `date`; under `verification = off`, or
+///   `prefer` with no trusted server configured, that is the answer.
+/// - A verified sender keeps that answer, with the reason.
+/// - An unverified sender: `require` acknowledges receipt only (`ack_received`, status `new`) and
+///   sends the request to review with the city suggested; `prefer` answers as the city but sends
+///   the request to review.
+/// - Nothing found: `needs_city` (asks which city), and when exactly one registry city is named
+///   in the subject or signature, the request goes to review with that city suggested.
+pub fn decide(sender: Sender<'_>, policy: &IntakeSection, date: NaiveDate) -> Decision {
+    let (city, via) = match sender.found {
+        Found::Contact(c) => (c, format!("contact {}", sender.email)),
+        Found::Domain(c, matched) if matched == sender.domain => (c, format!("domain {matched}")),
+        Found::Domain(c, matched) => (c, format!("domain {} (sub-domain of {matched})", sender.domain)),
+        Found::Nothing => {
+            let mut d = Decision::from_eligibility(EligibilityDecision {
+                outcome: Eligibility::Unknown,
+                city: None,
+                reason: format!("no known contact or city mail domain for {}", sender.email),
+            });
+            if let [one] = sender.named.as_slice() {
+                d.review =
+                    format!("no contact or domain matched; the signature or subject names {}", one.record.label());
+                d.suggested_city = Some(one.id);
             }
-        };
-        let mut decided = registry::decide(&city, &via, today);
-        // `prefer` with no trusted server configured has nothing to check against.
-        if cfg.verification == Verification::Off
-            || (cfg.verification == Verification::Prefer && cfg.trusted_authserv_ids.is_empty())
-        {
-            return Ok(Decision::from_eligibility(decided));
+            return d;
         }
-        let v = auth_results::verify(&mail.auth_results, &cfg.trusted_authserv_ids, domain);
-        if v.verified {
-            decided.reason.push_str(&format!("; sender verified: {}", v.reason));
-            return Ok(Decision::from_eligibility(decided));
-        }
-        let label = city.record.label();
-        let review = format!("sender not verified ({}); {via} → {label}", v.reason);
-        Ok(match cfg.verification {
-            Verification::Require => Decision {
-                eligibility: EligibilityDecision {
-                    outcome: Eligibility::Unknown,
-                    city: None,
-                    reason: format!("{via} → {label}, but the sender is not verified: {}", v.reason),
-                },
-                status: RequestStatus::New,
-                template: "ack_received",
-                review,
-                suggested_city: Some(city.id),
+    };
+    let mut decided = registry::decide(&city, &via, date);
+    // `prefer` with no trusted server configured has nothing to check against.
+    if policy.verification == Verification::Off
+        || (policy.verification == Verification::Prefer && policy.trusted_authserv_ids.is_empty())
+    {
+        return Decision::from_eligibility(decided);
+    }
+    let v = &sender.verification;
+    if v.verified {
+        decided.reason.push_str(&format!("; sender verified: {}", v.reason));
+        return Decision::from_eligibility(decided);
+    }
+    let label = city.record.label();
+    let review = format!("sender not verified ({}); {via} → {label}", v.reason);
+    match policy.verification {
+        Verification::Require => Decision {
+            eligibility: EligibilityDecision {
+                outcome: Eligibility::Unknown,
+                city: None,
+                reason: format!("{via} → {label}, but the sender is not verified: {}", v.reason),
             },
-            _ => {
-                decided.reason.push_str(&format!("; sender not verified: {}", v.reason));
-                Decision { review, suggested_city: Some(city.id), ..Decision::from_eligibility(decided) }
-            }
-        })
+            status: RequestStatus::New,
+            template: "ack_received",
+            review,
+            suggested_city: Some(city.id),
+        },
+        _ => {
+            decided.reason.push_str(&format!("; sender not verified: {}", v.reason));
+            Decision { review, suggested_city: Some(city.id), ..Decision::from_eligibility(decided) }
+        }
+    }
+}
+
+impl Intake {
+    /// Gathers what [`decide`] needs, inside `tx`: the registry's answer for the sender (a known
+    /// contact, then the mail domain), the cities named in the subject or signature when that
+    /// found nothing, and the verification of the From domain; then decides on `date`.
+    pub async fn decide(&self, tx: &mut StoreTx, mail: &InboundMail, date: NaiveDate) -> anyhow::Result<Decision> {
+        let cfg = &self.cfg.intake;
+        let domain = mail.from_domain();
+        let found = registry::find_city(tx, &mail.from, domain, cfg.match_subdomains).await?;
+        let named = if matches!(found, Found::Nothing) {
+            let text = format!("{}\n{}", mail.subject, names::signature_block(&mail.text));
+            names::cities_named(&text, &tx.list_cities().await?)
+        } else {
+            Vec::new()
+        };
+        let verification = auth_results::verify(&mail.auth_results, &cfg.trusted_authserv_ids, domain);
+        let sender = Sender { email: &mail.from, domain, found, named, verification };
+        Ok(decide(sender, cfg, date))
     }
 }

@@ -24,18 +24,14 @@ impl Intake {
     ) -> Result<Outcome, NewRequestError> {
         let id = RequestId(request.id);
         let new_text = reply::new_content(&mail.text);
-        if let Err(duplicate) = self
-            .open_and_file(
-                tx,
-                pos,
-                raw,
-                mail,
-                Filed { request: Some(id), kind: "follow_up", new_text: &new_text, note: "" },
-            )
-            .await?
-        {
-            return Ok(duplicate);
-        }
+        self.store_inbound(
+            tx,
+            pos,
+            raw,
+            mail,
+            Filed { request: Some(id), kind: "follow_up", new_text: &new_text, note: "" },
+        )
+        .await?;
         if mail.from == request.official_email {
             let copied = self.copied(mail);
             tx.add_participants(id, &copied, "cc").await?;
@@ -140,7 +136,7 @@ impl Intake {
         source: Source,
     ) -> anyhow::Result<()> {
         let id = RequestId(row.id);
-        let date = row.received_on.parse().unwrap_or_else(|_| chrono::Utc::now().date_naive());
+        let date = row.received_on.parse().unwrap_or_else(|_| self.local_date(chrono::Utc::now()));
         let decided = registry::decide(city, via, date);
         tx.set_city_decision(id, Some(city.id), decided.outcome, &decided.reason, actor, source).await?;
         let to = decided.outcome.initial_status();

@@ -19,9 +19,10 @@
 
 pub mod admin;
 mod admin_mail;
+mod arrival;
 mod automatic;
 pub mod commands;
-mod decide;
+pub mod decide;
 mod follow_up;
 mod mailer;
 mod matching;
@@ -30,6 +31,8 @@ mod quarantine;
 mod question;
 mod review;
 mod staff;
+#[cfg(test)]
+mod tests;
 pub mod threads;
 
 pub use decide::Decision;
@@ -38,6 +41,8 @@ use outcome::NewRequestError;
 pub use outcome::{Actor, ApplyError, Outcome, Position};
 
 use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 
 use anyhow::Context as _;
 use lettre::message::Mailbox;
@@ -72,15 +77,19 @@ pub struct Intake {
 pub struct Parsed {
     mail: Result<InboundMail, inbound::ParseError>,
     bounce: Option<bounce::Bounce>,
+    /// When it arrived (see [`arrival`]): every calendar date of a request is taken from it.
+    arrived: DateTime<Utc>,
 }
 
 impl Parsed {
-    pub fn new(raw: &[u8]) -> Parsed {
+    /// Parses `raw`; `internal_date` is the IMAP INTERNALDATE the server gave it, if any.
+    pub fn new(raw: &[u8], internal_date: Option<DateTime<FixedOffset>>) -> Parsed {
         let _t = metrics::timer(Stage::Parse);
+        let arrived = arrival::arrival(raw, internal_date, Utc::now());
         // Bounce detection first: it works on its own copy of the mail, which is freed before
         // the mail is parsed for keeps (for a 20 MB message the two would otherwise add up).
         let bounce = bounce::detect(raw);
-        Parsed { mail: inbound::parse(raw), bounce }
+        Parsed { mail: inbound::parse(raw), bounce, arrived }
     }
 }
 
@@ -164,6 +173,11 @@ impl Intake {
         &self.store
     }
 
+    /// The calendar date of `at` in the programme's time zone.
+    pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
+        at.date_naive()
+    }
+
     /// Commits a group of handled messages (see [`Intake::handle`]) and wakes the outbox worker
     /// for what they queued. Only after this returns may the messages leave the inbox.
     pub async fn commit(&self, mut tx: StoreTx, messages: usize) -> anyhow::Result<()> {
@@ -237,21 +251,23 @@ impl Intake {
         raw: &[u8],
         parsed: Parsed,
     ) -> anyhow::Result<Outcome> {
-        let Parsed { mail: parsed, bounce: detected } = parsed;
+        let Parsed { mail: parsed, bounce: detected, arrived } = parsed;
+        let today = self.local_date(arrived);
         let mail = match parsed {
             Ok(m) => m,
-            Err(e @ (inbound::ParseError::NoFrom | inbound::ParseError::BadFrom(_))) => {
-                // Delivery reports often come from `MAILER-DAEMON` or `<>`: still a bounce.
-                if let Some(b) = detected
-                    && let Ok(report) = inbound::parse_report(raw)
-                {
-                    return self.record_bounce(tx, pos, raw, &report, &b).await;
-                }
-                return self.quarantine(tx, pos, Some(raw), raw.len(), "", "", &e.to_string()).await;
+            // Delivery reports often come from `MAILER-DAEMON` or `<>`: still a bounce.
+            Err(inbound::ParseError::NoFrom | inbound::ParseError::BadFrom(_))
+                if let Some(report) = detected.as_ref().and_then(|_| inbound::parse_report(raw).ok()) =>
+            {
+                report
             }
             Err(e) => return self.quarantine(tx, pos, Some(raw), raw.len(), "", "", &e.to_string()).await,
         };
         tracing::Span::current().record("message_id", mail.message_id.as_str());
+        // Rule 2, checked once for every kind of mail: a Message-ID already stored goes no further.
+        if let Some(duplicate) = self.duplicate(tx, pos, &mail).await? {
+            return Ok(duplicate);
+        }
         if let Some(b) = detected {
             return self.record_bounce(tx, pos, raw, &mail, &b).await;
         }
@@ -284,13 +300,13 @@ impl Intake {
                 if matches!(request.status, RequestStatus::Closed | RequestStatus::Responded)
                     && self.cfg.intake.reply_to_closed == ReplyToClosed::NewRequest =>
             {
-                let decision = self.decide(tx, &mail).await?;
-                self.new_request(tx, pos, raw, &mail, &decision, Some(RequestId(request.id))).await
+                let decision = self.decide(tx, &mail, today).await?;
+                self.new_request(tx, pos, raw, &mail, &decision, today, Some(RequestId(request.id))).await
             }
             (_, Some(request)) => self.follow_up(tx, pos, raw, &mail, &request).await,
             (_, None) => {
-                let decision = self.decide(tx, &mail).await?;
-                self.new_request(tx, pos, raw, &mail, &decision, None).await
+                let decision = self.decide(tx, &mail, today).await?;
+                self.new_request(tx, pos, raw, &mail, &decision, today, None).await
             }
         };
         match result {

@@ -61,25 +61,9 @@ impl Intake {
         Ok(row)
     }
 
-    /// Files a message, unless its Message-ID is already stored: then the duplicate is
-    /// recorded, and its outcome returned as `Err`.
-    pub(super) async fn open_and_file(
-        &self,
-        tx: &mut StoreTx,
-        pos: Position<'_>,
-        raw: &[u8],
-        mail: &InboundMail,
-        rec: Filed<'_>,
-    ) -> anyhow::Result<Result<(), Outcome>> {
-        if let Some(outcome) = self.duplicate(tx, pos, mail).await? {
-            return Ok(Err(outcome));
-        }
-        self.store_inbound(tx, pos, raw, mail, rec).await?;
-        Ok(Ok(()))
-    }
-
     /// Rule 2: a Message-ID we already stored is recorded as a duplicate and goes no further.
-    /// Returns the outcome to commit, if it is one.
+    /// Returns the outcome to commit, if it is one. [`Intake::dispatch`] asks this once for
+    /// every kind of mail, before anything else is written.
     pub(super) async fn duplicate(
         &self,
         tx: &mut StoreTx,
@@ -110,17 +94,14 @@ impl Intake {
         raw: &[u8],
         mail: &InboundMail,
         decision: &Decision,
+        today: chrono::NaiveDate,
         parent: Option<RequestId>,
     ) -> Result<Outcome, NewRequestError> {
         let cfg = &self.cfg;
         // An address we could not answer is refused before anything is written.
         mailbox(&mail.from_name, &mail.from)
             .map_err(|e| NewRequestError::Unusable(format!("sender address cannot be answered: {e:#}")))?;
-        if let Some(outcome) = self.duplicate(tx, pos, mail).await? {
-            return Ok(outcome);
-        }
 
-        let today = chrono::Utc::now().date_naive();
         let tracking = tx.next_tracking_number(&cfg.intake.tracking_prefix, today.year()).await?;
         let due = add_business_days(today, cfg.intake.response_days);
         let elig = &decision.eligibility;

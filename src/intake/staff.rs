@@ -54,19 +54,14 @@ impl Intake {
             .collect();
         // The commands apply all together or not at all.
         tx.savepoint("staff_commands").await?;
-        if let Err(duplicate) = self
-            .open_and_file(
-                tx,
-                pos,
-                raw,
-                mail,
-                Filed { request: Some(id), kind: "staff_reply", new_text: &new_text, note: "" },
-            )
-            .await?
-        {
-            tx.release("staff_commands");
-            return Ok(duplicate);
-        }
+        self.store_inbound(
+            tx,
+            pos,
+            raw,
+            mail,
+            Filed { request: Some(id), kind: "staff_reply", new_text: &new_text, note: "" },
+        )
+        .await?;
         match self.apply_in(tx, id, &message, actor, &attachments).await {
             Ok(summary) => {
                 tx.release("staff_commands");
@@ -95,18 +90,14 @@ impl Intake {
         error: &str,
     ) -> anyhow::Result<Outcome> {
         let id = request.map(|r| RequestId(r.id));
-        if let Err(duplicate) = self
-            .open_and_file(
-                tx,
-                pos,
-                raw,
-                mail,
-                Filed { request: id, kind: "staff_reply", new_text: &reply::new_content(&mail.text), note: error },
-            )
-            .await?
-        {
-            return Ok(duplicate);
-        }
+        self.store_inbound(
+            tx,
+            pos,
+            raw,
+            mail,
+            Filed { request: id, kind: "staff_reply", new_text: &reply::new_content(&mail.text), note: error },
+        )
+        .await?;
         if let Some(r) = id {
             tx.add_event(r, &actor.email, actor.source, "command rejected", error).await?;
         }

@@ -193,7 +193,7 @@ async fn handle_group(
     let (parsed_tx, mut parsed_rx) = tokio::sync::mpsc::channel::<(u32, Vec<u8>, Parsed)>(8);
     let parser = tokio::task::spawn_blocking(move || {
         for (uid, raw) in bodies {
-            let parsed = Parsed::new(&raw);
+            let parsed = Parsed::new(&raw, None);
             if parsed_tx.blocking_send((uid, raw, parsed)).is_err() {
                 break;
             }

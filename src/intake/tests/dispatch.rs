@@ -1,0 +1,70 @@
+//! What intake does with whole messages, in process: duplicates, automatic mail, dates.
+
+use super::harness::{Harness, question};
+use crate::intake::Outcome;
+
+#[tokio::test]
+async fn a_question_from_an_eligible_domain_is_acknowledged_and_staff_told() {
+    let mut h = Harness::new().await;
+    let o =
+        h.deliver(&question("Mayor <mayor@daytonohio.gov>", "Lead pipes", "", "How do we replace lead pipes?")).await;
+    assert!(matches!(o, Outcome::Request { .. }), "{o:?}");
+    let sent = h.sent().await;
+    let kinds: Vec<&str> = sent.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(kinds, ["ack_eligible", "staff_new_request"]);
+    assert_eq!(sent[0].recipients, ["mayor@daytonohio.gov"]);
+    assert_eq!(sent[0].header("Auto-Submitted"), "auto-replied");
+}
+
+#[tokio::test]
+async fn an_auto_reply_delivered_twice_is_stored_once() {
+    let mut h = Harness::new().await;
+    let ooo = "From: Clerk <clerk@daytonohio.gov>\r\nTo: ask@311.example\r\nSubject: Out of office\r\n\
+Message-ID: <ooo-1@daytonohio.gov>\r\nAuto-Submitted: auto-replied\r\n\r\nI am away.\r\n";
+    let first = h.deliver(ooo).await;
+    assert!(matches!(first, Outcome::Automatic { .. }), "{first:?}");
+    let second = h.deliver(ooo).await;
+    assert_eq!(second, Outcome::Duplicate { message_id: "ooo-1@daytonohio.gov".into() });
+    let counts = h.store.inbound_counts().await.expect("counts");
+    let automatic = counts.iter().find(|(k, _)| k == "automatic").map(|(_, n)| *n);
+    assert_eq!(automatic, Some(1), "{counts:?}");
+    assert!(h.sent().await.is_empty());
+}
+
+#[tokio::test]
+async fn every_kind_of_mail_meets_the_duplicate_check_first() {
+    let mut h = Harness::new().await;
+    let q = question("Mayor <mayor@daytonohio.gov>", "Roads", "", "Potholes?");
+    assert!(matches!(h.deliver(&q).await, Outcome::Request { .. }));
+    assert!(matches!(h.deliver(&q).await, Outcome::Duplicate { .. }));
+    // Only one acknowledgement for the two deliveries.
+    let acks = h.sent().await.into_iter().filter(|s| s.kind == "ack_eligible").count();
+    assert_eq!(acks, 1);
+}
+
+#[tokio::test]
+async fn the_arrival_date_decides_the_year_and_eligibility_not_the_processing_date() {
+    let mut h = Harness::new().await;
+    // Flint's eligibility ends on 31 December 2026; the question arrived that day, in the evening
+    // (INTERNALDATE), and is handled whenever the test runs.
+    let internal = chrono::DateTime::parse_from_rfc3339("2026-12-31T15:30:00+00:00").ok();
+    let o = h.deliver_at(&question("Clerk <clerk@cityofflint.com>", "Water", "", "Lead service lines"), internal).await;
+    let Outcome::Request { tracking, eligibility } = o else { panic!("{o:?}") };
+    assert_eq!(tracking.to_string(), "311-2026-0001");
+    assert_eq!(eligibility, crate::domain::Eligibility::Eligible);
+    let row = h.store.request_by_tracking(&tracking).await.expect("row").expect("request");
+    assert_eq!(row.received_on, "2026-12-31");
+    // 10 business days (the default) after Thursday 31 December 2026.
+    assert_eq!(row.due_date.as_deref(), Some("2027-01-14"));
+}
+
+#[tokio::test]
+async fn without_internaldate_the_topmost_received_header_dates_it() {
+    let mut h = Harness::new().await;
+    let extra = "Received: from mx.cityofflint.com by imap.311.example; Thu, 31 Dec 2026 09:00:00 -0500\r\n";
+    let o = h.deliver(&question("Clerk <clerk@cityofflint.com>", "Water", extra, "Lead")).await;
+    let Outcome::Request { tracking, .. } = o else { panic!("{o:?}") };
+    let row = h.store.request_by_tracking(&tracking).await.expect("row").expect("request");
+    assert_eq!(row.received_on, "2026-12-31");
+    assert!(h.sent().await.iter().any(|s| s.kind == "ack_eligible" && s.recipients == ["clerk@cityofflint.com"]));
+}
