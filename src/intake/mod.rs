@@ -286,7 +286,8 @@ impl Intake {
         let result = match (staff, matched) {
             (Some(member), Some(request)) => {
                 let actor = Actor { email: member.email, name: member.name, source: Source::Mail };
-                if let Some(why) = self.staff_unverified(&mail) {
+                if let Err(why) = self.staff_proof(tx, &mail, &request).await? {
+                    tracing::warn!(from = %mail.from, tracking = %request.tracking, "staff mail without proof refused");
                     return self.staff_rejected(tx, pos, raw, &mail, &actor, Some(&request), &why).await;
                 }
                 return self.staff_reply(tx, pos, raw, &mail, &actor, &request).await;

@@ -3,9 +3,9 @@
 //! Talks to: [`crate::store`], [`super::mailer`].
 
 use super::mailer::{Queued, mailbox};
+use super::matching::thread_ids;
 use super::question::Filed;
 use super::{Actor, ApplyError, Intake, Outcome, Position, commands};
-use crate::config::Verification;
 use crate::domain::{RequestId, RequestStatus, TrackingNumber};
 use crate::inbound::{InboundMail, auth_results, reply};
 use crate::intake::commands::{Assignee, BodyKind, Change, CommandError, StaffMessage};
@@ -14,18 +14,34 @@ use crate::outbound::render::{CommandErrorContext, strip_reply_prefixes};
 use crate::store::{RequestRow, StoreTx};
 
 impl Intake {
-    /// Why a staff member's mail must not be acted on: when trusted receiving servers are
-    /// configured (and verification is not off), staff commands need a verified sender, as
-    /// administrators' do, so a forged From cannot make us write to a city.
-    pub(super) fn staff_unverified(&self, mail: &InboundMail) -> Option<String> {
-        let cfg = &self.cfg.intake;
-        if cfg.verification == Verification::Off || cfg.trusted_authserv_ids.is_empty() {
-            return None;
+    /// How a staff member's mail by mail proves it comes from them, since anyone can put a
+    /// staff address in From: it answers a staff mail of this very request (In-Reply-To or
+    /// References holds the Message-ID of a notice we sent to the staff address for it: random,
+    /// 122 bits, and never shown to anyone else), or a trusted receiving server verified the
+    /// sender (DMARC, or SPF/DKIM aligned). `Err` says why neither holds; nothing is applied then.
+    pub(super) async fn staff_proof(
+        &self,
+        tx: &mut StoreTx,
+        mail: &InboundMail,
+        request: &RequestRow,
+    ) -> anyhow::Result<Result<String, String>> {
+        if tx.answers_staff_mail(RequestId(request.id), &thread_ids(mail)).await? {
+            return Ok(Ok("answers a staff notice of this request".into()));
         }
-        let v = auth_results::verify(&mail.auth_results, &cfg.trusted_authserv_ids, mail.from_domain());
-        (!v.verified).then(|| {
-            format!("your message could not be verified as coming from you ({}); nothing was applied", v.reason)
-        })
+        let cfg = &self.cfg.intake;
+        let verification = if cfg.trusted_authserv_ids.is_empty() {
+            "no trusted receiving server is configured to verify senders".to_string()
+        } else {
+            let v = auth_results::verify(&mail.auth_results, &cfg.trusted_authserv_ids, mail.from_domain());
+            if v.verified {
+                return Ok(Ok(format!("sender verified: {}", v.reason)));
+            }
+            format!("the sender could not be verified ({})", v.reason)
+        };
+        Ok(Err(format!(
+            "this message does not answer a staff notice of {} and {verification}, so it cannot be told from a forgery; nothing was applied and nothing was sent. Reply to the staff notice itself to act on the request",
+            request.tracking
+        )))
     }
 
     pub(super) async fn staff_reply(
@@ -111,11 +127,17 @@ impl Intake {
         };
         let rendered = self.templates.render("staff_command_error", &ctx)?;
         let to = mailbox(&actor.name, &actor.email)?;
-        let q = Queued {
+        let mut q = Queued {
             request: id,
             tracking: request.map(|r| r.tracking.clone()),
             ..self.answer(mail, "staff_command_error", to, rendered)
         };
+        // In the request's staff thread, where the real staff member sees it, rather than under
+        // a message whose headers anyone could have written.
+        if let Some(thread) = request.map(|r| r.staff_thread_id.as_str()).filter(|t| !t.is_empty()) {
+            q.in_reply_to = Some(thread);
+            q.references = vec![thread.to_string()];
+        }
         self.queue(tx, q).await?;
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
         Ok(Outcome::StaffRejected { reason: error.to_string() })

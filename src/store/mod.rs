@@ -17,6 +17,7 @@ mod mailbox_state;
 mod messages;
 mod outbox;
 mod owner;
+mod proof;
 mod requests;
 mod staff;
 

@@ -5,3 +5,4 @@
 mod decide_matrix;
 mod dispatch;
 mod harness;
+mod staff_proof;
