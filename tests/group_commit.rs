@@ -136,7 +136,9 @@ async fn a_refused_staff_command_in_a_group_is_undone_and_answered() -> anyhow::
 
     let ana = wait_for_messages(&env.servers, ANA, "INBOX", 1, WAIT).await?;
     let (subject, text) = subject_and_text(&ana[0]);
-    assert!(text.contains("nobody@311.test") && text.contains("not on the staff list"), "{subject}\n{text}");
+    // The command answers no staff notice (none existed when it was written) and no trusted server
+    // verified it: refused as a possible forgery, in the same batch as the two questions.
+    assert!(text.contains("does not answer a staff notice"), "{subject}\n{text}");
     wait_for_messages(&env.servers, UNKNOWN, "INBOX", 1, WAIT).await?;
     wait_for_messages(&env.servers, INTAKE, "Processed", 3, WAIT).await?;
     let store = env.store().await?;

@@ -299,6 +299,24 @@ impl Intake {
         Ok(())
     }
 
+    /// In-Reply-To and References for mail to the city in request `id`'s thread: rooted at the
+    /// question and our acknowledgement, answering the official's latest mail (see
+    /// [`threads::city_references`]).
+    pub(super) async fn city_thread(
+        &self,
+        tx: &mut StoreTx,
+        id: RequestId,
+        official: &str,
+    ) -> anyhow::Result<(Option<String>, Vec<String>)> {
+        let (question, ours) = tx.thread_roots(id).await?;
+        let latest = tx.latest_official_message(id, official).await?;
+        Ok(threads::city_references(
+            question.as_deref(),
+            ours.as_deref(),
+            latest.as_ref().map(|(p, r)| (p.as_str(), r.as_str())),
+        ))
+    }
+
     /// Queues staff-written mail to the official (and whoever they copied, unless
     /// `intake.copy_cc` is off), threaded under the official's latest message.
     pub(super) async fn queue_to_city(
@@ -325,14 +343,7 @@ impl Intake {
             intake_address: self.cfg.intake.address.clone(),
         };
         let rendered = self.templates.render(template, &ctx)?;
-        let (in_reply_to, references) = match tx.latest_official_message(id, &row.official_email).await? {
-            Some((parent, refs)) => {
-                let mut references: Vec<String> = refs.split_whitespace().map(str::to_string).collect();
-                references.push(parent.clone());
-                (Some(parent), references)
-            }
-            None => (None, vec![]),
-        };
+        let (in_reply_to, references) = self.city_thread(tx, id, &row.official_email).await?;
         let mut cc = Vec::new();
         if self.cfg.intake.copy_cc {
             for (email, role) in tx.participants(id).await? {

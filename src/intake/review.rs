@@ -36,11 +36,7 @@ impl Intake {
         if !answered {
             let template = row.eligibility.ack_template();
             let rendered = self.templates.render(template, &self.ack_context(&row)).map_err(anyhow::Error::from)?;
-            let (parent, refs) = tx.latest_official_message(id, &row.official_email).await?.unwrap_or_default();
-            let mut references: Vec<String> = refs.split_whitespace().map(str::to_string).collect();
-            if !parent.is_empty() {
-                references.push(parent.clone());
-            }
+            let (parent, references) = self.city_thread(&mut tx, id, &row.official_email).await?;
             self.queue(
                 &mut tx,
                 Queued {
@@ -49,7 +45,7 @@ impl Intake {
                     to: vec![mailbox(&row.official_name, &row.official_email)?],
                     cc: vec![],
                     reply_to: self.city_reply_to(&row.tracking),
-                    in_reply_to: if parent.is_empty() { None } else { Some(&parent) },
+                    in_reply_to: parent.as_deref(),
                     references,
                     auto_submitted: Some("auto-replied"),
                     tracking: Some(row.tracking.clone()),

@@ -7,6 +7,44 @@
 
 use crate::domain::TrackingNumber;
 
+/// At most this many Message-IDs in the References of mail we write.
+const MAX_REFERENCES: usize = 20;
+
+/// In-Reply-To and References for mail to the city in a request's thread: References start
+/// with the question's Message-ID, then our first mail to the city (the acknowledgement), then
+/// the latest official mail's own References, and end with that mail, which In-Reply-To names.
+/// So the thread keeps its root even when the official's latest mail broke the chain (a new
+/// subject, no References), and mail clients do not split it. Long lists lose their middle, as
+/// RFC 5322 §3.6.4 suggests, never the root or the parent.
+pub fn city_references(
+    question: Option<&str>,
+    ours: Option<&str>,
+    latest: Option<(&str, &str)>,
+) -> (Option<String>, Vec<String>) {
+    let mut refs: Vec<String> = Vec::new();
+    let mut push = |id: &str| {
+        let id = id.trim().trim_matches(['<', '>']);
+        if !id.is_empty() && !refs.iter().any(|r| r == id) {
+            refs.push(id.to_string());
+        }
+    };
+    question.into_iter().chain(ours).for_each(&mut push);
+    let parent = latest.map(|(parent, _)| parent.trim().trim_matches(['<', '>']).to_string()).filter(|p| !p.is_empty());
+    if let Some((_, theirs)) = latest {
+        theirs.split_whitespace().for_each(&mut push);
+    }
+    if let Some(p) = &parent {
+        refs.retain(|r| r != p);
+        refs.push(p.clone());
+    }
+    if refs.len() > MAX_REFERENCES {
+        let keep_head = question.iter().chain(ours.iter()).count().min(2);
+        let cut = refs.len() - MAX_REFERENCES;
+        refs.drain(keep_head..keep_head + cut);
+    }
+    (parent, refs)
+}
+
 /// Every `[PREFIX-YYYY-NNNN]` tag in `subject` with our prefix, case-insensitive, in order.
 pub fn tags_in_subject(subject: &str, prefix: &str) -> Vec<TrackingNumber> {
     let mut out = Vec::new();
@@ -55,6 +93,41 @@ pub fn plus_address(intake_address: &str, tracking: &TrackingNumber) -> Option<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_keep_the_question_first_when_the_official_broke_the_chain() {
+        // The official's latest mail has a new subject and no References at all.
+        let (parent, refs) = city_references(Some("q@city"), Some("ack@311"), Some(("new@city", "")));
+        assert_eq!(parent.as_deref(), Some("new@city"));
+        assert_eq!(refs, ["q@city", "ack@311", "new@city"]);
+    }
+
+    #[test]
+    fn references_merge_without_repeats_and_end_with_the_parent() {
+        let (parent, refs) =
+            city_references(Some("q@city"), Some("ack@311"), Some(("f2@city", "<q@city> <ack@311> <f1@city>")));
+        assert_eq!(parent.as_deref(), Some("f2@city"));
+        assert_eq!(refs, ["q@city", "ack@311", "f1@city", "f2@city"]);
+    }
+
+    #[test]
+    fn references_without_a_latest_mail_thread_under_the_root() {
+        let (parent, refs) = city_references(Some("q@city"), Some("ack@311"), None);
+        assert_eq!(parent, None);
+        assert_eq!(refs, ["q@city", "ack@311"]);
+        assert_eq!(city_references(None, None, None), (None, vec![]));
+    }
+
+    #[test]
+    fn long_references_lose_their_middle_not_the_root_or_parent() {
+        let middle: Vec<String> = (0..40).map(|i| format!("<m{i}@x>")).collect();
+        let (parent, refs) = city_references(Some("q@city"), Some("ack@311"), Some(("p@city", &middle.join(" "))));
+        assert_eq!(refs.len(), MAX_REFERENCES);
+        assert_eq!(&refs[..2], ["q@city", "ack@311"]);
+        assert_eq!(refs.last().map(String::as_str), Some("p@city"));
+        assert_eq!(refs[refs.len() - 2], "m39@x");
+        assert_eq!(parent.as_deref(), Some("p@city"));
+    }
 
     fn t(seq: i64) -> TrackingNumber {
         TrackingNumber::new("311", 2026, seq)

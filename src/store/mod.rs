@@ -17,9 +17,9 @@ mod mailbox_state;
 mod messages;
 mod outbox;
 mod owner;
-mod proof;
 mod requests;
 mod staff;
+mod threading;
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -99,3 +99,31 @@ Message-ID: <adm-1@311.example>\r\n\r\nplease\r\n";
     assert!(!sent.iter().any(|s| s.raw.contains("cities.csv")), "the export must not be attached");
     assert_eq!(h.store.list_cities().await.expect("cities").len(), before);
 }
+
+#[tokio::test]
+async fn a_response_stays_in_the_thread_when_the_official_broke_the_chain() {
+    let mut h = Harness::new().await;
+    let q = question("Mayor <mayor@daytonohio.gov>", "Lead pipes", "", "How do we replace them?");
+    let question_id = q.lines().find_map(|l| l.strip_prefix("Message-ID: ")).unwrap_or_default().to_string();
+    let (tracking, ack, notice) = {
+        let o = h.deliver(&q).await;
+        let Outcome::Request { tracking, .. } = o else { panic!("{o:?}") };
+        let sent = h.sent().await;
+        (tracking.to_string(), sent[0].header("Message-ID"), sent[1].header("Message-ID"))
+    };
+    // The official writes again with a new subject and no References; the tag keeps it matched.
+    let later = "From: Mayor <mayor@daytonohio.gov>\r\nTo: ask@311.example\r\nSubject: [TRACKING] budget figures\r\n\
+Message-ID: <later-1@daytonohio.gov>\r\n\r\nOur budget is $2M.\r\n"
+        .replace("TRACKING", &tracking);
+    assert!(matches!(h.deliver(&later).await, Outcome::FollowUp { .. }));
+    h.sent().await;
+    let refs = format!("In-Reply-To: {notice}\r\nReferences: {notice}\r\n");
+    assert!(matches!(
+        h.deliver(&staff_mail(&tracking, &refs, "#respond\r\nHere it is.")).await,
+        Outcome::StaffAction { .. }
+    ));
+    let response = h.sent().await.into_iter().find(|s| s.kind == "response").expect("response");
+    assert_eq!(response.header("In-Reply-To"), "<later-1@daytonohio.gov>");
+    let references: Vec<String> = response.header("References").split_whitespace().map(str::to_string).collect();
+    assert_eq!(references, [question_id, ack, "<later-1@daytonohio.gov>".to_string()]);
+}

@@ -1,0 +1,41 @@
+//! Thread lookups: the Message-IDs a request's mail to the city is threaded under, and the one
+//! that proves a staff member's mail answers our staff mail of a request.
+
+use crate::domain::RequestId;
+use crate::store::StoreTx;
+
+impl StoreTx {
+    /// Whether any of `message_ids` is the Message-ID of staff mail (a notice, an error reply)
+    /// we sent for `request`.
+    pub async fn answers_staff_mail(&mut self, request: RequestId, message_ids: &[String]) -> anyhow::Result<bool> {
+        if message_ids.is_empty() {
+            return Ok(false);
+        }
+        let placeholders: Vec<String> = (0..message_ids.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT 1 FROM messages WHERE request_id = $1 AND direction = 'out' AND kind LIKE 'staff\\_%' ESCAPE '\\' \
+             AND message_id IN ({}) LIMIT 1",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).bind(request.0);
+        for id in message_ids {
+            q = q.bind(id);
+        }
+        Ok(q.fetch_optional(&mut *self.tx).await?.is_some())
+    }
+
+    /// The root of a request's thread on the city side: the Message-ID of its question and of
+    /// our first mail to the city (the acknowledgement), when there are such.
+    pub async fn thread_roots(&mut self, request: RequestId) -> anyhow::Result<(Option<String>, Option<String>)> {
+        let (question, ours): (Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT (SELECT message_id FROM messages WHERE request_id = $1 AND direction = 'in' AND kind = 'question' \
+                     ORDER BY id LIMIT 1), \
+                    (SELECT message_id FROM messages WHERE request_id = $1 AND direction = 'out' \
+                     AND kind NOT LIKE 'staff\\_%' ESCAPE '\\' ORDER BY id LIMIT 1)",
+        )
+        .bind(request.0)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok((question.filter(|q| !q.is_empty()), ours.filter(|o| !o.is_empty())))
+    }
+}
