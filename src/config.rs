@@ -244,8 +244,13 @@ pub struct OutboxSection {
     pub idle_interval: Duration,
     /// How many rows one pass of the worker claims.
     pub batch: u32,
-    /// At most this many automatic mails (acknowledgements, notes) to one address per `auto_window`.
+    /// At most this many automatic notes (follow-up notes, too-large notes) to one address per
+    /// `auto_window`: what stops a mail loop with a robot we did not recognise.
     pub auto_limit: u32,
+    /// At most this many automatic mails of any kind to one address per `auto_window` before even
+    /// the acknowledgement of a new question is held (a robot that varies its text); never below
+    /// `auto_limit`. The same mail (subject and text) acknowledged within the window is held at once.
+    pub question_limit: u32,
     #[serde(with = "humantime_serde")]
     pub auto_window: Duration,
     /// After a hard bounce, no automatic mail goes to that address for this long.
@@ -323,6 +328,7 @@ impl Default for RawConfig {
                 idle_interval: Duration::from_secs(30),
                 batch: 32,
                 auto_limit: 3,
+                question_limit: 20,
                 auto_window: Duration::from_secs(3600),
                 bounce_suppress: Duration::from_secs(7 * 24 * 3600),
             },
@@ -589,7 +595,10 @@ fn validate(raw: &RawConfig) -> Result<(), ConfigError> {
         return Err(invalid("outbox.batch", "must be at least 1"));
     }
     if outbox.auto_limit == 0 {
-        return Err(invalid("outbox.auto_limit", "must be at least 1 (an acknowledgement must be possible)"));
+        return Err(invalid("outbox.auto_limit", "must be at least 1 (a note must be possible)"));
+    }
+    if outbox.question_limit == 0 {
+        return Err(invalid("outbox.question_limit", "must be at least 1 (an acknowledgement must be possible)"));
     }
     Ok(())
 }

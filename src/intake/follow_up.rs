@@ -2,6 +2,7 @@
 //! `needs_city` request takes the city the official names.
 //! Talks to: [`crate::store`], [`crate::registry`], [`super::mailer`].
 
+use super::mailer::Limit;
 use super::outcome::NewRequestError;
 use super::question::Filed;
 use super::{Intake, Outcome, Position};
@@ -59,18 +60,14 @@ impl Intake {
         }
         let names: Vec<String> = mail.attachments.iter().map(|a| a.filename.clone()).collect();
         let text = if new_text.is_empty() { mail.text.trim().to_string() } else { new_text.clone() };
-        self.notify_staff(tx, id, "staff_followup", &text, &names)
-            .await
-            .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
+        self.notify_staff(tx, id, "staff_followup", &text, &names).await?;
         if self.cfg.intake.followup_note {
             let row = tx.request_by_id(id).await?;
-            let rendered = self
-                .templates
-                .render("followup_added", &self.ack_context(&row))
-                .map_err(|e| NewRequestError::Unusable(e.to_string()))?;
-            self.auto_reply(tx, &row, mail, "followup_added", rendered, None)
-                .await
-                .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
+            let rendered =
+                self.templates.render("followup_added", &self.ack_context(&row)).map_err(anyhow::Error::from)?;
+            // A note that answers a reply is what a mail loop feeds on: the tighter limit. Staff
+            // have the follow-up itself in the notice above, so a held note needs no notice.
+            self.auto_reply(tx, &row, mail, "followup_added", rendered, Limit::Note, None).await?;
         }
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
         Ok(Outcome::FollowUp { tracking: request.tracking.clone() })
@@ -120,7 +117,8 @@ impl Intake {
         let row = tx.request_by_id(id).await?;
         let template = row.eligibility.ack_template();
         let rendered = self.templates.render(template, &self.ack_context(&row))?;
-        self.auto_reply(tx, &row, mail, template, rendered, None).await?;
+        let queued = self.auto_reply(tx, &row, mail, template, rendered, Limit::Acknowledgement(None), None).await?;
+        self.tell_staff_held(tx, id, &format!("the acknowledgement ({template}) to {}", mail.from), &queued).await?;
         Ok(true)
     }
 

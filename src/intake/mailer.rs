@@ -16,6 +16,41 @@ use crate::outbound::{self, AckContext, OutAttachment, Rendered};
 use crate::store::{NewEvent, NewMessage, NewOutbox, RequestRow, Source, StoreTx};
 
 /// One mail to queue: who, threading, rendered content.
+/// Which limit an automatic mail to the city is under. The limits stop mail loops with robots
+/// that our classifier did not recognise, without leaving a person's question unanswered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Limit<'a> {
+    /// Written by a person, or mail to staff: never held.
+    None,
+    /// The acknowledgement of a person's question (its subject and text, when it answers a new
+    /// mail): held only after a hard bounce, when the same mail from the same address was
+    /// acknowledged within `outbox.auto_window` (a loop resending one mail), or past
+    /// `outbox.question_limit` automatic mails to the address in that window (a robot that varies
+    /// its text).
+    Acknowledgement(Option<(&'a str, &'a str)>),
+    /// Notes that answer other mail (follow-up notes, too-large notes): held after a hard bounce
+    /// or past `outbox.auto_limit` automatic mails to the address within `outbox.auto_window`.
+    Note,
+}
+
+/// What [`Intake::queue`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Queue {
+    /// Queued under this Message-ID.
+    Queued(String),
+    /// Held back by a limit, for this reason (on the timeline, and in the log).
+    Held(String),
+}
+
+impl Queue {
+    pub(super) fn message_id(&self) -> Option<&str> {
+        match self {
+            Queue::Queued(id) => Some(id),
+            Queue::Held(_) => None,
+        }
+    }
+}
+
 pub(super) struct Queued<'a> {
     pub(super) request: Option<RequestId>,
     pub(super) kind: &'a str,
@@ -28,8 +63,8 @@ pub(super) struct Queued<'a> {
     pub(super) tracking: Option<String>,
     pub(super) rendered: Rendered,
     pub(super) attachments: &'a [OutAttachment],
-    /// Automatic city-facing mail: subject to the per-address rate limit and bounce suppression.
-    pub(super) rate_limited: bool,
+    /// Which limit on automatic mail applies.
+    pub(super) limit: Limit<'a>,
     /// A line for the request's timeline, written with the row only if the mail is queued: this
     /// event, by intake311, with the kind as its detail.
     pub(super) event: Option<&'static str>,
@@ -52,25 +87,20 @@ pub(super) fn format_date(d: chrono::NaiveDate) -> String {
 impl Intake {
     /// Renders `mail` to bytes and queues it in the outbox, with a messages row so replies to it
     /// match its request. Returns the new Message-ID.
-    pub(super) async fn queue(&self, tx: &mut StoreTx, q: Queued<'_>) -> anyhow::Result<Option<String>> {
-        let rate_key =
-            if q.rate_limited { q.to.first().map(|m| m.email.to_string()).unwrap_or_default() } else { String::new() };
-        if !rate_key.is_empty() {
-            let window = crate::store::ms_of(self.cfg.outbox.auto_window);
-            if let Some(reason) = tx.auto_mail_blocked(&rate_key, self.cfg.outbox.auto_limit, window).await? {
-                tracing::warn!(kind = q.kind, to = %rate_key, %reason, "automatic mail not sent");
-                if let Some(r) = q.request {
-                    tx.add_event(
-                        r,
-                        "intake311",
-                        Source::System,
-                        "automatic mail not sent",
-                        &format!("{}: {reason}", q.kind),
-                    )
-                    .await?;
-                }
-                return Ok(None);
+    pub(super) async fn queue(&self, tx: &mut StoreTx, q: Queued<'_>) -> anyhow::Result<Queue> {
+        let rate_key = match q.limit {
+            Limit::None => String::new(),
+            _ => q.to.first().map(|m| m.email.to_string()).unwrap_or_default(),
+        };
+        if !rate_key.is_empty()
+            && let Some(reason) = self.held(tx, &rate_key, q.limit).await?
+        {
+            tracing::warn!(kind = q.kind, to = %rate_key, %reason, "automatic mail not sent");
+            if let Some(r) = q.request {
+                let detail = format!("{}: {reason}", q.kind);
+                tx.add_event(r, "intake311", Source::System, "automatic mail not sent", &detail).await?;
             }
+            return Ok(Queue::Held(reason));
         }
         let message_id = outbound::new_message_id(&self.cfg.message_id_domain);
         let bytes = outbound::compose(
@@ -134,7 +164,42 @@ impl Intake {
                 .as_ref(),
         )
         .await?;
-        Ok(Some(message_id))
+        Ok(Queue::Queued(message_id))
+    }
+
+    /// Why automatic mail to `email` under `limit` must not go out now, if it must not.
+    async fn held(&self, tx: &mut StoreTx, email: &str, limit: Limit<'_>) -> anyhow::Result<Option<String>> {
+        let out = &self.cfg.outbox;
+        let window = crate::store::ms_of(out.auto_window);
+        match limit {
+            Limit::None => Ok(None),
+            Limit::Note => tx.auto_mail_blocked(email, out.auto_limit, window).await,
+            Limit::Acknowledgement(text) => {
+                if let Some((subject, text)) = text
+                    && tx.same_question_acknowledged(email, subject, text, crate::store::now_ms() - window).await?
+                {
+                    return Ok(Some(format!(
+                        "the same mail from {email} was already acknowledged within {} (sent again, or a mail loop)",
+                        humantime::format_duration(out.auto_window)
+                    )));
+                }
+                tx.auto_mail_blocked(email, out.question_limit.max(out.auto_limit), window).await
+            }
+        }
+    }
+
+    /// Tells staff, in the request's staff thread, that mail meant for the city was held back.
+    pub(super) async fn tell_staff_held(
+        &self,
+        tx: &mut StoreTx,
+        id: RequestId,
+        what: &str,
+        queued: &Queue,
+    ) -> anyhow::Result<()> {
+        if let Queue::Held(reason) = queued {
+            self.notify_staff(tx, id, "staff_mail_held", &format!("{what}: {reason}"), &[]).await?;
+        }
+        Ok(())
     }
 
     /// An automatic answer (`Auto-Submitted: auto-replied`) to the sender of `mail`, in their
@@ -160,7 +225,7 @@ impl Intake {
             tracking: None,
             rendered,
             attachments: &[],
-            rate_limited: false,
+            limit: Limit::None,
             event: None,
         }
     }
@@ -174,14 +239,15 @@ impl Intake {
         mail: &InboundMail,
         kind: &str,
         rendered: Rendered,
+        limit: Limit<'_>,
         event: Option<&'static str>,
-    ) -> anyhow::Result<Option<String>> {
+    ) -> anyhow::Result<Queue> {
         let to = mailbox(&mail.from_name, &mail.from)?;
         let q = Queued {
             request: Some(RequestId(row.id)),
             reply_to: self.city_reply_to(&row.tracking),
             tracking: Some(row.tracking.clone()),
-            rate_limited: true,
+            limit,
             event,
             ..self.answer(mail, kind, to, rendered)
         };
@@ -288,12 +354,12 @@ impl Intake {
                     tracking: Some(row.tracking.clone()),
                     rendered,
                     attachments: &[],
-                    rate_limited: false,
+                    limit: Limit::None,
                     event: None,
                 },
             )
             .await?;
-        if let Some(id) = message_id.filter(|_| thread.is_empty()) {
+        if let Some(id) = message_id.message_id().filter(|_| thread.is_empty()) {
             tx.set_staff_thread(request, &id).await?;
         }
         Ok(())
@@ -366,11 +432,13 @@ impl Intake {
                 tracking: Some(row.tracking.clone()),
                 rendered,
                 attachments,
-                rate_limited: false,
+                limit: Limit::None,
                 event: None,
             },
         )
         .await?
-        .context("staff-written mail is never rate-limited")
+        .message_id()
+        .map(str::to_string)
+        .context("staff-written mail is never held")
     }
 }

@@ -23,6 +23,7 @@ mod arrival;
 mod automatic;
 pub mod commands;
 pub mod decide;
+pub mod fault;
 mod follow_up;
 mod mailer;
 mod matching;
@@ -224,6 +225,11 @@ impl Intake {
             Err(e) => {
                 tx.rollback_to("message").await?;
                 tx.release("message");
+                if fault::ours(&e) {
+                    // The database or the deployment failed, not the message: it stays in the
+                    // inbox, uncounted, and the batch is retried with backoff.
+                    return Err(e.context("a fault of ours, not of the message: it stays in the inbox"));
+                }
                 let attempts = {
                     let mut f = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     let n = f.entry(key.clone()).or_insert(0);

@@ -2,7 +2,7 @@
 //! have them); oversize mail, with a polite note to a person who sent it.
 //! Talks to: [`crate::store`], [`super::mailer`].
 
-use super::mailer::{Queued, mailbox};
+use super::mailer::{Limit, Queued, mailbox};
 use super::{Intake, Outcome, Position, size_i64};
 use crate::inbound::{self, Classification};
 use crate::outbound::render::{TooLargeContext, human_bytes};
@@ -85,7 +85,7 @@ impl Intake {
                 intake_address: self.cfg.intake.address.clone(),
             };
             let rendered = self.templates.render("too_large", &ctx)?;
-            self.queue(tx, Queued { rate_limited: true, ..self.answer(&mail, "too_large", to, rendered) }).await?;
+            self.queue(tx, Queued { limit: Limit::Note, ..self.answer(&mail, "too_large", to, rendered) }).await?;
         }
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
         tracing::warn!(uid = pos.uid, reason, "message quarantined");

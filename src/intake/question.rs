@@ -4,7 +4,7 @@
 
 use chrono::Datelike as _;
 
-use super::mailer::mailbox;
+use super::mailer::{Limit, mailbox};
 use super::outcome::NewRequestError;
 use super::{Decision, Intake, Outcome, Position, size_i64};
 use crate::domain::{RequestId, RequestStatus, add_business_days};
@@ -150,21 +150,24 @@ impl Intake {
         )
         .await?;
 
-        // The acknowledgement, rendered now so its bytes and Message-ID are fixed in the row.
+        // The acknowledgement, rendered now so its bytes and Message-ID are fixed in the row. A
+        // template or store failure here is ours, never the message's (see [`super::fault`]).
         let template = decision.template;
-        let rendered = self
-            .templates
-            .render(template, &self.ack_context(&row))
-            .map_err(|e| NewRequestError::Unusable(e.to_string()))?;
-        self.auto_reply(tx, &row, mail, template, rendered, Some("acknowledgement queued"))
-            .await
-            .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
+        let rendered = self.templates.render(template, &self.ack_context(&row)).map_err(anyhow::Error::from)?;
+        let limit = Limit::Acknowledgement(Some((&mail.subject, &mail.text)));
+        let acknowledged =
+            self.auto_reply(tx, &row, mail, template, rendered, limit, Some("acknowledgement queued")).await?;
         if decision.status == RequestStatus::Acknowledged {
             let names: Vec<String> = mail.attachments.iter().map(|a| a.filename.clone()).collect();
-            self.notify_staff_on(tx, &row, "staff_new_request", &mail.text, &names)
-                .await
-                .map_err(|e| NewRequestError::Unusable(format!("{e:#}")))?;
+            self.notify_staff_on(tx, &row, "staff_new_request", &mail.text, &names).await?;
         }
+        self.tell_staff_held(
+            tx,
+            request_id,
+            &format!("the acknowledgement ({template}) to {}", mail.from),
+            &acknowledged,
+        )
+        .await?;
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
         Ok(Outcome::Request { tracking, eligibility: elig.outcome })
     }

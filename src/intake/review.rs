@@ -1,7 +1,7 @@
 //! The review queue: approve (give the request its city and answer the official) or reject.
 //! Talks to: [`crate::store`], [`super::mailer`].
 
-use super::mailer::{Queued, mailbox};
+use super::mailer::{Limit, Queue, Queued, mailbox};
 use super::{Actor, ApplyError, Intake};
 use crate::domain::{RequestId, RequestStatus, TrackingNumber};
 use crate::intake::commands::CommandError;
@@ -37,26 +37,30 @@ impl Intake {
             let template = row.eligibility.ack_template();
             let rendered = self.templates.render(template, &self.ack_context(&row)).map_err(anyhow::Error::from)?;
             let (parent, references) = self.city_thread(&mut tx, id, &row.official_email).await?;
-            self.queue(
-                &mut tx,
-                Queued {
-                    request: Some(id),
-                    kind: template,
-                    to: vec![mailbox(&row.official_name, &row.official_email)?],
-                    cc: vec![],
-                    reply_to: self.city_reply_to(&row.tracking),
-                    in_reply_to: parent.as_deref(),
-                    references,
-                    auto_submitted: Some("auto-replied"),
-                    tracking: Some(row.tracking.clone()),
-                    rendered,
-                    attachments: &[],
-                    rate_limited: true,
-                    event: None,
-                },
-            )
-            .await?;
-            summary.push_str(&format!("; {template} queued"));
+            let queued = self
+                .queue(
+                    &mut tx,
+                    Queued {
+                        request: Some(id),
+                        kind: template,
+                        to: vec![mailbox(&row.official_name, &row.official_email)?],
+                        cc: vec![],
+                        reply_to: self.city_reply_to(&row.tracking),
+                        in_reply_to: parent.as_deref(),
+                        references,
+                        auto_submitted: Some("auto-replied"),
+                        tracking: Some(row.tracking.clone()),
+                        rendered,
+                        attachments: &[],
+                        limit: Limit::Acknowledgement(None),
+                        event: None,
+                    },
+                )
+                .await?;
+            match &queued {
+                Queue::Queued(_) => summary.push_str(&format!("; {template} queued")),
+                Queue::Held(reason) => summary.push_str(&format!("; {template} NOT sent: {reason}")),
+            }
         }
         if add_contact {
             summary.push_str(&format!("; {} recorded as a contact", row.official_email));

@@ -14,9 +14,10 @@ use serde::Serialize;
 use crate::inbound::one_line;
 
 /// The mails we send, each with its three template files.
-pub const TEMPLATE_NAMES: [&str; 13] = [
+pub const TEMPLATE_NAMES: [&str; 14] = [
     "too_large",
     "staff_delivery_failed",
+    "staff_mail_held",
     "ack_eligible",
     "ack_not_eligible",
     "ack_unknown_city",
@@ -422,7 +423,9 @@ impl Templates {
                 "ack_eligible" | "ack_not_eligible" | "ack_unknown_city" | "ack_received" | "followup_added" => {
                     vec![json(&ack), json(&AckContext { city: None, ..ack.clone() })]
                 }
-                "staff_new_request" | "staff_followup" | "staff_delivery_failed" => vec![json(&staff)],
+                "staff_new_request" | "staff_followup" | "staff_delivery_failed" | "staff_mail_held" => {
+                    vec![json(&staff)]
+                }
                 "reply" | "response" => vec![json(&response(false)), json(&response(true))],
                 "staff_command_error" => vec![json(&command_error(&ack.tag)), json(&command_error(""))],
                 "too_large" => vec![json(&too_large)],

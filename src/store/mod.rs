@@ -13,6 +13,7 @@
 
 mod admin;
 mod cities;
+mod loops;
 mod mailbox_state;
 mod messages;
 mod outbox;

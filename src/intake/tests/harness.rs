@@ -78,6 +78,20 @@ impl Harness {
         Harness { intake, store, uid: 0, _dir: dir }
     }
 
+    /// The database file.
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("intake311.db")
+    }
+
+    /// Handles `raw` at IMAP `uid` and commits; the error is returned, as the poller sees it.
+    pub async fn try_deliver(&mut self, raw: &str, uid: u32) -> anyhow::Result<Outcome> {
+        let pos = Position { mailbox: "INBOX", uidvalidity: 1, uid };
+        let mut tx = self.store.begin().await?;
+        let outcome = self.intake.handle(&mut tx, pos, raw.as_bytes(), Parsed::new(raw.as_bytes(), None)).await?;
+        self.intake.commit(tx, 1).await?;
+        Ok(outcome)
+    }
+
     /// Handles `raw` as the next message of the inbox and commits.
     pub async fn deliver(&mut self, raw: &str) -> Outcome {
         self.deliver_at(raw, None).await

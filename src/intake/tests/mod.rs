@@ -5,4 +5,5 @@
 mod decide_matrix;
 mod dispatch;
 mod harness;
+mod limits;
 mod staff_proof;

@@ -1,0 +1,29 @@
+//! The lookup behind the mail-loop limit on acknowledgements.
+
+use crate::store::StoreTx;
+
+impl StoreTx {
+    /// Whether a question from `email` with exactly this `subject` and `text`, received since
+    /// `since` (Unix ms), was already acknowledged: one mail sent again (a loop, or a resend), not
+    /// a person's new question.
+    pub async fn same_question_acknowledged(
+        &mut self,
+        email: &str,
+        subject: &str,
+        text: &str,
+        since: i64,
+    ) -> anyhow::Result<bool> {
+        let hit: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM messages m WHERE m.direction = 'in' AND m.kind = 'question' AND m.from_addr = $1 \
+             AND m.subject = $2 AND m.body_text = $3 AND m.created_at > $4 AND EXISTS (SELECT 1 FROM outbox o \
+             WHERE o.request_id = m.request_id AND o.kind LIKE 'ack\\_%' ESCAPE '\\') LIMIT 1",
+        )
+        .bind(email)
+        .bind(subject)
+        .bind(text)
+        .bind(since)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(hit.is_some())
+    }
+}
