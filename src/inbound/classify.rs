@@ -1,7 +1,11 @@
 //! What kind of mail this is, decided from the parsed message alone (pure).
 //!
 //! Rule 3 of the design: never talk to a robot. Automatic mail (auto-replies, bounces, lists,
-//! our own mail) is recorded and never answered.
+//! our own mail) is recorded and never answered. [`robots`] holds the signs beyond RFC 3834:
+//! feedback and DMARC reports, auto-reply subjects, list moderation notices, challenge-response
+//! mails and spam verdicts. [`classify_raw`] adds the ones only the raw header block shows.
+
+mod robots;
 
 use super::InboundMail;
 
@@ -59,53 +63,33 @@ pub fn classify(mail: &InboundMail, own_addresses: &[&str], own_domain: &str) ->
         return Classification::Automatic(format!("sender {}", mail.from));
     }
     if let Some(phrase) = out_of_office(&mail.subject) {
-        return Classification::Automatic(format!("out-of-office subject ({phrase})"));
+        return Classification::Automatic(format!("auto-reply subject ({phrase})"));
     }
-    Classification::Human
+    let signs = [
+        robots::feedback_report,
+        robots::dmarc_aggregate,
+        |m: &InboundMail| robots::reporter_sender(&m.from),
+        robots::list_notice,
+        robots::challenge,
+        |m: &InboundMail| robots::spam_subject(&m.subject),
+    ];
+    signs.iter().find_map(|sign| sign(mail)).map_or(Classification::Human, Classification::Automatic)
 }
 
-/// Subject phrases of automatic replies in the common languages (lower-case).
-const OUT_OF_OFFICE: [&str; 34] = [
-    "out of office",
-    "out of the office",
-    "automatic reply",
-    "auto reply",
-    "auto-reply",
-    "autoreply",
-    "auto response",
-    "auto-response",
-    "away from the office",
-    "on vacation",
-    "vacation reply",
-    "abwesenheitsnotiz",
-    "automatische antwort",
-    "abwesend",
-    "réponse automatique",
-    "reponse automatique",
-    "absence du bureau",
-    "respuesta automática",
-    "respuesta automatica",
-    "fuera de la oficina",
-    "risposta automatica",
-    "fuori ufficio",
-    "automatisch antwoord",
-    "afwezig",
-    "autosvar",
-    "frånvaro",
-    "fravær",
-    "automaattinen vastaus",
-    "poza biurem",
-    "automatyczna odpowiedź",
-    "resposta automática",
-    "fora do escritório",
-    "автоматический ответ",
-    "自動応答",
-];
+/// The auto-reply phrase a subject starts with, standing alone (see [`robots::auto_reply_subject`]).
+pub fn out_of_office(subject: &str) -> Option<String> {
+    robots::auto_reply_subject(subject)
+}
 
-/// The out-of-office phrase a subject starts with (after any reply prefixes), if any.
-pub fn out_of_office(subject: &str) -> Option<&'static str> {
-    let s = crate::outbound::render::strip_reply_prefixes(subject).to_lowercase();
-    OUT_OF_OFFICE.iter().copied().find(|p| s.starts_with(p))
+/// As [`classify`], and first the signs only the raw header block shows: the receiving server's
+/// spam verdict (`X-Spam-Flag`, `X-Spam-Status`, `X-Spam`, Rspamd's `X-Rspamd-Action`, ...) and
+/// an ARF `multipart/report; report-type=feedback-report`. `raw` may be the whole message or its
+/// header block only.
+pub fn classify_raw(raw: &[u8], mail: &InboundMail, own_addresses: &[&str], own_domain: &str) -> Classification {
+    match classify(mail, own_addresses, own_domain) {
+        Classification::Human => robots::header_verdict(raw).map_or(Classification::Human, Classification::Automatic),
+        automatic => automatic,
+    }
 }
 
 fn is_system_sender(addr: &str) -> bool {
@@ -114,67 +98,4 @@ fn is_system_sender(addr: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::inbound::parse;
-
-    fn mail(headers: &str) -> InboundMail {
-        let raw = format!(
-            "From: Jane <jane@dayton.gov>\r\nSubject: Question\r\nMessage-ID: <m1@dayton.gov>\r\n{headers}\r\nBody\r\n"
-        );
-        parse(raw.as_bytes()).expect("parses")
-    }
-
-    #[test]
-    fn a_person_is_human() {
-        assert_eq!(classify(&mail(""), &["intake@311.test"], "311.test"), Classification::Human);
-        assert_eq!(classify(&mail("Auto-Submitted: no\r\n"), &[], "311.test"), Classification::Human);
-        assert_eq!(classify(&mail("Precedence: first-class\r\n"), &[], ""), Classification::Human);
-    }
-
-    #[test]
-    fn robots_are_recognised() {
-        for h in [
-            "Auto-Submitted: auto-replied\r\n",
-            "Auto-Submitted: auto-generated; type=x\r\n",
-            "Precedence: bulk\r\n",
-            "Precedence: list\r\n",
-            "X-Autoreply: yes\r\n",
-            "X-Auto-Response-Suppress: All\r\n",
-            "List-Id: <city.lists.example>\r\n",
-            "List-Unsubscribe: <mailto:u@x>\r\n",
-            "Return-Path: <>\r\n",
-            "Return-Path: <MAILER-DAEMON@mx.example>\r\n",
-            "X-Intake311-Loop: intake@311.test\r\n",
-        ] {
-            assert!(matches!(classify(&mail(h), &[], "311.test"), Classification::Automatic(_)), "{h}");
-        }
-    }
-
-    #[test]
-    fn out_of_office_subjects_in_several_languages() {
-        for subject in [
-            "Out of Office: Water main financing",
-            "Automatic reply: [311-2026-0042] Re: Roads",
-            "AW: Abwesenheitsnotiz: Frage",
-            "Réponse automatique : absent",
-            "Respuesta automática: vacaciones",
-            "Autosvar: Semester",
-            "Automatyczna odpowiedź: urlop",
-        ] {
-            let m = mail("").clone();
-            let m = InboundMail { subject: subject.to_string(), ..m };
-            assert!(matches!(classify(&m, &[], ""), Classification::Automatic(_)), "{subject}");
-        }
-        let m = InboundMail { subject: "Question about out of office hours policy".into(), ..mail("") };
-        assert_eq!(classify(&m, &[], ""), Classification::Human, "only a leading phrase counts");
-    }
-
-    #[test]
-    fn our_own_mail_is_automatic() {
-        let m = mail("");
-        assert!(matches!(classify(&m, &["jane@dayton.gov"], "x"), Classification::Automatic(_)));
-        let raw = b"From: postmaster@x.org\r\nSubject: hi\r\n\r\nbody";
-        assert!(matches!(classify(&parse(raw).expect("parses"), &[], ""), Classification::Automatic(_)));
-    }
-}
+mod tests;
