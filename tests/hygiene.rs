@@ -14,10 +14,8 @@ const WAIT: Duration = Duration::from_secs(20);
 /// Waits until the outbox is empty and Postfix has delivered everything it accepted.
 async fn wait_until_quiet(env: &TestEnv) -> anyhow::Result<()> {
     let store = env.store().await?;
-    eventually(WAIT, "an empty outbox", || async {
-        Ok((store.outbox_stats().await?.pending == 0).then_some(()))
-    })
-    .await?;
+    eventually(WAIT, "an empty outbox", || async { Ok((store.outbox_stats().await?.pending == 0).then_some(())) })
+        .await?;
     env.servers.wait_queue_empty(WAIT).await?;
     Ok(())
 }
@@ -69,7 +67,11 @@ async fn robots_are_never_answered_and_only_a_repeated_mail_is_held() -> anyhow:
     wait_until_quiet(&env).await?;
 
     assert!(imap_fetch_all(&env.servers, UNKNOWN, "INBOX").await?.is_empty(), "a robot got mail");
-    assert_eq!(imap_fetch_all(&env.servers, DAYTON, "INBOX").await?.len(), 3, "three questions, three acknowledgements");
+    assert_eq!(
+        imap_fetch_all(&env.servers, DAYTON, "INBOX").await?.len(),
+        3,
+        "three questions, three acknowledgements"
+    );
     let held_notice = staff.iter().map(|m| subject_and_text(m)).find(|(s, _)| s.contains("Not sent to the city"));
     let (_, text) = held_notice.ok_or_else(|| anyhow::anyhow!("staff were not told of the held acknowledgement"))?;
     assert!(text.contains("already acknowledged"), "{text}");
@@ -82,7 +84,11 @@ async fn robots_are_never_answered_and_only_a_repeated_mail_is_held() -> anyhow:
         .iter()
         .find(|e| e.event == "automatic mail not sent")
         .ok_or_else(|| anyhow::anyhow!("not recorded: {events:?}"))?;
-    assert!(held.detail.contains("the same mail from mayor@daytonohio.gov was already acknowledged"), "{}", held.detail);
+    assert!(
+        held.detail.contains("the same mail from mayor@daytonohio.gov was already acknowledged"),
+        "{}",
+        held.detail
+    );
     assert!(!events.iter().any(|e| e.event == "acknowledgement queued"), "held back, yet said queued: {events:?}");
     let first = store.list_requests(None, 4).await?.pop().ok_or_else(|| anyhow::anyhow!("no first request"))?;
     assert_ne!(first.id, again.id);

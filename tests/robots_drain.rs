@@ -117,7 +117,6 @@ async fn robots_get_no_answer_and_people_get_theirs() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs intake to classify with inbound::classify::classify_raw (the verdict headers)"]
 async fn spam_by_header_verdict_gets_no_answer() -> anyhow::Result<()> {
     let all = fixtures()?;
     let chosen: Vec<Fixture> = all

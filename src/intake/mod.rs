@@ -278,7 +278,9 @@ impl Intake {
             return self.record_bounce(tx, pos, raw, &mail, &b).await;
         }
         let own = [self.cfg.intake.address.as_str(), self.from.email.as_ref()];
-        if let Classification::Automatic(reason) = inbound::classify(&mail, &own, &self.cfg.message_id_domain) {
+        if let Classification::Automatic(reason) =
+            inbound::classify::classify_raw(raw, &mail, &own, &self.cfg.message_id_domain)
+        {
             return self.record_automatic(tx, pos, raw, &mail, &reason).await;
         }
         let _t = metrics::timer(Stage::Intake);

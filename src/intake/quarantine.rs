@@ -74,7 +74,9 @@ impl Intake {
         let header_id = header_message_id(header).unwrap_or_default();
         tx.insert_quarantine(None, pos.tuple(), from, subject, size_i64(size), &header_id, reason).await?;
         let own = [self.cfg.intake.address.as_str(), self.from.email.as_ref()];
-        let human = parsed.filter(|m| inbound::classify(m, &own, &self.cfg.message_id_domain) == Classification::Human);
+        let human = parsed.filter(|m| {
+            inbound::classify::classify_raw(header, m, &own, &self.cfg.message_id_domain) == Classification::Human
+        });
         if let Some((mail, to)) = human.and_then(|m| mailbox(&m.from_name, &m.from).ok().map(|to| (m, to))) {
             let ctx = TooLargeContext {
                 service_name: self.cfg.intake.service_name.clone(),
