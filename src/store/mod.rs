@@ -18,6 +18,7 @@ mod messages;
 mod outbox;
 mod owner;
 mod requests;
+pub mod schema;
 mod staff;
 
 use std::str::FromStr;
