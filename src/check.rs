@@ -1,10 +1,12 @@
-//! `intake311 check`: is this deployment ready? One line per check; any failure makes the
-//! command exit non-zero. Checks the config, the database (opened and migrated), the
-//! templates, IMAP (connect, TLS, login, the inbox and folders) and SMTP (connect, EHLO,
-//! STARTTLS/TLS, AUTH).
+//! `intake311 check`: is this deployment ready? One line per check (as text, or as JSON with
+//! `--json`); any failure makes the command exit non-zero. Checks the config, the database
+//! (opened, and its schema compared with this binary's; `check` never migrates), the templates,
+//! IMAP (connect, TLS, login, the inbox) and SMTP (connect, EHLO, STARTTLS/TLS, AUTH).
 
 use std::fmt;
 use std::path::Path;
+
+use serde::Serialize;
 
 use crate::config::Config;
 use crate::mailbox::ImapConn;
@@ -13,7 +15,7 @@ use crate::outbound::smtp::Smtp;
 use crate::store::Store;
 
 /// One line of the report.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CheckLine {
     pub name: &'static str,
     pub ok: bool,
@@ -26,6 +28,34 @@ impl fmt::Display for CheckLine {
     }
 }
 
+/// Every check's line, in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Whether every check passed.
+    pub ok: bool,
+    pub checks: Vec<CheckLine>,
+}
+
+impl Report {
+    fn new(checks: Vec<CheckLine>) -> Report {
+        Report { ok: checks.iter().all(|l| l.ok), checks }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for l in &self.checks {
+            if !first {
+                writeln!(f)?;
+            }
+            first = false;
+            write!(f, "{l}")?;
+        }
+        Ok(())
+    }
+}
+
 fn line(name: &'static str, r: anyhow::Result<String>) -> CheckLine {
     match r {
         Ok(detail) => CheckLine { name, ok: true, detail },
@@ -34,25 +64,32 @@ fn line(name: &'static str, r: anyhow::Result<String>) -> CheckLine {
 }
 
 /// Runs every check; a config that does not load is the only check then.
-pub async fn run(config_path: Option<&Path>) -> Vec<CheckLine> {
+pub async fn run(config_path: Option<&Path>) -> Report {
     let cfg = match Config::load(config_path) {
         Ok(c) => c,
-        Err(e) => return vec![CheckLine { name: "config", ok: false, detail: e.to_string() }],
+        Err(e) => return Report::new(vec![CheckLine { name: "config", ok: false, detail: e.to_string() }]),
     };
     let mut lines = vec![CheckLine { name: "config", ok: true, detail: format!("loaded from {}", cfg.source) }];
     lines.push(line("database", check_database(&cfg).await));
     lines.push(line("templates", check_templates(&cfg)));
     lines.push(line("imap", check_imap(&cfg).await));
     lines.push(line("smtp", check_smtp(&cfg).await));
-    lines
+    Report::new(lines)
 }
 
 async fn check_database(cfg: &Config) -> anyhow::Result<String> {
     let store = Store::connect(&cfg.database.url, 1).await?;
-    let applied = store.migrate().await?;
-    let requests = store.count_requests().await?;
+    let schema = store.schema_state().await;
+    let result = match schema {
+        Ok(s) if s.is_current() => {
+            let requests = store.count_requests().await;
+            requests.map(|n| format!("{} ok, {s}, {n} request(s)", cfg.database.url))
+        }
+        Ok(s) => Err(anyhow::anyhow!("{}: {s}", cfg.database.url)),
+        Err(e) => Err(e),
+    };
     store.close().await;
-    Ok(format!("{} ok, {applied} migration(s) applied now, {requests} request(s)", cfg.database.url))
+    result
 }
 
 fn check_templates(cfg: &Config) -> anyhow::Result<String> {

@@ -16,5 +16,6 @@ pub mod mailbox;
 pub mod metrics;
 pub mod outbound;
 pub mod registry;
+pub mod services;
 pub mod store;
 pub mod tls;

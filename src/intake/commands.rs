@@ -51,6 +51,47 @@ pub struct StaffMessage {
     pub had_commands: bool,
 }
 
+impl StaffMessage {
+    fn with(kind: BodyKind, changes: Vec<Change>, body: String) -> StaffMessage {
+        StaffMessage { kind, changes, body, had_commands: true }
+    }
+
+    /// `#respond`: the finished response, sent to the official (status responded).
+    pub fn respond(body: impl Into<String>) -> StaffMessage {
+        Self::with(BodyKind::Respond, Vec::new(), body.into())
+    }
+
+    /// `#reply`: an intermediate message to the official (status waiting_on_city).
+    pub fn reply(body: impl Into<String>) -> StaffMessage {
+        Self::with(BodyKind::Reply, Vec::new(), body.into())
+    }
+
+    /// `#note`: an internal note, never sent.
+    pub fn note(body: impl Into<String>) -> StaffMessage {
+        Self::with(BodyKind::Note, Vec::new(), body.into())
+    }
+
+    /// `#assign WHO`.
+    pub fn assign(who: Assignee) -> StaffMessage {
+        Self::with(BodyKind::Note, vec![Change::Assign(who)], String::new())
+    }
+
+    /// `#status STATUS`.
+    pub fn status(status: RequestStatus) -> StaffMessage {
+        Self::with(BodyKind::Note, vec![Change::Status(status)], String::new())
+    }
+
+    /// `#close`.
+    pub fn close() -> StaffMessage {
+        Self::with(BodyKind::Note, vec![Change::Close], String::new())
+    }
+
+    /// Whether applying it queues mail to the official (`#reply` or `#respond`).
+    pub fn sends_mail(&self) -> bool {
+        matches!(self.kind, BodyKind::Reply | BodyKind::Respond)
+    }
+}
+
 /// A command that cannot be applied, in words for the staff member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandError(pub String);
@@ -206,6 +247,20 @@ mod tests {
         assert!(looks_like_commands("#respond\nDear Mayor"));
         assert!(!looks_like_commands("Hello #1 team"));
         assert!(!looks_like_commands(""));
+    }
+
+    #[test]
+    fn constructors_equal_what_the_parser_makes() {
+        let parsed = |s: &str| parse(s).expect(s);
+        assert_eq!(StaffMessage::respond("Dear Mayor"), parsed("#respond\nDear Mayor"));
+        assert_eq!(StaffMessage::reply("Which year?"), parsed("#reply\nWhich year?"));
+        assert_eq!(StaffMessage::note("Called"), parsed("#note\nCalled"));
+        assert_eq!(StaffMessage::assign(Assignee::Email("ana@311.test".into())), parsed("#assign ana@311.test"));
+        assert_eq!(StaffMessage::assign(Assignee::Me), parsed("#assign me"));
+        assert_eq!(StaffMessage::status(RequestStatus::InProgress), parsed("#status in_progress"));
+        assert_eq!(StaffMessage::close(), parsed("#close"));
+        assert!(StaffMessage::respond("x").sends_mail() && StaffMessage::reply("x").sends_mail());
+        assert!(!StaffMessage::note("x").sends_mail() && !StaffMessage::close().sends_mail());
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod messages;
 mod outbox;
 mod owner;
 mod requests;
+pub mod schema;
 mod staff;
 mod threading;
 

@@ -44,8 +44,8 @@ pub fn repo_root() -> PathBuf {
 }
 
 impl TestEnv {
-    /// Starts the servers, creates the usual mailboxes, writes a config, imports the example
-    /// city list. Fails with the reason when the servers cannot be started.
+    /// Starts the servers, creates the usual mailboxes, writes a config, creates the schema,
+    /// imports the example city list. Fails with the reason when the servers cannot be started.
     pub fn new(security: Security) -> anyhow::Result<TestEnv> {
         Self::with_settings(security, "")
     }
@@ -62,6 +62,9 @@ impl TestEnv {
         let config_path = dir.path().join("intake311.toml");
         let env = TestEnv { servers, dir, config_path, db_path };
         std::fs::write(&env.config_path, env.config_text(security, extra_outbox))?;
+        // Only `migrate` and `run` create or change the schema.
+        let out = env.cli(&["migrate"])?;
+        anyhow::ensure!(out.status.success(), "migrate failed: {}", String::from_utf8_lossy(&out.stderr));
         let out = env.cli(&["cities", "import", &repo_root().join("config/cities.example.csv").to_string_lossy()])?;
         anyhow::ensure!(out.status.success(), "cities import failed: {}", String::from_utf8_lossy(&out.stderr));
         Ok(env)

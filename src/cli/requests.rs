@@ -1,0 +1,180 @@
+//! `intake311 requests …`: tracked requests. Listing and showing read the store
+//! ([`intake311::services::request_view`]); every action goes through
+//! [`intake311::services::staff::act`], the same code as the `#` commands by mail.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+
+use intake311::domain::{RequestStatus, TrackingNumber};
+use intake311::intake::ApplyError;
+use intake311::intake::commands::{Assignee, StaffMessage};
+use intake311::services::request_view::request_view;
+use intake311::services::staff;
+use intake311::store::RequestRow;
+
+use super::output::{Table, emit};
+use super::{ActorArgs, Context, JsonArg, StatusArg, assignee_arg, tracking_arg};
+
+#[derive(Subcommand, Debug)]
+pub enum RequestsCmd {
+    /// List requests, newest first.
+    List {
+        /// Only requests with this status.
+        #[arg(long, value_enum, ignore_case = true)]
+        status: Option<StatusArg>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Show one request with its messages, mail out and timeline.
+    Show {
+        /// The tracking number (e.g. 311-2026-0001).
+        #[arg(value_parser = tracking_arg)]
+        tracking: TrackingNumber,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Send the finished response (body and attachments) to the official; status responded.
+    Respond(BodyArgs),
+    /// Send an intermediate message to the official (e.g. asking for details); status waiting_on_city.
+    Reply(BodyArgs),
+    /// Add an internal note; never sent.
+    Note(BodyArgs),
+    /// Assign the request to a staff member.
+    Assign {
+        /// The tracking number.
+        #[arg(value_parser = tracking_arg)]
+        tracking: TrackingNumber,
+        /// The staff member's address, or `me` (the actor).
+        #[arg(value_parser = assignee_arg, value_name = "EMAIL|me")]
+        assignee: Assignee,
+        #[command(flatten)]
+        who: ActorArgs,
+    },
+    /// Set the status (refused when the transition is not allowed).
+    Status {
+        /// The tracking number.
+        #[arg(value_parser = tracking_arg)]
+        tracking: TrackingNumber,
+        /// The new status.
+        #[arg(value_enum, ignore_case = true)]
+        status: StatusArg,
+        #[command(flatten)]
+        who: ActorArgs,
+    },
+    /// Close the request.
+    Close {
+        /// The tracking number.
+        #[arg(value_parser = tracking_arg)]
+        tracking: TrackingNumber,
+        #[command(flatten)]
+        who: ActorArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct BodyArgs {
+    /// The tracking number.
+    #[arg(value_parser = tracking_arg)]
+    tracking: TrackingNumber,
+    /// File with the text (Markdown or plain text).
+    #[arg(long, value_name = "FILE")]
+    body: PathBuf,
+    /// A file to attach (repeatable; with `respond` and `reply`).
+    #[arg(long = "attach", value_name = "FILE")]
+    attach: Vec<PathBuf>,
+    #[command(flatten)]
+    who: ActorArgs,
+}
+
+fn read_body(path: &Path) -> anyhow::Result<String> {
+    let body = std::fs::read_to_string(path).with_context(|| format!("reading --body {}", path.display()))?;
+    anyhow::ensure!(!body.trim().is_empty(), "--body {} is empty", path.display());
+    Ok(body.trim().to_string())
+}
+
+fn request_line(r: &RequestRow) -> String {
+    format!(
+        "{:<16} {:<16} {:<13} {:<22} {:<30} {}",
+        r.tracking,
+        r.status,
+        r.eligibility,
+        r.city.as_deref().unwrap_or("-"),
+        r.official_email,
+        r.subject
+    )
+}
+
+/// Applies one staff action and prints what happened; a refused command exits non-zero.
+async fn act(
+    ctx: &Context,
+    tracking: &TrackingNumber,
+    message: StaffMessage,
+    who: &ActorArgs,
+    files: &[PathBuf],
+) -> anyhow::Result<ExitCode> {
+    let mut attachments = Vec::new();
+    for f in files {
+        let data = std::fs::read(f).with_context(|| format!("reading attachment {}", f.display()))?;
+        let name = f.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        attachments.push(staff::attachment(&name, data));
+    }
+    let actor = ctx.actor(who).await?;
+    let intake = ctx.intake()?;
+    match staff::act(&intake, &ctx.cfg, tracking, &message, &actor, &attachments).await {
+        Ok(done) => {
+            println!("{}", done.summary);
+            if done.delivery != staff::Delivery::Nothing {
+                println!("{}", done.delivery);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ApplyError::Command(e)) => {
+            eprintln!("{tracking}: not applied: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(ApplyError::Internal(e)) => Err(e),
+    }
+}
+
+pub async fn run(ctx: Context, cmd: RequestsCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        RequestsCmd::List { status, limit, json } => {
+            let rows = ctx.store.list_requests(status.map(RequestStatus::from), limit).await?;
+            let header = format!(
+                "{:<16} {:<16} {:<13} {:<22} {:<30} subject",
+                "tracking", "status", "eligibility", "city", "official"
+            );
+            let footer = format!("{} request(s)", rows.len());
+            emit(json.json, &Table { rows: &rows, header: Some(header), line: request_line, footer })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RequestsCmd::Show { tracking, json } => {
+            let view = request_view(&ctx.store, &tracking).await?.with_context(|| format!("no request {tracking}"))?;
+            emit(json.json, &view)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RequestsCmd::Respond(a) => {
+            act(&ctx, &a.tracking, StaffMessage::respond(read_body(&a.body)?), &a.who, &a.attach).await
+        }
+        RequestsCmd::Reply(a) => {
+            act(&ctx, &a.tracking, StaffMessage::reply(read_body(&a.body)?), &a.who, &a.attach).await
+        }
+        RequestsCmd::Note(a) => {
+            anyhow::ensure!(a.attach.is_empty(), "a note is never sent, so it takes no --attach");
+            act(&ctx, &a.tracking, StaffMessage::note(read_body(&a.body)?), &a.who, &[]).await
+        }
+        RequestsCmd::Assign { tracking, assignee, who } => {
+            act(&ctx, &tracking, StaffMessage::assign(assignee), &who, &[]).await
+        }
+        RequestsCmd::Status { tracking, status, who } => {
+            act(&ctx, &tracking, StaffMessage::status(status.into()), &who, &[]).await
+        }
+        RequestsCmd::Close { tracking, who } => act(&ctx, &tracking, StaffMessage::close(), &who, &[]).await,
+    }
+}

@@ -1,0 +1,41 @@
+//! The operations people perform, shared by mail, the command line and (later) the web door.
+//!
+//! Owns: the city CSV import as a plan and its application ([`city_import`]), the city editing
+//! rules ([`cities`]), staff actions on a request with their immediate send ([`staff`]), the
+//! review queue ([`review`]), the one view of a request ([`request_view`]), quarantine entries
+//! ([`quarantine`]), and the crate's one [`sha256_hex`]. Each operation that changes something
+//! takes an [`Actor`], and its effects land in one transaction with the audit or timeline row.
+//! Talks to: [`crate::store`], [`crate::registry`], [`crate::intake`] (staff and review actions go
+//! through the same code as mail commands), [`crate::outbound`] (send now), [`crate::mailbox`]
+//! (quarantine moves).
+
+pub mod cities;
+pub mod city_import;
+pub mod quarantine;
+pub mod request_view;
+pub mod review;
+pub mod staff;
+
+pub use crate::intake::Actor;
+
+/// Lower-case hex SHA-256 of `data`: the digest recorded with a city import.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A Unix-ms timestamp as `YYYY-MM-DD HH:MM:SS UTC` (the raw number when out of range).
+pub fn fmt_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sha256_of_a_known_input() {
+        assert_eq!(super::sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(super::fmt_ms(0), "1970-01-01 00:00:00 UTC");
+    }
+}
