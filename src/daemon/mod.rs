@@ -1,15 +1,18 @@
 //! `intake311 run`: opens and migrates the database, compiles the templates, then runs the IMAP
-//! poller and the outbox worker as two tasks under one shutdown token. SIGINT or SIGTERM cancel
-//! the token; each task finishes the message or row in flight (a transaction is never cut in
-//! half) and returns.
+//! poller, the outbox worker and the watchdog as supervised tasks under one shutdown token
+//! ([`supervise`]). SIGINT or SIGTERM cancel the token; each task finishes the message or row in
+//! flight (a transaction is never cut in half) and returns. The first task to end on its own
+//! (return, error or panic) cancels the token too, and `run` then fails naming the task and the
+//! cause, so the process exits non-zero and a service manager restarts it.
 //!
 //! The loops only sleep, back off and reconnect; the work is in
 //! [`crate::mailbox::poller::poll_once`] and [`crate::outbound::worker::send_once`].
 
+pub mod supervise;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +23,7 @@ use crate::mailbox::poller::poll_once;
 use crate::outbound::smtp::Smtp;
 use crate::outbound::{Templates, worker};
 use crate::store::Store;
+use supervise::Supervisor;
 
 /// Opens the store, migrates it, and compiles the templates: what every mail-handling command needs.
 pub async fn prepare(cfg: &Config) -> anyhow::Result<(Store, Arc<Templates>)> {
@@ -51,12 +55,17 @@ async fn wait_for_signal() {
             }
         }
         _ => {
-            let _ = tokio::signal::ctrl_c().await;
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                // Without a signal handler only a task's end stops the daemon (or SIGKILL).
+                tracing::warn!(error = %e, "cannot listen for SIGINT/SIGTERM");
+                std::future::pending::<()>().await;
+            }
         }
     }
 }
 
-/// Runs the poller and the outbox worker until `cancel` fires (tests and the demo call this).
+/// Runs the poller, the outbox worker and the watchdog until `cancel` fires (tests and the demo
+/// call this) or one of them ends; the latter is an error naming the task and its cause.
 pub async fn run_until(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
     let (store, templates) = prepare(&cfg).await?;
@@ -72,23 +81,41 @@ pub async fn run_until(cfg: Config, cancel: CancellationToken) -> anyhow::Result
     );
     tracing::info!(config = %cfg.source, imap = %format!("{}:{}", cfg.imap.host, cfg.imap.port), smtp = %format!("{}:{}", cfg.smtp.host, cfg.smtp.port), "intake311 started");
 
-    let outbox = tokio::spawn(worker::run(
-        store.clone(),
-        transport,
-        Arc::clone(&cfg),
-        wake,
-        cancel.clone(),
-        Some((handed_over, backlog)),
-    ));
-    let poller = tokio::spawn(poller_loop(intake, Arc::clone(&cfg), cancel.clone()));
-    let watchdog = tokio::spawn(watchdog(store.clone(), Arc::clone(&cfg), cancel.clone()));
-    let (p, o, w) = tokio::join!(poller, outbox, watchdog);
-    p.context("poller task")?;
-    o.context("outbox task")?;
-    w.context("watchdog task")?;
+    let mut tasks = Supervisor::new();
+    let (worker_store, worker_cfg, worker_cancel) = (store.clone(), Arc::clone(&cfg), cancel.clone());
+    tasks.spawn("outbox worker", async move {
+        worker::run(worker_store, transport, worker_cfg, wake, worker_cancel, Some((handed_over, backlog))).await;
+        Ok(())
+    });
+    let (poller_cfg, poller_cancel) = (Arc::clone(&cfg), cancel.clone());
+    tasks.spawn("IMAP poller", async move {
+        poller_loop(intake, poller_cfg, poller_cancel).await;
+        Ok(())
+    });
+    let (watch_store, watch_cfg, watch_cancel) = (store.clone(), Arc::clone(&cfg), cancel.clone());
+    tasks.spawn("watchdog", async move {
+        watchdog(watch_store, watch_cfg, watch_cancel).await;
+        Ok(())
+    });
+    let ended = tasks.run(&cancel, stop_grace(&cfg)).await;
     store.close().await;
-    tracing::info!("intake311 stopped");
-    Ok(())
+    match ended {
+        Ok(()) => {
+            tracing::info!("intake311 stopped");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "intake311 stopped because a task ended; exiting non-zero");
+            Err(e.into())
+        }
+    }
+}
+
+/// How long the other tasks get to finish their work in flight once one has ended: one send
+/// (up to four SMTP steps of `smtp.timeout` each) and 30 s more. The systemd unit's
+/// `TimeoutStopSec` must be at least this (150 s with the default 30 s timeout).
+pub fn stop_grace(cfg: &Config) -> Duration {
+    cfg.smtp.timeout.saturating_mul(4).saturating_add(Duration::from_secs(30))
 }
 
 /// Once a minute: warn when no poll has succeeded for `imap.stall_warning`, or when the outbox
