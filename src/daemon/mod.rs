@@ -6,23 +6,23 @@
 //! cause, so the process exits non-zero and a service manager restarts it.
 //!
 //! The loops only sleep, back off and reconnect; the work is in
-//! [`crate::mailbox::poller::poll_once`] and [`crate::outbound::worker::send_once`].
+//! [`poller::poll_once`] and [`crate::outbound::worker::send_once`].
 
+pub mod poller;
 pub mod supervise;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::intake::Intake;
-use crate::mailbox::ImapConn;
-use crate::mailbox::poller::poll_once;
 use crate::outbound::smtp::Smtp;
 use crate::outbound::{Templates, worker};
 use crate::store::Store;
+use poller::poller_loop;
 use supervise::Supervisor;
 
 /// Opens the store, migrates it, and compiles the templates: what every mail-handling command needs.
@@ -141,113 +141,6 @@ pub async fn watchdog(store: Store, cfg: Arc<Config>, cancel: CancellationToken)
         }
         if backlog.len() == 4 && backlog.windows(2).all(|w| w[1] > w[0]) {
             tracing::warn!(pending = st.outbox.pending, oldest = ?st.outbox.oldest_pending_at, "outbox backlog keeps growing: is SMTP delivering?");
-        }
-    }
-}
-
-/// Connect, poll, wait (IDLE or sleep), repeat; on any error log the whole chain, back off
-/// (1 s doubling to 60 s) and reconnect.
-pub async fn poller_loop(intake: Intake, cfg: Arc<Config>, cancel: CancellationToken) {
-    let mut backoff = Duration::from_secs(1);
-    while !cancel.is_cancelled() {
-        match poll_session(&intake, &cfg, &cancel, &mut backoff).await {
-            Ok(()) => break,
-            Err(e) => {
-                tracing::error!(error = format!("{e:#}"), retry_in = ?backoff, "IMAP poller failed; reconnecting");
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {},
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(60));
-            }
-        }
-    }
-    tracing::info!("IMAP poller stopped");
-}
-
-/// One connection's life. Returns Ok only on shutdown.
-async fn poll_session(
-    intake: &Intake,
-    cfg: &Config,
-    cancel: &CancellationToken,
-    backoff: &mut Duration,
-) -> anyhow::Result<()> {
-    let imap = &cfg.imap;
-    let mut conn = ImapConn::connect(imap, &cfg.imap_password).await?;
-    conn.ensure_folders(&[&imap.processed_folder, &imap.quarantine_folder]).await?;
-    let use_idle = imap.idle && conn.has_idle;
-    tracing::info!(idle = use_idle, r#move = conn.has_move, "IMAP connected");
-    // Until when mail is "flowing": see `imap.burst_check`.
-    let mut burst_until: Option<Instant> = None;
-    loop {
-        let outcome = poll_once(&mut conn, intake, imap, cancel).await?;
-        *backoff = Duration::from_secs(1);
-        if outcome.handled() > 0 {
-            tracing::info!(
-                requests = outcome.requests,
-                follow_ups = outcome.follow_ups,
-                staff = outcome.staff,
-                duplicates = outcome.duplicates,
-                automatic = outcome.automatic,
-                quarantined = outcome.quarantined,
-                moved_only = outcome.moved_only,
-                "poll pass"
-            );
-            burst_until = Some(Instant::now() + crate::config::BURST_WINDOW);
-        }
-        if cancel.is_cancelled() {
-            conn.logout().await;
-            return Ok(());
-        }
-        if outcome.handled() > 0 {
-            continue; // more may have arrived meanwhile
-        }
-        let bursting = !imap.burst_check.is_zero() && burst_until.is_some_and(|t| Instant::now() < t);
-        if bursting {
-            // Mail is flowing: ask every `burst_check` rather than wait for the server's push
-            // (Dovecot delays IDLE notifications by 0.5 s to batch them).
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => {
-                        conn.logout().await;
-                        return Ok(());
-                    }
-                    _ = tokio::time::sleep(imap.burst_check) => {},
-                }
-                if conn.check_now().await? || burst_until.is_some_and(|t| Instant::now() >= t) {
-                    break;
-                }
-            }
-        } else if use_idle {
-            // Quiet: IDLE until the server reports mail or `limit` passes, in slices of
-            // `quiet_check` with a NOOP after each (see `imap.quiet_check`).
-            let limit = imap.idle_timeout.min(imap.poll_interval);
-            let slice = if imap.quiet_check.is_zero() { limit } else { imap.quiet_check.min(limit) };
-            let quiet_since = Instant::now();
-            loop {
-                let (next, wake) = conn.idle(slice, cancel).await?;
-                conn = next;
-                match wake {
-                    crate::mailbox::Wake::Shutdown => {
-                        conn.logout().await;
-                        return Ok(());
-                    }
-                    crate::mailbox::Wake::NewData => break,
-                    crate::mailbox::Wake::Timeout => {
-                        if quiet_since.elapsed() >= limit || conn.check_now().await? {
-                            break;
-                        }
-                    }
-                }
-            }
-        } else {
-            tokio::select! {
-                _ = cancel.cancelled() => {
-                    conn.logout().await;
-                    return Ok(());
-                }
-                _ = tokio::time::sleep(imap.poll_interval) => {},
-            }
         }
     }
 }

@@ -2,10 +2,11 @@
 //! fetch bodies in size-bounded batches, move a message (MOVE, or COPY + \Deleted + UID EXPUNGE),
 //! and wait for new mail with IDLE.
 //!
-//! Owns: the protocol. Decisions about a message belong to [`crate::intake`]; the loop that
-//! reconnects with backoff lives in [`crate::daemon`]. Every network step has a timeout.
+//! Owns: the protocol, and nothing above it. It talks to the config (server, TLS, folders) and
+//! the TLS helper only; what a message becomes is decided in intake, and the poll loop that
+//! hands messages there, reconnects and backs off is the daemon's poller. Every network step
+//! has a timeout.
 
-pub mod poller;
 pub mod quarantine;
 
 use std::time::Duration;
