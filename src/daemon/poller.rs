@@ -16,7 +16,7 @@ use tracing::Instrument as _;
 
 use crate::config::{Config, ImapSection};
 use crate::intake::{Intake, Outcome, Parsed, Position};
-use crate::mailbox::{ImapConn, Waiting, Wake};
+use crate::mailbox::{Fetched, ImapConn, Waiting, Wake};
 use crate::metrics::{self, Stage};
 use crate::store::Handled;
 
@@ -267,7 +267,7 @@ pub async fn poll_once(
                 [one] if one.is_large() => conn
                     .fetch_large(one.uid, one.size, cfg.max_message_bytes)
                     .await?
-                    .map(|raw| vec![(one.uid, raw)])
+                    .map(|fetched| vec![fetched])
                     .unwrap_or_default(),
                 _ => conn.fetch_bodies(&uids).await?,
             }
@@ -300,13 +300,15 @@ async fn handle_group(
     intake: &Intake,
     cfg: &ImapSection,
     uidvalidity: u32,
-    bodies: Vec<(u32, Vec<u8>)>,
+    bodies: Vec<Fetched>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<(Vec<Outcome>, Option<anyhow::Error>)> {
     // Parsing runs on a blocking thread, a few messages ahead of the transaction.
     let (parsed_tx, mut parsed_rx) = tokio::sync::mpsc::channel::<(u32, Vec<u8>, Parsed)>(8);
     let parser = tokio::task::spawn_blocking(move || {
-        for (uid, raw) in bodies {
+        for Fetched { uid, raw, internal_date } in bodies {
+            // arrival: wired into intake by the coordinator
+            let _arrival = internal_date;
             let parsed = Parsed::new(&raw);
             if parsed_tx.blocking_send((uid, raw, parsed)).is_err() {
                 break;
