@@ -1,11 +1,12 @@
 //! IMAP: connect (plain, STARTTLS or implicit TLS via rustls), log in, select, list new UIDs,
-//! fetch bodies in size-bounded batches, move a message (MOVE, or COPY + \Deleted + UID EXPUNGE),
-//! and wait for new mail with IDLE.
+//! fetch bodies with their INTERNALDATE in size-bounded batches, move a message (MOVE, or
+//! COPY + \Deleted + UID EXPUNGE), and wait for new mail with IDLE.
 //!
-//! Owns: the protocol. Decisions about a message belong to [`crate::intake`]; the loop that
-//! reconnects with backoff lives in [`crate::daemon`]. Every network step has a timeout.
+//! Owns: the protocol, and nothing above it. It talks to the config (server, TLS, folders) and
+//! the TLS helper only; what a message becomes is decided in intake, and the poll loop that
+//! hands messages there, reconnects and backs off is the daemon's poller. Every network step
+//! has a timeout.
 
-pub mod poller;
 pub mod quarantine;
 
 use std::time::Duration;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use async_imap::types::UnsolicitedResponse;
 use async_imap::{Client, Session};
+use chrono::{DateTime, FixedOffset};
 use futures::TryStreamExt as _;
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +45,16 @@ impl Waiting {
     pub fn is_large(&self) -> bool {
         self.size as usize > LARGE_CHUNK
     }
+}
+
+/// One message as fetched: its UID, its raw bytes and its INTERNALDATE (when the server
+/// received it, in the server's offset; `None` when the server sent none or one that does not
+/// parse).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub uid: u32,
+    pub raw: Vec<u8>,
+    pub internal_date: Option<DateTime<FixedOffset>>,
 }
 
 /// How an IDLE ended.
@@ -154,48 +166,58 @@ impl ImapConn {
         Ok(out)
     }
 
-    /// Raw bytes of the given UIDs (BODY.PEEK[], so nothing is marked read). A UID that vanished
-    /// meanwhile is simply absent from the result.
-    pub async fn fetch_bodies(&mut self, uids: &[u32]) -> anyhow::Result<Vec<(u32, Vec<u8>)>> {
+    /// Raw bytes and INTERNALDATE of the given UIDs (BODY.PEEK[], so nothing is marked read).
+    /// A UID that vanished meanwhile is simply absent from the result.
+    pub async fn fetch_bodies(&mut self, uids: &[u32]) -> anyhow::Result<Vec<Fetched>> {
         if uids.is_empty() {
             return Ok(Vec::new());
         }
         let set = uid_set(uids);
-        let mut out: Vec<(u32, Vec<u8>)> = Vec::with_capacity(uids.len());
+        let mut out: Vec<Fetched> = Vec::with_capacity(uids.len());
         {
             let mut stream =
-                timed(self.timeout, "UID FETCH bodies", self.session.uid_fetch(&set, "(UID BODY.PEEK[])")).await?;
+                timed(self.timeout, "UID FETCH bodies", self.session.uid_fetch(&set, "(UID INTERNALDATE BODY.PEEK[])"))
+                    .await?;
             // One response at a time: each is copied out and its buffer freed before the next,
             // so a batch never holds two copies of its bodies.
             while let Some(f) = timed(self.timeout * 4, "UID FETCH bodies", stream.try_next()).await? {
                 if let Some(uid) = f.uid {
-                    out.push((uid, f.body().unwrap_or_default().to_vec()));
+                    out.push(Fetched {
+                        uid,
+                        raw: f.body().unwrap_or_default().to_vec(),
+                        internal_date: f.internal_date(),
+                    });
                 }
             }
         }
-        out.sort_by_key(|(uid, _)| *uid);
+        out.sort_by_key(|m| m.uid);
         Ok(out)
     }
 
-    /// One large message, in `LARGE_CHUNK` pieces (`BODY.PEEK[]<offset.length>`) copied into one
-    /// buffer of its announced size: async-imap reads a whole literal into a buffer that grows by
-    /// reallocation, which for a 20 MB message held three copies at once. `None` when the
-    /// message vanished meanwhile.
-    pub async fn fetch_large(&mut self, uid: u32, size: u32, limit: u64) -> anyhow::Result<Option<Vec<u8>>> {
+    /// One large message, in `LARGE_CHUNK` pieces (`BODY.PEEK[]<offset.length>`, the first with
+    /// its INTERNALDATE) copied into one buffer of its announced size: async-imap reads a whole
+    /// literal into a buffer that grows by reallocation, which for a 20 MB message held three
+    /// copies at once. `None` when the message vanished meanwhile.
+    pub async fn fetch_large(&mut self, uid: u32, size: u32, limit: u64) -> anyhow::Result<Option<Fetched>> {
         let mut out: Vec<u8> = Vec::with_capacity(size as usize);
+        let mut internal_date = None;
         loop {
             let offset = out.len();
-            let query = format!("(UID BODY.PEEK[]<{offset}.{LARGE_CHUNK}>)");
+            let date_item = if offset == 0 { "INTERNALDATE " } else { "" };
+            let query = format!("(UID {date_item}BODY.PEEK[]<{offset}.{LARGE_CHUNK}>)");
             let piece = {
                 let stream =
                     timed(self.timeout, "UID FETCH part", self.session.uid_fetch(uid.to_string(), &query)).await?;
                 let fetches = timed(self.timeout, "UID FETCH part", stream.try_collect::<Vec<_>>()).await?;
+                if offset == 0 {
+                    internal_date = fetches.iter().filter(|f| f.uid == Some(uid)).find_map(|f| f.internal_date());
+                }
                 // Only a response that carries the body counts (a FLAGS update may come too).
                 match fetches.iter().filter(|f| f.uid == Some(uid)).find_map(|f| f.body()) {
                     Some(body) => body.to_vec(),
                     None if offset == 0 => return Ok(None),
                     // A size that is an exact multiple of the piece: nothing past the end.
-                    None if offset >= size as usize => return Ok(Some(out)),
+                    None if offset >= size as usize => return Ok(Some(Fetched { uid, raw: out, internal_date })),
                     None => anyhow::bail!("UID {uid}: no body in the FETCH of bytes {offset}.. ({size} announced)"),
                 }
             };
@@ -207,7 +229,7 @@ impl ImapConn {
                 if out.len() < size as usize {
                     anyhow::bail!("UID {uid}: the server sent {} of {size} bytes", out.len());
                 }
-                return Ok(Some(out));
+                return Ok(Some(Fetched { uid, raw: out, internal_date }));
             }
         }
     }

@@ -1,15 +1,22 @@
-//! One pass over the inbox: every waiting message, in UID order, is fetched (in batches bounded
-//! by count and bytes), handed to [`Intake`] and committed with the rest of its batch (a group
-//! commit: one fsync for up to `imap.fetch_batch` messages), and moved to the processed or
-//! quarantine folder only after that commit. A message whose position is already committed (a
-//! crash between commit and move) is only moved.
+//! The IMAP poller task: [`poller_loop`] connects, polls, waits (IDLE or sleep) and reconnects
+//! with backoff; [`poll_once`] is one pass over the inbox. Every waiting message, in UID order,
+//! is fetched (in batches bounded by count and bytes), handed to [`Intake`] and committed with
+//! the rest of its batch (a group commit: one fsync for up to `imap.fetch_batch` messages), and
+//! moved to the processed or quarantine folder only after that commit. A message whose position
+//! is already committed (a crash between commit and move) is only moved.
+//!
+//! Talks to [`crate::mailbox`] (the IMAP protocol), [`crate::intake`] (what a message becomes)
+//! and the store (the poll record, the group's transaction).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use super::{ImapConn, Waiting};
-use crate::config::ImapSection;
+use crate::config::{Config, ImapSection};
 use crate::intake::{Intake, Outcome, Parsed, Position};
+use crate::mailbox::{Fetched, ImapConn, Waiting, Wake};
 use crate::metrics::{self, Stage};
 use crate::store::Handled;
 
@@ -76,6 +83,113 @@ pub fn batches(waiting: &[Waiting], max_count: usize) -> Vec<Vec<Waiting>> {
     out
 }
 
+/// Connect, poll, wait (IDLE or sleep), repeat; on any error log the whole chain, back off
+/// (1 s doubling to 60 s) and reconnect.
+pub async fn poller_loop(intake: Intake, cfg: Arc<Config>, cancel: CancellationToken) {
+    let mut backoff = Duration::from_secs(1);
+    while !cancel.is_cancelled() {
+        match poll_session(&intake, &cfg, &cancel, &mut backoff).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), retry_in = ?backoff, "IMAP poller failed; reconnecting");
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {},
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+    tracing::info!("IMAP poller stopped");
+}
+
+/// One connection's life. Returns Ok only on shutdown.
+async fn poll_session(
+    intake: &Intake,
+    cfg: &Config,
+    cancel: &CancellationToken,
+    backoff: &mut Duration,
+) -> anyhow::Result<()> {
+    let imap = &cfg.imap;
+    let mut conn = ImapConn::connect(imap, &cfg.imap_password).await?;
+    conn.ensure_folders(&[&imap.processed_folder, &imap.quarantine_folder]).await?;
+    let use_idle = imap.idle && conn.has_idle;
+    tracing::info!(idle = use_idle, r#move = conn.has_move, "IMAP connected");
+    // Until when mail is "flowing": see `imap.burst_check`.
+    let mut burst_until: Option<Instant> = None;
+    loop {
+        let outcome = poll_once(&mut conn, intake, imap, cancel).await?;
+        *backoff = Duration::from_secs(1);
+        if outcome.handled() > 0 {
+            tracing::info!(
+                requests = outcome.requests,
+                follow_ups = outcome.follow_ups,
+                staff = outcome.staff,
+                duplicates = outcome.duplicates,
+                automatic = outcome.automatic,
+                quarantined = outcome.quarantined,
+                moved_only = outcome.moved_only,
+                "poll pass"
+            );
+            burst_until = Some(Instant::now() + crate::config::BURST_WINDOW);
+        }
+        if cancel.is_cancelled() {
+            conn.logout().await;
+            return Ok(());
+        }
+        if outcome.handled() > 0 {
+            continue; // more may have arrived meanwhile
+        }
+        let bursting = !imap.burst_check.is_zero() && burst_until.is_some_and(|t| Instant::now() < t);
+        if bursting {
+            // Mail is flowing: ask every `burst_check` rather than wait for the server's push
+            // (Dovecot delays IDLE notifications by 0.5 s to batch them).
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => {
+                        conn.logout().await;
+                        return Ok(());
+                    }
+                    _ = tokio::time::sleep(imap.burst_check) => {},
+                }
+                if conn.check_now().await? || burst_until.is_some_and(|t| Instant::now() >= t) {
+                    break;
+                }
+            }
+        } else if use_idle {
+            // Quiet: IDLE until the server reports mail or `limit` passes, in slices of
+            // `quiet_check` with a NOOP after each (see `imap.quiet_check`).
+            let limit = imap.idle_timeout.min(imap.poll_interval);
+            let slice = if imap.quiet_check.is_zero() { limit } else { imap.quiet_check.min(limit) };
+            let quiet_since = Instant::now();
+            loop {
+                let (next, wake) = conn.idle(slice, cancel).await?;
+                conn = next;
+                match wake {
+                    Wake::Shutdown => {
+                        conn.logout().await;
+                        return Ok(());
+                    }
+                    Wake::NewData => break,
+                    Wake::Timeout => {
+                        if quiet_since.elapsed() >= limit || conn.check_now().await? {
+                            break;
+                        }
+                    }
+                }
+            }
+        } else {
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    conn.logout().await;
+                    return Ok(());
+                }
+                _ = tokio::time::sleep(imap.poll_interval) => {},
+            }
+        }
+    }
+}
+
 /// Selects the inbox and handles everything waiting in it. Stops between two messages when
 /// `cancel` fires, never inside one.
 pub async fn poll_once(
@@ -130,7 +244,13 @@ pub async fn poll_once(
                 );
                 let header = conn.fetch_header(w.uid).await?.unwrap_or_default();
                 let mut tx = store.begin().await?;
-                let o = intake.quarantine_oversize(&mut tx, pos, w.size as usize, &header, &reason).await?;
+                let o = async {
+                    let o = intake.quarantine_oversize(&mut tx, pos, w.size as usize, &header, &reason).await?;
+                    record_outcome(&o);
+                    anyhow::Ok(o)
+                }
+                .instrument(message_span(w.uid))
+                .await?;
                 intake.commit(tx, 1).await?;
                 conn.move_message(w.uid, &cfg.quarantine_folder).await?;
                 out.count(&o);
@@ -153,7 +273,7 @@ pub async fn poll_once(
                 [one] if one.is_large() => conn
                     .fetch_large(one.uid, one.size, cfg.max_message_bytes)
                     .await?
-                    .map(|raw| vec![(one.uid, raw)])
+                    .map(|fetched| vec![fetched])
                     .unwrap_or_default(),
                 _ => conn.fetch_bodies(&uids).await?,
             }
@@ -173,6 +293,39 @@ pub async fn poll_once(
     Ok(out)
 }
 
+/// The span every inbound message is handled in. Intake records `message_id` once the mail is
+/// parsed; [`record_outcome`] fills in what the outcome names.
+fn message_span(uid: u32) -> tracing::Span {
+    tracing::info_span!("inbound", uid, message_id = tracing::field::Empty, tracking = tracing::field::Empty)
+}
+
+/// The tracking number an outcome names, if it names one.
+fn tracking_of(outcome: &Outcome) -> Option<String> {
+    match outcome {
+        Outcome::Request { tracking, .. } => Some(tracking.to_string()),
+        Outcome::FollowUp { tracking } | Outcome::StaffAction { tracking, .. } => Some(tracking.clone()),
+        Outcome::StaffRejected { .. }
+        | Outcome::Admin { .. }
+        | Outcome::Duplicate { .. }
+        | Outcome::Automatic { .. }
+        | Outcome::Quarantined { .. } => None,
+    }
+}
+
+/// Records on the current message span the tracking number (and, for a duplicate, the
+/// Message-ID) the outcome names, then logs the outcome in that span.
+fn record_outcome(outcome: &Outcome) {
+    let span = tracing::Span::current();
+    if let Some(tracking) = tracking_of(outcome) {
+        span.record("tracking", tracing::field::display(tracking));
+    }
+    // Intake records it once the mail is parsed; a duplicate names it in any case.
+    if let Outcome::Duplicate { message_id } = outcome {
+        span.record("message_id", message_id.as_str());
+    }
+    tracing::info!(outcome = %outcome, "handled");
+}
+
 /// One group commit: every fetched message is handled in one transaction (each under its own
 /// savepoint), the transaction commits once (one fsync for the group), and only then are the
 /// messages moved, one UID MOVE per destination folder. Stops taking new messages when `cancel`
@@ -186,14 +339,14 @@ async fn handle_group(
     intake: &Intake,
     cfg: &ImapSection,
     uidvalidity: u32,
-    bodies: Vec<(u32, Vec<u8>)>,
+    bodies: Vec<Fetched>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<(Vec<Outcome>, Option<anyhow::Error>)> {
     // Parsing runs on a blocking thread, a few messages ahead of the transaction.
     let (parsed_tx, mut parsed_rx) = tokio::sync::mpsc::channel::<(u32, Vec<u8>, Parsed)>(8);
     let parser = tokio::task::spawn_blocking(move || {
-        for (uid, raw) in bodies {
-            let parsed = Parsed::new(&raw, None);
+        for Fetched { uid, raw, internal_date } in bodies {
+            let parsed = Parsed::new(&raw, internal_date);
             if parsed_tx.blocking_send((uid, raw, parsed)).is_err() {
                 break;
             }
@@ -207,19 +360,14 @@ async fn handle_group(
             break;
         }
         let pos = Position { mailbox: &cfg.inbox, uidvalidity, uid };
-        let span =
-            tracing::info_span!("inbound", uid, message_id = tracing::field::Empty, tracking = tracing::field::Empty);
         let result = async {
             let outcome = intake.handle(&mut tx, pos, &raw, parsed).await;
-            if let Ok(Outcome::Request { tracking, .. }) = &outcome {
-                tracing::Span::current().record("tracking", tracing::field::display(tracking));
-            }
             if let Ok(o) = &outcome {
-                tracing::info!(outcome = %o, "handled");
+                record_outcome(o);
             }
             outcome
         }
-        .instrument(span)
+        .instrument(message_span(uid))
         .await;
         // The raw bytes are dropped here, message by message: a group holds at most one
         // fetch batch (`imap.fetch_batch` messages, about 16 MiB) at a time.
@@ -240,8 +388,7 @@ async fn handle_group(
         return Ok((Vec::new(), failure));
     }
     intake.commit(tx, done.len()).await?;
-    let (quarantined, processed): (Vec<&(u32, Outcome)>, Vec<&(u32, Outcome)>) =
-        done.iter().partition(|(_, o)| o.is_quarantined());
+    let (quarantined, processed): (Vec<_>, Vec<_>) = done.iter().partition(|(_, o)| o.is_quarantined());
     {
         let _t = metrics::timer(Stage::ImapMove);
         for (list, folder) in [(processed, &cfg.processed_folder), (quarantined, &cfg.quarantine_folder)] {
@@ -254,7 +401,58 @@ async fn handle_group(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+
+    /// Log lines written by a fmt subscriber, for reading back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The "handled" line an outcome gets, as the daemon's log would show it.
+    fn handled_line(outcome: &Outcome) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber =
+            tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).without_time().finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = message_span(42);
+            let _in = span.enter();
+            record_outcome(outcome);
+        });
+        let bytes = captured.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[test]
+    fn the_span_names_the_tracking_number_of_every_outcome_that_has_one() {
+        let request = Outcome::Request {
+            tracking: "311-2026-0007".parse().expect("a valid tracking number"),
+            eligibility: crate::domain::Eligibility::Eligible,
+        };
+        let follow_up = Outcome::FollowUp { tracking: "311-2026-0008".into() };
+        let staff = Outcome::StaffAction { tracking: "311-2026-0009".into(), summary: "assigned".into() };
+        for (outcome, tracking) in [(request, "311-2026-0007"), (follow_up, "311-2026-0008"), (staff, "311-2026-0009")]
+        {
+            let line = handled_line(&outcome);
+            assert!(line.contains(&format!("inbound{{uid=42 tracking={tracking}}}")), "{line}");
+            assert!(line.contains("handled"), "{line}");
+        }
+        let duplicate = handled_line(&Outcome::Duplicate { message_id: "q1@daytonohio.gov".into() });
+        assert!(duplicate.contains(r#"inbound{uid=42 message_id="q1@daytonohio.gov"}"#), "{duplicate}");
+        let automatic = handled_line(&Outcome::Automatic { reason: "out of office".into() });
+        assert!(automatic.contains("inbound{uid=42}"), "{automatic}");
+    }
 
     #[test]
     fn batches_respect_count_and_bytes() {
