@@ -17,4 +17,5 @@ pub mod metrics;
 pub mod outbound;
 pub mod registry;
 pub mod store;
+pub mod text;
 pub mod tls;

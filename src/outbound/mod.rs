@@ -57,7 +57,7 @@ fn raw_header(name: &'static str, value: String) -> anyhow::Result<HeaderValue> 
 /// The mailbox with its display name folded onto one line. lettre panics while formatting a
 /// name that contains CR or LF, and a sender controls the names we answer to.
 fn safe(mailbox: &Mailbox) -> Mailbox {
-    Mailbox::new(mailbox.name.as_deref().map(crate::inbound::one_line).filter(|n| !n.is_empty()), mailbox.email.clone())
+    Mailbox::new(mailbox.name.as_deref().map(crate::text::one_line).filter(|n| !n.is_empty()), mailbox.email.clone())
 }
 
 /// Builds the message (multipart/alternative, inside multipart/mixed when there are
@@ -65,7 +65,7 @@ fn safe(mailbox: &Mailbox) -> Mailbox {
 pub fn compose(env: &Envelope<'_>, rendered: &Rendered, attachments: &[OutAttachment]) -> anyhow::Result<Vec<u8>> {
     let mut builder = Message::builder()
         .from(safe(env.from))
-        .subject(crate::inbound::one_line(&rendered.subject))
+        .subject(crate::text::one_line(&rendered.subject))
         .message_id(Some(format!("<{}>", env.message_id)))
         .date_now();
     if let Some(r) = env.reply_to {
@@ -101,7 +101,7 @@ pub fn compose(env: &Envelope<'_>, rendered: &Rendered, attachments: &[OutAttach
             let ct = ContentType::parse(&a.content_type)
                 .or_else(|_| ContentType::parse("application/octet-stream"))
                 .map_err(|e| anyhow::anyhow!("content type of {}: {e}", a.filename))?;
-            let name = crate::inbound::sanitize_filename(&a.filename);
+            let name = crate::text::sanitize_filename(&a.filename);
             mixed = mixed.singlepart(Attachment::new(name).body(a.data.clone(), ct));
         }
         mixed
