@@ -1,11 +1,15 @@
-//! Everything we send: rendering ([`render`]), turning a rendered mail into RFC 5322 bytes with
+//! Everything we send: the templates ([`templates`]), their typed contexts ([`context`]) and
+//! staff Markdown ([`markdown`]), turning a rendered mail into RFC 5322 bytes with
 //! the headers that keep threads and robots in order ([`compose`]), and the outbox worker that
 //! sends queued rows through lettre ([`worker`]).
 //!
 //! Talks to: [`crate::store`] (outbox rows) and the SMTP server.
 
+pub mod context;
+pub mod markdown;
 pub mod render;
 pub mod smtp;
+pub mod templates;
 pub mod worker;
 
 use lettre::Message;
@@ -13,7 +17,8 @@ use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart};
 
-pub use render::{AckContext, Rendered, TemplateError, Templates};
+pub use context::AckContext;
+pub use templates::{Rendered, TemplateError, Templates};
 
 /// A new Message-ID (without angle brackets) in our domain. Fixed when the outbox row is
 /// written, so a resend after a crash carries the same one.
