@@ -183,8 +183,11 @@ pub struct IntakeSection {
     pub response_days: u32,
     /// Name of the service, as it signs its mail.
     pub service_name: String,
-    /// Directory with the handlebars templates.
-    pub templates_dir: PathBuf,
+    /// A folder of template overrides: a file there replaces the built-in template of the same
+    /// name (`intake311 templates export DIR` writes the built-in set to start from). Unset:
+    /// the built-in templates alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates_dir: Option<PathBuf>,
     /// Domain used in the Message-IDs we create; empty means the domain of `address`.
     pub message_id_domain: String,
     /// Whether a sub-domain of a registered city domain (mail.dayton.gov) matches the city.
@@ -306,7 +309,7 @@ impl Default for RawConfig {
                 tracking_prefix: "311".into(),
                 response_days: 10,
                 service_name: "311 for Cities".into(),
-                templates_dir: PathBuf::from("templates"),
+                templates_dir: None,
                 message_id_domain: String::new(),
                 match_subdomains: true,
                 followup_note: true,

@@ -18,7 +18,7 @@ use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart};
 
 pub use context::AckContext;
-pub use templates::{Rendered, TemplateError, Templates};
+pub use templates::{Rendered, TemplateError, Templates, export_builtin};
 
 /// A new Message-ID (without angle brackets) in our domain. Fixed when the outbox row is
 /// written, so a resend after a crash carries the same one.
