@@ -23,6 +23,7 @@ use secret::resolve_secret;
 pub use secret::{Secret, SecretSource};
 pub use sections::{
     DatabaseSection, ImapSection, IntakeSection, OutboxSection, ReplyToClosed, SmtpSection, TlsMode, Verification,
+    parse_timezone,
 };
 use validate::validate;
 
@@ -102,6 +103,7 @@ impl Default for RawConfig {
                 tracking_prefix: "311".into(),
                 response_days: 10,
                 service_name: "311 for Cities".into(),
+                timezone: chrono_tz::UTC,
                 templates_dir: None,
                 message_id_domain: String::new(),
                 match_subdomains: true,

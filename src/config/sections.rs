@@ -118,6 +118,11 @@ pub struct IntakeSection {
     pub response_days: u32,
     /// Name of the service, as it signs its mail.
     pub service_name: String,
+    /// The programme's time zone, an IANA name such as `America/Chicago` (default `UTC`): every
+    /// calendar date (the year in a tracking number, eligibility, the due date, the dates mail
+    /// and the timeline show) is taken in it.
+    #[serde(with = "tz_name")]
+    pub timezone: chrono_tz::Tz,
     /// A folder of template overrides: a file there replaces the built-in template of the same
     /// name (`intake311 templates export DIR` writes the built-in set to start from). Unset:
     /// the built-in templates alone.
@@ -189,4 +194,27 @@ pub struct OutboxSection {
     /// After a hard bounce, no automatic mail goes to that address for this long.
     #[serde(with = "humantime_serde")]
     pub bounce_suppress: Duration,
+}
+
+/// `intake.timezone` as written: an IANA zone name, parsed into a [`chrono_tz::Tz`]. A name the
+/// time-zone database does not know is refused with the value (figment adds the key).
+mod tz_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(tz: &chrono_tz::Tz, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(tz.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::Error> {
+        let name = String::deserialize(d)?;
+        super::parse_timezone(&name).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses an IANA time-zone name (`America/Chicago`, `Europe/Berlin`, `UTC`); the error says
+/// what was given and what is expected.
+pub fn parse_timezone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        format!("`{name}` is not an IANA time zone name (such as `America/Chicago`, `Europe/Berlin` or `UTC`)")
+    })
 }

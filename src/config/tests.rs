@@ -79,3 +79,51 @@ fn toml_errors_name_key_and_env_overrides_apply() {
     let missing = Config::load(Some(Path::new("/nonexistent.toml"))).expect_err("missing");
     assert!(missing.to_string().contains("/nonexistent.toml"));
 }
+
+/// A minimal valid config file with `extra` appended to its `[intake]` section.
+fn load_with_intake(extra: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[imap]\nuser = \"intake@311.test\"\npassword = \"pw\"\n[smtp]\nfrom = \"intake@311.test\"\n\
+             [intake]\naddress = \"intake@311.test\"\nstaff_address = \"staff@311.test\"\n{extra}\n"
+        ),
+    )
+    .expect("write");
+    Config::load(Some(&path))
+}
+
+#[test]
+fn timezone_defaults_to_utc_and_takes_an_iana_name() {
+    use chrono::{NaiveDate, TimeZone as _, Utc};
+    assert_eq!(load_with_intake("").expect("valid").intake.timezone, chrono_tz::UTC);
+    let cfg = load_with_intake("timezone = \"America/Chicago\"").expect("valid");
+    assert_eq!(cfg.intake.timezone, chrono_tz::America::Chicago);
+    // 02:00 UTC on 1 January is still 31 December in Chicago: the date the zone gives.
+    let arrival = Utc.with_ymd_and_hms(2027, 1, 1, 2, 0, 0).single().expect("instant");
+    assert_eq!(
+        arrival.with_timezone(&cfg.intake.timezone).date_naive(),
+        NaiveDate::from_ymd_opt(2026, 12, 31).expect("date")
+    );
+    // The default went through figment as a name and came back; other names parse too.
+    assert_eq!(parse_timezone("Europe/Berlin"), Ok(chrono_tz::Europe::Berlin));
+}
+
+#[test]
+fn a_bad_timezone_names_the_key_and_the_value() {
+    for bad in ["America/Chicag0", "CST6", "", "Central Time"] {
+        let err = load_with_intake(&format!("timezone = \"{bad}\"")).expect_err(bad).to_string();
+        assert!(err.contains("intake.timezone") && err.contains(&format!("`{bad}`")), "{bad}: {err}");
+    }
+    let err = load_with_intake("timezone = 5").expect_err("not a string").to_string();
+    assert!(err.contains("intake.timezone"), "{err}");
+}
+
+#[test]
+fn templates_dir_is_optional_and_an_old_value_still_reads() {
+    assert_eq!(load_with_intake("").expect("valid").intake.templates_dir, None);
+    let cfg = load_with_intake("templates_dir = \"templates\"").expect("valid");
+    assert_eq!(cfg.intake.templates_dir, Some(PathBuf::from("templates")));
+}
