@@ -18,4 +18,5 @@ pub mod outbound;
 pub mod registry;
 pub mod services;
 pub mod store;
+pub mod text;
 pub mod tls;

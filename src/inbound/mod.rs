@@ -14,6 +14,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::domain::normalize_email;
 
+/// Moved to [`crate::text`]; kept here so existing callers compile.
+pub use crate::text::{one_line, sanitize_filename};
 pub use classify::{Classification, classify};
 
 /// Why a message could not be turned into an [`InboundMail`]. The text goes into the quarantine
@@ -137,25 +139,6 @@ fn clean_id(id: &str) -> String {
 
 fn header_text(msg: &mail_parser::Message<'_>, name: &str) -> Option<String> {
     msg.header_raw(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
-}
-
-/// Collapses runs of white space (including CR/LF) to one space: nothing a sender writes in a
-/// subject or name can break a header line of ours.
-pub fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// A file name safe to show and store: the last path component, control and path characters
-/// replaced, never empty, at most 200 characters.
-pub fn sanitize_filename(name: &str) -> String {
-    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = last
-        .chars()
-        .map(|c| if c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
-        .take(200)
-        .collect();
-    let trimmed = cleaned.trim().trim_start_matches('.').trim();
-    if trimmed.is_empty() { "attachment".to_string() } else { trimmed.to_string() }
 }
 
 /// Parses raw RFC 5322 bytes.
@@ -378,19 +361,5 @@ Authentication-Results: forged.example; dmarc=pass\r\nFrom: a@dayton.gov\r\nSubj
         let raw = b"From: a@b.gov\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: multipart/alternative; boundary=\"y\"\r\n\r\n--y\r\n--x--\r\n";
         let _ = parse(raw); // must not panic, whatever the parser thinks of it
         assert_eq!(guarded(|| -> u8 { panic!("inside the parser") }), None);
-    }
-
-    #[test]
-    fn filenames_are_sanitised() {
-        assert_eq!(sanitize_filename("C:\\Users\\x\\memo.pdf"), "memo.pdf");
-        assert_eq!(sanitize_filename("../../.bashrc"), "bashrc");
-        assert_eq!(sanitize_filename("a\r\nb.txt"), "a__b.txt");
-        assert_eq!(sanitize_filename(""), "attachment");
-        assert_eq!(sanitize_filename("..."), "attachment");
-    }
-
-    #[test]
-    fn one_line_removes_header_breaks() {
-        assert_eq!(one_line("Hi\r\nBcc: victim@x"), "Hi Bcc: victim@x");
     }
 }

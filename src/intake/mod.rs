@@ -174,9 +174,9 @@ impl Intake {
         &self.store
     }
 
-    /// The calendar date of `at` in the programme's time zone.
+    /// The calendar date of `at` in the programme's time zone (`intake.timezone`).
     pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
-        at.date_naive()
+        at.with_timezone(&self.cfg.intake.timezone).date_naive()
     }
 
     /// Commits a group of handled messages (see [`Intake::handle`]) and wakes the outbox worker

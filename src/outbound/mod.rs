@@ -1,11 +1,15 @@
-//! Everything we send: rendering ([`render`]), turning a rendered mail into RFC 5322 bytes with
+//! Everything we send: the templates ([`templates`]), their typed contexts ([`context`]) and
+//! staff Markdown ([`markdown`]), turning a rendered mail into RFC 5322 bytes with
 //! the headers that keep threads and robots in order ([`compose`]), and the outbox worker that
 //! sends queued rows through lettre ([`worker`]).
 //!
 //! Talks to: [`crate::store`] (outbox rows) and the SMTP server.
 
+pub mod context;
+pub mod markdown;
 pub mod render;
 pub mod smtp;
+pub mod templates;
 pub mod worker;
 
 use lettre::Message;
@@ -13,7 +17,8 @@ use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart};
 
-pub use render::{AckContext, Rendered, TemplateError, Templates};
+pub use context::AckContext;
+pub use templates::{Rendered, TemplateError, Templates, export_builtin};
 
 /// A new Message-ID (without angle brackets) in our domain. Fixed when the outbox row is
 /// written, so a resend after a crash carries the same one.
@@ -57,7 +62,7 @@ fn raw_header(name: &'static str, value: String) -> anyhow::Result<HeaderValue> 
 /// The mailbox with its display name folded onto one line. lettre panics while formatting a
 /// name that contains CR or LF, and a sender controls the names we answer to.
 fn safe(mailbox: &Mailbox) -> Mailbox {
-    Mailbox::new(mailbox.name.as_deref().map(crate::inbound::one_line).filter(|n| !n.is_empty()), mailbox.email.clone())
+    Mailbox::new(mailbox.name.as_deref().map(crate::text::one_line).filter(|n| !n.is_empty()), mailbox.email.clone())
 }
 
 /// Builds the message (multipart/alternative, inside multipart/mixed when there are
@@ -65,7 +70,7 @@ fn safe(mailbox: &Mailbox) -> Mailbox {
 pub fn compose(env: &Envelope<'_>, rendered: &Rendered, attachments: &[OutAttachment]) -> anyhow::Result<Vec<u8>> {
     let mut builder = Message::builder()
         .from(safe(env.from))
-        .subject(crate::inbound::one_line(&rendered.subject))
+        .subject(crate::text::one_line(&rendered.subject))
         .message_id(Some(format!("<{}>", env.message_id)))
         .date_now();
     if let Some(r) = env.reply_to {
@@ -101,7 +106,7 @@ pub fn compose(env: &Envelope<'_>, rendered: &Rendered, attachments: &[OutAttach
             let ct = ContentType::parse(&a.content_type)
                 .or_else(|_| ContentType::parse("application/octet-stream"))
                 .map_err(|e| anyhow::anyhow!("content type of {}: {e}", a.filename))?;
-            let name = crate::inbound::sanitize_filename(&a.filename);
+            let name = crate::text::sanitize_filename(&a.filename);
             mixed = mixed.singlepart(Attachment::new(name).body(a.data.clone(), ct));
         }
         mixed

@@ -68,3 +68,22 @@ async fn without_internaldate_the_topmost_received_header_dates_it() {
     assert_eq!(row.received_on, "2026-12-31");
     assert!(h.sent().await.iter().any(|s| s.kind == "ack_eligible" && s.recipients == ["clerk@cityofflint.com"]));
 }
+
+#[tokio::test]
+async fn dates_are_taken_in_the_programme_time_zone() {
+    // 8 pm in Chicago on 31 December 2026 is already 1 January 2027 in UTC.
+    let mut h = Harness::with(|c| c.intake.timezone = chrono_tz::America::Chicago).await;
+    let internal = chrono::DateTime::parse_from_rfc3339("2026-12-31T20:00:00-06:00").ok();
+    let o = h.deliver_at(&question("Clerk <clerk@cityofflint.com>", "Water", "", "Lead service lines"), internal).await;
+    let Outcome::Request { tracking, eligibility } = o else { panic!("{o:?}") };
+    assert_eq!(tracking.to_string(), "311-2026-0001", "the year of the arrival date in Chicago");
+    assert_eq!(eligibility, crate::domain::Eligibility::Eligible, "Flint is eligible until 31 December");
+    let row = h.store.request_by_tracking(&tracking).await.expect("row").expect("request");
+    assert_eq!(row.received_on, "2026-12-31");
+    // In UTC the same moment is New Year's Day: another year, and Flint no longer eligible.
+    let mut utc = Harness::new().await;
+    let o = utc.deliver_at(&question("Clerk <clerk@cityofflint.com>", "Water", "", "Lead"), internal).await;
+    let Outcome::Request { tracking, eligibility } = o else { panic!("{o:?}") };
+    assert_eq!(tracking.to_string(), "311-2027-0001");
+    assert_eq!(eligibility, crate::domain::Eligibility::NotEligible);
+}

@@ -1,6 +1,5 @@
 //! [`Harness`]: an [`Intake`] over a fresh SQLite database in a temporary folder.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
@@ -62,12 +61,11 @@ impl Harness {
         raw.smtp.from = format!("311 for Cities <{INTAKE}>");
         raw.intake.address = INTAKE.into();
         raw.intake.staff_address = STAFF.into();
-        raw.intake.templates_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
         edit(&mut raw);
         let cfg = Arc::new(Config::from_raw(raw, "harness".into()).expect("config"));
         let store = Store::connect(&cfg.database.url, 1).await.expect("store");
         store.migrate().await.expect("migrate");
-        let templates = Templates::load(&cfg.intake.templates_dir).expect("templates");
+        let templates = Templates::load(cfg.intake.templates_dir.as_deref()).expect("templates");
         let rows = registry::parse_csv(CITIES.as_bytes()).expect("cities");
         let diff = registry::diff(&store.list_cities().await.expect("cities"), &rows, false).expect("diff");
         store.apply_city_diff(&diff, "harness", "fixture").await.expect("apply");

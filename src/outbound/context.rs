@@ -1,0 +1,207 @@
+//! The typed context of each kind of mail we send, and sample values of each for checking
+//! templates.
+//!
+//! Owns: what a template may use (one struct per kind of mail; strict mode makes any other
+//! field an error) and the sample shapes `Templates::render_samples` renders. Talks to:
+//! [`super::markdown`] for the sample response body.
+
+use serde::Serialize;
+
+use super::markdown::markdown_to_html;
+
+/// What every acknowledgement template can use.
+#[derive(Debug, Clone, Serialize)]
+pub struct AckContext {
+    pub service_name: String,
+    /// `311-2026-0042`
+    pub tracking: String,
+    /// `[311-2026-0042]`
+    pub tag: String,
+    /// The official's subject without leading Re:/Fwd: prefixes; `(no subject)` when empty.
+    pub subject: String,
+    pub official_name: String,
+    pub official_email: String,
+    /// `Dayton, OH` when a city was found.
+    pub city: Option<String>,
+    /// The promised response date, e.g. `Thursday, December 10, 2026`.
+    pub due_date: String,
+    pub response_days: u32,
+    pub intake_address: String,
+    /// Why the decision was made (for the not-eligible text).
+    pub reason: String,
+}
+
+/// Staff notices (`staff_new_request`, `staff_followup`): everything staff need, in their thread.
+#[derive(Debug, Clone, Serialize)]
+pub struct StaffContext {
+    pub service_name: String,
+    pub tracking: String,
+    pub tag: String,
+    pub subject: String,
+    /// `Dayton, OH`, or a description such as `unknown city` when none matched.
+    pub city: String,
+    pub official_name: String,
+    pub official_email: String,
+    pub due_date: String,
+    pub status: String,
+    pub eligibility: String,
+    pub reason: String,
+    /// The question (new requests) or what the follow-up adds (follow-ups).
+    pub text: String,
+    pub attachments: Vec<String>,
+    pub intake_address: String,
+    pub help: String,
+}
+
+/// What staff send to the city (`reply`, `response`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ResponseContext {
+    pub service_name: String,
+    pub tracking: String,
+    pub tag: String,
+    pub subject: String,
+    pub official_name: String,
+    /// The staff-written text, as written.
+    pub body_text: String,
+    /// The same text as HTML (Markdown rendered, raw HTML escaped). Insert with `{{{body_html}}}`.
+    pub body_html: String,
+    /// The text opens with its own greeting ([`opens_with_greeting`]), so the template leaves
+    /// out its "Dear …".
+    pub greeted: bool,
+    pub staff_name: String,
+    pub attachments: Vec<String>,
+    pub intake_address: String,
+}
+
+/// A command a staff member sent that could not be applied (`staff_command_error`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandErrorContext {
+    pub service_name: String,
+    /// `[311-2026-0042]`, or empty when no request matched.
+    pub tag: String,
+    pub subject: String,
+    pub error: String,
+    pub help: String,
+    pub intake_address: String,
+}
+
+/// The note to a person whose mail was over the size limit (`too_large`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TooLargeContext {
+    pub service_name: String,
+    pub subject: String,
+    pub official_name: String,
+    /// e.g. `31.4 MB`
+    pub size: String,
+    pub limit: String,
+    pub intake_address: String,
+}
+
+/// Bytes as a person reads them: `31.4 MB`, `512 KB`.
+pub fn human_bytes(n: u64) -> String {
+    let mb = n as f64 / 1_000_000.0;
+    if mb >= 1.0 { format!("{mb:.1} MB") } else { format!("{} KB", n.div_ceil(1000)) }
+}
+
+/// Replies to administrators' commands by mail (`admin_reply`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminContext {
+    pub service_name: String,
+    /// Their subject, without reply prefixes.
+    pub subject: String,
+    /// One line: what happened, e.g. `Dry run: nothing has changed yet`.
+    pub title: String,
+    /// Preformatted details (a diff, errors, instructions).
+    pub body: String,
+    pub intake_address: String,
+}
+
+/// The shapes of context `name` is rendered with when templates are checked (an
+/// acknowledgement with and without a city, a reply with and without the staff member's own
+/// greeting, a command error with and without a request); `None` for a name without samples.
+pub(crate) fn sample_shapes(name: &str) -> Option<Vec<serde_json::Value>> {
+    let s = |v: &str| v.to_string();
+    let ack = AckContext {
+        service_name: s("311 for Cities"),
+        tracking: s("311-2026-0042"),
+        tag: s("[311-2026-0042]"),
+        subject: s("Water main financing"),
+        official_name: s("Jane Rivera"),
+        official_email: s("jane@dayton.gov"),
+        city: Some(s("Dayton, OH")),
+        due_date: s("Thursday, December 10, 2026"),
+        response_days: 10,
+        intake_address: s("intake@311.test"),
+        reason: s("domain dayton.gov"),
+    };
+    let staff = StaffContext {
+        service_name: ack.service_name.clone(),
+        tracking: ack.tracking.clone(),
+        tag: ack.tag.clone(),
+        subject: ack.subject.clone(),
+        city: s("Dayton, OH"),
+        official_name: ack.official_name.clone(),
+        official_email: ack.official_email.clone(),
+        due_date: ack.due_date.clone(),
+        status: s("acknowledged"),
+        eligibility: s("eligible"),
+        reason: ack.reason.clone(),
+        text: s("What do peer cities do?"),
+        attachments: vec![s("plan.pdf")],
+        intake_address: ack.intake_address.clone(),
+        help: s("#note, #reply, #respond"),
+    };
+    let response = |greeted: bool| ResponseContext {
+        service_name: ack.service_name.clone(),
+        tracking: ack.tracking.clone(),
+        tag: ack.tag.clone(),
+        subject: ack.subject.clone(),
+        official_name: ack.official_name.clone(),
+        body_text: s("Peer cities **share** contracts."),
+        body_html: markdown_to_html("Peer cities **share** contracts."),
+        greeted,
+        staff_name: s("Ana Staff"),
+        attachments: vec![s("memo.pdf")],
+        intake_address: ack.intake_address.clone(),
+    };
+    let command_error = |tag: &str| CommandErrorContext {
+        service_name: ack.service_name.clone(),
+        tag: s(tag),
+        subject: ack.subject.clone(),
+        error: s("unknown command #frob"),
+        help: s("#note, #reply, #respond"),
+        intake_address: ack.intake_address.clone(),
+    };
+    let too_large = TooLargeContext {
+        service_name: ack.service_name.clone(),
+        subject: ack.subject.clone(),
+        official_name: ack.official_name.clone(),
+        size: s("31.5 MB"),
+        limit: s("25.0 MB"),
+        intake_address: ack.intake_address.clone(),
+    };
+    let admin = AdminContext {
+        service_name: ack.service_name.clone(),
+        subject: s("cities"),
+        title: s("Dry run: nothing has changed yet"),
+        body: s("+ Dayton, OH"),
+        intake_address: ack.intake_address.clone(),
+    };
+    // Handlebars renders a context through its JSON value anyway; as values, every shape of
+    // a mail fits one list. (These structs always serialize.)
+    fn json<T: Serialize>(c: &T) -> serde_json::Value {
+        serde_json::to_value(c).unwrap_or_default()
+    }
+    let shapes = match name {
+        "ack_eligible" | "ack_not_eligible" | "ack_unknown_city" | "ack_received" | "followup_added" => {
+            vec![json(&ack), json(&AckContext { city: None, ..ack.clone() })]
+        }
+        "staff_new_request" | "staff_followup" | "staff_delivery_failed" | "staff_mail_held" => vec![json(&staff)],
+        "reply" | "response" => vec![json(&response(false)), json(&response(true))],
+        "staff_command_error" => vec![json(&command_error(&ack.tag)), json(&command_error(""))],
+        "too_large" => vec![json(&too_large)],
+        "admin_reply" => vec![json(&admin)],
+        _ => return None,
+    };
+    Some(shapes)
+}
