@@ -3,6 +3,9 @@
 //!
 //! Owns: rules that need no I/O. Talks to: nothing; every other module uses these types.
 
+pub mod city;
+pub mod time;
+
 use std::fmt;
 use std::str::FromStr;
 

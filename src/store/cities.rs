@@ -12,15 +12,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::{Store, StoreTx, now_ms};
 
-use crate::registry::{CityRecord, Diff};
-
-/// A stored city.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CityRow {
-    pub id: i64,
-    #[serde(flatten)]
-    pub record: CityRecord,
-}
+use crate::domain::city::{CityRecord, CityRow, Diff, Found, domain_candidates};
 
 /// A known official of a city.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,6 +84,19 @@ impl StoreTx {
             .filter_map(|c| by_domain.get(c).and_then(|&i| cities.get(i)).map(|city| (c, city)))
             .max_by_key(|(c, _)| c.len())
             .map(|(c, city)| (c.clone(), city.clone())))
+    }
+
+    /// Looks the sender up: a known contact first, then the mail domain (and, with
+    /// `match_subdomains`, its parents; the longest registered one wins).
+    pub async fn find_city(&mut self, email: &str, domain: &str, match_subdomains: bool) -> anyhow::Result<Found> {
+        if let Some(city) = self.city_of_contact(email).await? {
+            return Ok(Found::Contact(city));
+        }
+        let candidates = domain_candidates(domain, match_subdomains);
+        Ok(match self.city_for_domains(&candidates).await? {
+            Some((matched, city)) => Found::Domain(city, matched),
+            None => Found::Nothing,
+        })
     }
 
     /// [`Store::city_of_contact`] inside this transaction.

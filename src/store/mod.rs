@@ -28,8 +28,10 @@ use anyhow::Context as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Sqlite, SqlitePool, Transaction};
 
+/// Moved to [`crate::domain::city`]; re-exported while callers move.
+pub use crate::domain::city::CityRow;
 pub use admin::AdminToken;
-pub use cities::{CityRow, ContactRow};
+pub use cities::ContactRow;
 pub use mailbox_state::MailboxState;
 use mailbox_state::Position;
 pub use messages::{ConversationMessage, Handled, NewAttachment, NewMessage, QuarantineRow};
@@ -39,15 +41,8 @@ pub use staff::{StaffMember, StaffRole};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Milliseconds since the Unix epoch, as stored in every timestamp column.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-/// A duration in milliseconds, capped so that `now_ms() + ms_of(d)` cannot overflow.
-pub fn ms_of(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
-}
+/// Moved to [`crate::domain::time`]; re-exported while callers move.
+pub use crate::domain::time::{ms_of, now_ms};
 
 /// Where mail or a CLI action came from, for the timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
