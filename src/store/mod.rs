@@ -17,8 +17,11 @@ mod mailbox_state;
 mod messages;
 mod outbox;
 mod owner;
+mod participants;
 mod requests;
 mod staff;
+mod timeline;
+mod tracking;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -36,8 +39,9 @@ pub use mailbox_state::MailboxState;
 use mailbox_state::Position;
 pub use messages::{ConversationMessage, Handled, NewAttachment, NewMessage, QuarantineRow};
 pub use outbox::{NewOutbox, OutboxRow, OutboxStats, Recovered};
-pub use requests::{IllegalTransition, NewEvent, NewRequest, RequestEvent, RequestRow};
+pub use requests::{IllegalTransition, NewRequest, RequestRow};
 pub use staff::{StaffMember, StaffRole};
+pub use timeline::{NewEvent, RequestEvent};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -114,7 +118,7 @@ pub struct StoreTx {
     position: Option<Position>,
     /// The last tracking number handed out in this transaction, written once at commit (see
     /// [`StoreTx::next_tracking_number`]).
-    tracking: Option<requests::Counter>,
+    tracking: Option<tracking::Counter>,
     /// Requests created in this transaction, and (request, staff?) threads that got outbox rows
     /// in it: a thread of a request created here with no row yet has no pending mail, without a
     /// query. (A rollback can leave stale entries; they only cost the query.)
@@ -216,12 +220,10 @@ impl Store {
 
     /// Figures for `intake311 stats` and the stall watchdog.
     pub async fn stats(&self) -> anyhow::Result<Stats> {
-        let by_status = sqlx::query("SELECT status, COUNT(*) AS n FROM requests GROUP BY status ORDER BY status")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| Ok((sqlx::Row::try_get(r, "status")?, sqlx::Row::try_get(r, "n")?)))
-            .collect::<anyhow::Result<Vec<(String, i64)>>>()?;
+        let by_status: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) AS n FROM requests GROUP BY status ORDER BY status")
+                .fetch_all(&self.pool)
+                .await?;
         let last_poll: Option<i64> =
             sqlx::query_scalar("SELECT MAX(last_poll_at) FROM mailbox_state").fetch_one(&self.pool).await?;
         let held: i64 =
@@ -260,7 +262,7 @@ struct Mark {
     name: String,
     handoff: usize,
     position: Option<Position>,
-    tracking: Option<requests::Counter>,
+    tracking: Option<tracking::Counter>,
 }
 
 impl StoreTx {
