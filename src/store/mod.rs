@@ -13,6 +13,7 @@
 
 mod admin;
 mod cities;
+mod error;
 mod mailbox_state;
 mod messages;
 mod outbox;
@@ -35,6 +36,7 @@ use sqlx::{ConnectOptions as _, Sqlite, SqlitePool, Transaction};
 pub use crate::domain::city::CityRow;
 pub use admin::AdminToken;
 pub use cities::ContactRow;
+pub use error::{Fault, StoreError, fault_of, is_transient};
 pub use mailbox_state::MailboxState;
 use mailbox_state::Position;
 pub use messages::{ConversationMessage, Handled, NewAttachment, NewMessage, QuarantineRow};
@@ -286,29 +288,34 @@ impl StoreTx {
         let rc = unsafe {
             ffi::sqlite3_blob_open(db, c"main".as_ptr(), table_c.as_ptr(), column_c.as_ptr(), rowid, 1, &mut blob)
         };
+        let fail = |what: &str, code: i32, message: String| StoreError::Sqlite {
+            what: format!("{what} blob {table}.{column} #{rowid}"),
+            code,
+            message,
+        };
         if rc != ffi::SQLITE_OK {
-            anyhow::bail!("opening blob {table}.{column} #{rowid}: {}", errmsg(db));
+            return Err(fail("opening", rc, errmsg(db)).into());
         }
         let mut failure = None;
         for (i, piece) in data.chunks(STREAM_BLOB_MIN).enumerate() {
             let (Ok(len), Ok(offset)) = (i32::try_from(piece.len()), i32::try_from(i * STREAM_BLOB_MIN)) else {
-                failure = Some("blob over 2 GiB".to_string());
+                failure = Some((ffi::SQLITE_TOOBIG, "blob over 2 GiB".to_string()));
                 break;
             };
             // SAFETY: `blob` is open for writing and `piece` is valid for `len` bytes.
             let rc = unsafe { ffi::sqlite3_blob_write(blob, piece.as_ptr().cast(), len, offset) };
             if rc != ffi::SQLITE_OK {
-                failure = Some(errmsg(db));
+                failure = Some((rc, errmsg(db)));
                 break;
             }
         }
         // SAFETY: `blob` came from a successful sqlite3_blob_open and is closed exactly once.
         let rc = unsafe { ffi::sqlite3_blob_close(blob) };
-        if let Some(e) = failure {
-            anyhow::bail!("writing blob {table}.{column} #{rowid}: {e}");
+        if let Some((code, e)) = failure {
+            return Err(fail("writing", code, e).into());
         }
         if rc != ffi::SQLITE_OK {
-            anyhow::bail!("closing blob {table}.{column} #{rowid}: {}", errmsg(db));
+            return Err(fail("closing", rc, errmsg(db)).into());
         }
         Ok(())
     }
