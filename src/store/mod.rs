@@ -389,3 +389,6 @@ impl StoreTx {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod ids_tests;
