@@ -114,7 +114,7 @@ impl Drop for Timer {
 
 /// A body fetch is starting (the first one sets the start of an end-to-end measurement).
 pub fn fetch_started() {
-    let _ = FIRST_FETCH_MS.compare_exchange(0, crate::store::now_ms(), Ordering::Relaxed, Ordering::Relaxed);
+    let _ = FIRST_FETCH_MS.compare_exchange(0, crate::domain::time::now_ms(), Ordering::Relaxed, Ordering::Relaxed);
 }
 
 /// `n` inbound messages committed in one transaction.
@@ -125,7 +125,7 @@ pub fn committed(n: usize) {
 
 /// The SMTP server accepted a mail of this outbox `kind`.
 pub fn sent(kind: &str) {
-    let now = crate::store::now_ms();
+    let now = crate::domain::time::now_ms();
     MAILS_SENT.fetch_add(1, Ordering::Relaxed);
     LAST_SENT_MS.fetch_max(now, Ordering::Relaxed);
     if kind.starts_with("ack_") {

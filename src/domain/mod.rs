@@ -3,6 +3,9 @@
 //!
 //! Owns: rules that need no I/O. Talks to: nothing; every other module uses these types.
 
+pub mod city;
+pub mod time;
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -161,6 +164,14 @@ impl FromStr for RequestStatus {
     }
 }
 
+/// For reading a stored status column (`#[sqlx(try_from = "String")]`).
+impl TryFrom<String> for RequestStatus {
+    type Error = BadStatus;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 /// The outcome of checking a sender's city.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -211,6 +222,18 @@ impl FromStr for Eligibility {
             "unknown" => Ok(Eligibility::Unknown),
             other => Err(format!("unknown eligibility `{other}`")),
         }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown eligibility `{0}` (one of: eligible, not_eligible, unknown)")]
+pub struct BadEligibility(pub String);
+
+/// For reading a stored eligibility column (`#[sqlx(try_from = "String")]`).
+impl TryFrom<String> for Eligibility {
+    type Error = BadEligibility;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse().map_err(|_| BadEligibility(s))
     }
 }
 

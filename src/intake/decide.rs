@@ -123,7 +123,7 @@ impl Intake {
     pub async fn decide(&self, tx: &mut StoreTx, mail: &InboundMail, date: NaiveDate) -> anyhow::Result<Decision> {
         let cfg = &self.cfg.intake;
         let domain = mail.from_domain();
-        let found = registry::find_city(tx, &mail.from, domain, cfg.match_subdomains).await?;
+        let found = tx.find_city(&mail.from, domain, cfg.match_subdomains).await?;
         let named = if matches!(found, Found::Nothing) {
             let text = format!("{}\n{}", mail.subject, names::signature_block(&mail.text));
             names::cities_named(&text, &tx.list_cities().await?)

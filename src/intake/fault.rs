@@ -10,6 +10,9 @@ use crate::outbound::render::TemplateError;
 
 /// True when `e` (anywhere in its chain) is a fault of ours rather than of the message.
 pub fn ours(e: &anyhow::Error) -> bool {
+    if crate::store::is_transient(e) {
+        return true;
+    }
     e.chain().any(|cause| {
         if cause.downcast_ref::<TemplateError>().is_some() || cause.downcast_ref::<std::io::Error>().is_some() {
             return true;

@@ -3,7 +3,7 @@
 //! ("Dayton, Ohio"). Pure. A name found this way is a suggestion for review, except where the
 //! official answers our question in their own thread (see [`crate::intake`]).
 
-use crate::store::CityRow;
+use crate::domain::city::CityRow;
 
 /// Two-letter code and full name of each state, DC and the territories.
 const STATE_NAMES: [(&str, &str); 56] = [
@@ -122,22 +122,10 @@ pub fn signature_block(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::CityRecord;
+    use crate::registry::test_city;
 
     fn city(id: i64, name: &str, state: &str) -> CityRow {
-        CityRow {
-            id,
-            record: CityRecord {
-                name: name.into(),
-                state: state.into(),
-                population: None,
-                eligible: true,
-                eligible_from: None,
-                eligible_until: None,
-                notes: String::new(),
-                domains: vec![],
-            },
-        }
+        test_city(id, name, state, &[], true)
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! One-time confirmation tokens for administrators' changes by mail.
-
-use sqlx::Row as _;
+//!
+//! Owns the `admin_tokens` table. Talks to: SQLite through a [`StoreTx`].
 
 use super::{StoreTx, now_ms};
 
 /// A pending change waiting for `#confirm TOKEN`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AdminToken {
     pub token: String,
     pub admin: String,
@@ -35,24 +35,12 @@ impl StoreTx {
     }
 
     pub async fn admin_token(&mut self, token: &str) -> anyhow::Result<Option<AdminToken>> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT token, admin, action, payload, detail, expires_at, used_at FROM admin_tokens WHERE token = $1",
         )
         .bind(token)
         .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(match row {
-            Some(r) => Some(AdminToken {
-                token: r.try_get("token")?,
-                admin: r.try_get("admin")?,
-                action: r.try_get("action")?,
-                payload: r.try_get("payload")?,
-                detail: r.try_get("detail")?,
-                expires_at: r.try_get("expires_at")?,
-                used_at: r.try_get("used_at")?,
-            }),
-            None => None,
-        })
+        .await?)
     }
 
     pub async fn use_admin_token(&mut self, token: &str) -> anyhow::Result<()> {

@@ -6,24 +6,14 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use sqlx::Row as _;
 use sqlx::SqliteConnection;
-use sqlx::sqlite::SqliteRow;
 
 use super::{Store, StoreTx, now_ms};
 
-use crate::registry::{CityRecord, Diff};
-
-/// A stored city.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CityRow {
-    pub id: i64,
-    #[serde(flatten)]
-    pub record: CityRecord,
-}
+use crate::domain::city::{CityRecord, CityRow, Diff, Found, domain_candidates};
 
 /// A known official of a city.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ContactRow {
     pub email: String,
     pub name: String,
@@ -33,29 +23,40 @@ pub struct ContactRow {
     pub source: String,
 }
 
-fn date(row: &SqliteRow, col: &str) -> anyhow::Result<Option<chrono::NaiveDate>> {
-    let v: Option<String> = row.try_get(col)?;
-    Ok(v.and_then(|s| s.parse().ok()))
+/// A city as [`SELECT_CITY`] reads it: dates as text, domains comma-separated.
+#[derive(sqlx::FromRow)]
+struct StoredCity {
+    id: i64,
+    name: String,
+    state: String,
+    population: Option<i64>,
+    eligible: bool,
+    eligible_from: Option<String>,
+    eligible_until: Option<String>,
+    notes: String,
+    domains: Option<String>,
 }
 
-fn city_from_row(row: &SqliteRow) -> anyhow::Result<CityRow> {
-    let domains: Option<String> = row.try_get("domains")?;
-    let mut domains: Vec<String> =
-        domains.unwrap_or_default().split(',').filter(|d| !d.is_empty()).map(str::to_string).collect();
-    domains.sort();
-    Ok(CityRow {
-        id: row.try_get("id")?,
-        record: CityRecord {
-            name: row.try_get("name")?,
-            state: row.try_get("state")?,
-            population: row.try_get("population")?,
-            eligible: row.try_get::<i64, _>("eligible")? != 0,
-            eligible_from: date(row, "eligible_from")?,
-            eligible_until: date(row, "eligible_until")?,
-            notes: row.try_get("notes")?,
-            domains,
-        },
-    })
+impl From<StoredCity> for CityRow {
+    fn from(c: StoredCity) -> Self {
+        let date = |v: Option<String>| v.and_then(|s| s.parse().ok());
+        let mut domains: Vec<String> =
+            c.domains.unwrap_or_default().split(',').filter(|d| !d.is_empty()).map(str::to_string).collect();
+        domains.sort();
+        CityRow {
+            id: c.id,
+            record: CityRecord {
+                name: c.name,
+                state: c.state,
+                population: c.population,
+                eligible: c.eligible,
+                eligible_from: date(c.eligible_from),
+                eligible_until: date(c.eligible_until),
+                notes: c.notes,
+                domains,
+            },
+        }
+    }
 }
 
 /// The registry as a transaction read it, and each mail domain's index in it.
@@ -66,19 +67,21 @@ const SELECT_CITY: &str = "SELECT c.id, c.name, c.state, c.population, c.eligibl
      FROM cities c";
 
 async fn city_by_id_in<'e>(db: impl sqlx::SqliteExecutor<'e>, id: i64) -> anyhow::Result<Option<CityRow>> {
-    let row =
-        sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_CITY} WHERE c.id = $1"))).bind(id).fetch_optional(db).await?;
-    row.as_ref().map(city_from_row).transpose()
+    let row: Option<StoredCity> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_CITY} WHERE c.id = $1")))
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(CityRow::from))
 }
 
 async fn city_of_contact_in(db: &mut SqliteConnection, email: &str) -> anyhow::Result<Option<CityRow>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let row: Option<StoredCity> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT_CITY} WHERE c.id = (SELECT city_id FROM contacts WHERE email = $1)"
     )))
     .bind(email)
     .fetch_optional(&mut *db)
     .await?;
-    row.as_ref().map(city_from_row).transpose()
+    Ok(row.map(CityRow::from))
 }
 
 impl StoreTx {
@@ -92,6 +95,19 @@ impl StoreTx {
             .filter_map(|c| by_domain.get(c).and_then(|&i| cities.get(i)).map(|city| (c, city)))
             .max_by_key(|(c, _)| c.len())
             .map(|(c, city)| (c.clone(), city.clone())))
+    }
+
+    /// Looks the sender up: a known contact first, then the mail domain (and, with
+    /// `match_subdomains`, its parents; the longest registered one wins).
+    pub async fn find_city(&mut self, email: &str, domain: &str, match_subdomains: bool) -> anyhow::Result<Found> {
+        if let Some(city) = self.city_of_contact(email).await? {
+            return Ok(Found::Contact(city));
+        }
+        let candidates = domain_candidates(domain, match_subdomains);
+        Ok(match self.city_for_domains(&candidates).await? {
+            Some((matched, city)) => Found::Domain(city, matched),
+            None => Found::Nothing,
+        })
     }
 
     /// [`Store::city_of_contact`] inside this transaction.
@@ -124,7 +140,7 @@ impl StoreTx {
         .bind(&r.name)
         .bind(&r.state)
         .bind(r.population)
-        .bind(i64::from(r.eligible))
+        .bind(r.eligible)
         .bind(r.eligible_from.map(|d| d.to_string()))
         .bind(r.eligible_until.map(|d| d.to_string()))
         .bind(&r.notes)
@@ -143,7 +159,7 @@ impl StoreTx {
         .bind(&r.name)
         .bind(&r.state)
         .bind(r.population)
-        .bind(i64::from(r.eligible))
+        .bind(r.eligible)
         .bind(r.eligible_from.map(|d| d.to_string()))
         .bind(r.eligible_until.map(|d| d.to_string()))
         .bind(&r.notes)
@@ -216,10 +232,11 @@ impl StoreTx {
         if let Some((cities, by_domain)) = &self.cities {
             return Ok((Arc::clone(cities), Arc::clone(by_domain)));
         }
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_CITY} ORDER BY c.state, c.name, c.id")))
-            .fetch_all(&mut *self.tx)
-            .await?;
-        let cities = rows.iter().map(city_from_row).collect::<anyhow::Result<Vec<_>>>()?;
+        let rows: Vec<StoredCity> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_CITY} ORDER BY c.state, c.name, c.id")))
+                .fetch_all(&mut *self.tx)
+                .await?;
+        let cities: Vec<CityRow> = rows.into_iter().map(CityRow::from).collect();
         let by_domain: HashMap<String, usize> =
             cities.iter().enumerate().flat_map(|(i, c)| c.record.domains.iter().map(move |d| (d.clone(), i))).collect();
         let registry = (Arc::new(cities), Arc::new(by_domain));
@@ -257,11 +274,12 @@ impl StoreTx {
 
 impl Store {
     pub async fn list_cities(&self) -> anyhow::Result<Vec<CityRow>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{SELECT_CITY} ORDER BY c.state, c.name, c.id")))
-            .fetch_all(&self.pool)
-            .await
-            .context("listing cities")?;
-        rows.iter().map(city_from_row).collect()
+        let rows: Vec<StoredCity> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_CITY} ORDER BY c.state, c.name, c.id")))
+                .fetch_all(&self.pool)
+                .await
+                .context("listing cities")?;
+        Ok(rows.into_iter().map(CityRow::from).collect())
     }
 
     pub async fn city_by_id(&self, id: i64) -> anyhow::Result<Option<CityRow>> {
@@ -344,35 +362,20 @@ impl Store {
     }
 
     pub async fn list_contacts(&self, city: Option<i64>) -> anyhow::Result<Vec<ContactRow>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT k.email, k.name, k.title, k.city_id, c.name || ', ' || c.state AS city, k.source FROM contacts k \
              JOIN cities c ON c.id = k.city_id WHERE $1 IS NULL OR k.city_id = $1 ORDER BY c.state, c.name, k.email",
         )
         .bind(city)
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ContactRow {
-                    email: r.try_get("email")?,
-                    name: r.try_get("name")?,
-                    title: r.try_get("title")?,
-                    city_id: r.try_get("city_id")?,
-                    city: r.try_get("city")?,
-                    source: r.try_get("source")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// The audit log, newest first.
     pub async fn audit_log(&self, limit: i64) -> anyhow::Result<Vec<(i64, String, String, String)>> {
-        let rows = sqlx::query("SELECT at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT $1")
+        Ok(sqlx::query_as("SELECT at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT $1")
             .bind(limit)
             .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("at")?, r.try_get("actor")?, r.try_get("action")?, r.try_get("detail")?)))
-            .collect()
+            .await?)
     }
 }

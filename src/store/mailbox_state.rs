@@ -1,29 +1,24 @@
 //! Where the poller stands in each mailbox: UIDVALIDITY and the highest UID handled.
 
 use anyhow::Context as _;
-use sqlx::Row as _;
 
 use super::{Store, StoreTx, now_ms};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct MailboxState {
+    #[sqlx(try_from = "i64")]
     pub uidvalidity: u32,
+    #[sqlx(try_from = "i64")]
     pub last_uid: u32,
     pub last_poll_at: Option<i64>,
 }
 
 impl Store {
     pub async fn mailbox_state(&self, mailbox: &str) -> anyhow::Result<Option<MailboxState>> {
-        let row = sqlx::query("SELECT uidvalidity, last_uid, last_poll_at FROM mailbox_state WHERE mailbox = $1")
+        Ok(sqlx::query_as("SELECT uidvalidity, last_uid, last_poll_at FROM mailbox_state WHERE mailbox = $1")
             .bind(mailbox)
             .fetch_optional(&self.pool)
-            .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(MailboxState {
-            uidvalidity: u32::try_from(r.try_get::<i64, _>("uidvalidity")?).unwrap_or(0),
-            last_uid: u32::try_from(r.try_get::<i64, _>("last_uid")?).unwrap_or(0),
-            last_poll_at: r.try_get("last_poll_at")?,
-        }))
+            .await?)
     }
 
     /// Records a successful poll. A new UIDVALIDITY resets the position to 0 (re-scan; the

@@ -2,7 +2,6 @@
 
 use anyhow::Context as _;
 use serde::Serialize;
-use sqlx::Row as _;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Sqlite, SqliteConnection};
 
@@ -45,7 +44,7 @@ pub struct NewAttachment<'a> {
 }
 
 /// A quarantine record as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct QuarantineRow {
     pub id: i64,
     pub mailbox: String,
@@ -172,16 +171,12 @@ impl StoreTx {
 
     /// The inbound message with this Message-ID, if one was stored: `(row id, request id)`.
     pub async fn inbound_by_message_id(&mut self, message_id: &str) -> anyhow::Result<Option<(i64, Option<i64>)>> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, request_id FROM messages WHERE message_id = $1 AND direction = 'in' ORDER BY id LIMIT 1",
         )
         .bind(message_id)
         .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(match row {
-            Some(r) => Some((r.try_get("id")?, r.try_get("request_id")?)),
-            None => None,
-        })
+        .await?)
     }
 
     /// Records why a message went to quarantine. Re-recording the same position keeps the first.
@@ -328,29 +323,12 @@ impl Store {
     }
 
     pub async fn list_quarantine(&self) -> anyhow::Result<Vec<QuarantineRow>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, mailbox, uidvalidity, uid, from_addr, subject, size, header_id, reason, status, created_at \
              FROM quarantine ORDER BY id",
         )
         .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(QuarantineRow {
-                    id: r.try_get("id")?,
-                    mailbox: r.try_get("mailbox")?,
-                    uidvalidity: r.try_get("uidvalidity")?,
-                    uid: r.try_get("uid")?,
-                    from_addr: r.try_get("from_addr")?,
-                    subject: r.try_get("subject")?,
-                    size: r.try_get("size")?,
-                    header_id: r.try_get("header_id")?,
-                    reason: r.try_get("reason")?,
-                    status: r.try_get("status")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// Sets a quarantine record's status (`released`, `retried`).
@@ -407,11 +385,11 @@ impl Store {
 
     /// `(kind, count)` of inbound messages, for stats.
     pub async fn inbound_counts(&self) -> anyhow::Result<Vec<(String, i64)>> {
-        let rows =
-            sqlx::query("SELECT kind, COUNT(*) AS n FROM messages WHERE direction = 'in' GROUP BY kind ORDER BY kind")
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(|r| Ok((r.try_get("kind")?, r.try_get("n")?))).collect()
+        Ok(sqlx::query_as(
+            "SELECT kind, COUNT(*) AS n FROM messages WHERE direction = 'in' GROUP BY kind ORDER BY kind",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 }
 

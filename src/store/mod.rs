@@ -13,15 +13,19 @@
 
 mod admin;
 mod cities;
+mod error;
 mod loops;
 mod mailbox_state;
 mod messages;
 mod outbox;
 mod owner;
+mod participants;
 mod requests;
 pub mod schema;
 mod staff;
 mod threading;
+mod timeline;
+mod tracking;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -31,26 +35,23 @@ use anyhow::Context as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions as _, Sqlite, SqlitePool, Transaction};
 
+/// Moved to [`crate::domain::city`]; re-exported while callers move.
+pub use crate::domain::city::CityRow;
 pub use admin::AdminToken;
-pub use cities::{CityRow, ContactRow};
+pub use cities::ContactRow;
+pub use error::{Fault, StoreError, fault_of, is_transient};
 pub use mailbox_state::MailboxState;
 use mailbox_state::Position;
 pub use messages::{ConversationMessage, Handled, NewAttachment, NewMessage, QuarantineRow};
 pub use outbox::{NewOutbox, OutboxRow, OutboxStats, Recovered};
-pub use requests::{IllegalTransition, NewEvent, NewRequest, RequestEvent, RequestRow};
+pub use requests::{IllegalTransition, NewRequest, RequestRow};
 pub use staff::{StaffMember, StaffRole};
+pub use timeline::{NewEvent, RequestEvent};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Milliseconds since the Unix epoch, as stored in every timestamp column.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-/// A duration in milliseconds, capped so that `now_ms() + ms_of(d)` cannot overflow.
-pub fn ms_of(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
-}
+/// Moved to [`crate::domain::time`]; re-exported while callers move.
+pub use crate::domain::time::{ms_of, now_ms};
 
 /// Where mail or a CLI action came from, for the timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +123,7 @@ pub struct StoreTx {
     position: Option<Position>,
     /// The last tracking number handed out in this transaction, written once at commit (see
     /// [`StoreTx::next_tracking_number`]).
-    tracking: Option<requests::Counter>,
+    tracking: Option<tracking::Counter>,
     /// Requests created in this transaction, and (request, staff?) threads that got outbox rows
     /// in it: a thread of a request created here with no row yet has no pending mail, without a
     /// query. (A rollback can leave stale entries; they only cost the query.)
@@ -224,12 +225,10 @@ impl Store {
 
     /// Figures for `intake311 stats` and the stall watchdog.
     pub async fn stats(&self) -> anyhow::Result<Stats> {
-        let by_status = sqlx::query("SELECT status, COUNT(*) AS n FROM requests GROUP BY status ORDER BY status")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| Ok((sqlx::Row::try_get(r, "status")?, sqlx::Row::try_get(r, "n")?)))
-            .collect::<anyhow::Result<Vec<(String, i64)>>>()?;
+        let by_status: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) AS n FROM requests GROUP BY status ORDER BY status")
+                .fetch_all(&self.pool)
+                .await?;
         let last_poll: Option<i64> =
             sqlx::query_scalar("SELECT MAX(last_poll_at) FROM mailbox_state").fetch_one(&self.pool).await?;
         let held: i64 =
@@ -268,7 +267,7 @@ struct Mark {
     name: String,
     handoff: usize,
     position: Option<Position>,
-    tracking: Option<requests::Counter>,
+    tracking: Option<tracking::Counter>,
 }
 
 impl StoreTx {
@@ -292,29 +291,34 @@ impl StoreTx {
         let rc = unsafe {
             ffi::sqlite3_blob_open(db, c"main".as_ptr(), table_c.as_ptr(), column_c.as_ptr(), rowid, 1, &mut blob)
         };
+        let fail = |what: &str, code: i32, message: String| StoreError::Sqlite {
+            what: format!("{what} blob {table}.{column} #{rowid}"),
+            code,
+            message,
+        };
         if rc != ffi::SQLITE_OK {
-            anyhow::bail!("opening blob {table}.{column} #{rowid}: {}", errmsg(db));
+            return Err(fail("opening", rc, errmsg(db)).into());
         }
         let mut failure = None;
         for (i, piece) in data.chunks(STREAM_BLOB_MIN).enumerate() {
             let (Ok(len), Ok(offset)) = (i32::try_from(piece.len()), i32::try_from(i * STREAM_BLOB_MIN)) else {
-                failure = Some("blob over 2 GiB".to_string());
+                failure = Some((ffi::SQLITE_TOOBIG, "blob over 2 GiB".to_string()));
                 break;
             };
             // SAFETY: `blob` is open for writing and `piece` is valid for `len` bytes.
             let rc = unsafe { ffi::sqlite3_blob_write(blob, piece.as_ptr().cast(), len, offset) };
             if rc != ffi::SQLITE_OK {
-                failure = Some(errmsg(db));
+                failure = Some((rc, errmsg(db)));
                 break;
             }
         }
         // SAFETY: `blob` came from a successful sqlite3_blob_open and is closed exactly once.
         let rc = unsafe { ffi::sqlite3_blob_close(blob) };
-        if let Some(e) = failure {
-            anyhow::bail!("writing blob {table}.{column} #{rowid}: {e}");
+        if let Some((code, e)) = failure {
+            return Err(fail("writing", code, e).into());
         }
         if rc != ffi::SQLITE_OK {
-            anyhow::bail!("closing blob {table}.{column} #{rowid}: {}", errmsg(db));
+            return Err(fail("closing", rc, errmsg(db)).into());
         }
         Ok(())
     }
@@ -388,3 +392,6 @@ impl StoreTx {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod ids_tests;

@@ -1,8 +1,9 @@
 //! The staff list: who may answer requests by mail, and who may administer.
+//!
+//! Owns the `staff` table (and its lines of the audit log). Talks to: SQLite.
 
 use anyhow::Context as _;
 use serde::Serialize;
-use sqlx::Row as _;
 
 use super::{Store, StoreTx, now_ms};
 
@@ -22,7 +23,7 @@ impl StaffRole {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct StaffMember {
     pub email: String,
     pub name: String,
@@ -30,29 +31,18 @@ pub struct StaffMember {
     pub active: bool,
 }
 
-fn staff_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<StaffMember> {
-    Ok(StaffMember {
-        email: r.try_get("email")?,
-        name: r.try_get("name")?,
-        role: r.try_get("role")?,
-        active: r.try_get::<i64, _>("active")? != 0,
-    })
-}
-
 async fn staff_member_in<'e>(db: impl sqlx::SqliteExecutor<'e>, email: &str) -> anyhow::Result<Option<StaffMember>> {
-    let row = sqlx::query("SELECT email, name, role, active FROM staff WHERE email = $1 AND active = 1")
+    Ok(sqlx::query_as("SELECT email, name, role, active FROM staff WHERE email = $1 AND active = TRUE")
         .bind(email)
         .fetch_optional(db)
-        .await?;
-    row.as_ref().map(staff_from_row).transpose()
+        .await?)
 }
 
 /// The active staff, by address.
 async fn active_staff_in<'e>(db: impl sqlx::SqliteExecutor<'e>) -> anyhow::Result<Vec<StaffMember>> {
-    let rows = sqlx::query("SELECT email, name, role, active FROM staff WHERE active = 1 ORDER BY email")
+    Ok(sqlx::query_as("SELECT email, name, role, active FROM staff WHERE active = TRUE ORDER BY email")
         .fetch_all(db)
-        .await?;
-    rows.iter().map(staff_from_row).collect()
+        .await?)
 }
 
 impl StoreTx {
@@ -75,8 +65,8 @@ impl Store {
         let existed: Option<i64> =
             sqlx::query_scalar("SELECT id FROM staff WHERE email = $1").bind(email).fetch_optional(&mut *tx.tx).await?;
         sqlx::query(
-            "INSERT INTO staff (email, name, role, active, created_at) VALUES ($1, $2, $3, 1, $4) \
-             ON CONFLICT (email) DO UPDATE SET name = excluded.name, role = excluded.role, active = 1",
+            "INSERT INTO staff (email, name, role, active, created_at) VALUES ($1, $2, $3, TRUE, $4) \
+             ON CONFLICT (email) DO UPDATE SET name = excluded.name, role = excluded.role, active = TRUE",
         )
         .bind(email)
         .bind(name)
@@ -103,7 +93,7 @@ impl Store {
     /// Takes someone off the staff list (their history stays). Returns false if not on it.
     pub async fn deactivate_staff(&self, email: &str, actor: &str) -> anyhow::Result<bool> {
         let mut tx = self.begin().await?;
-        let n = sqlx::query("UPDATE staff SET active = 0 WHERE email = $1 AND active = 1")
+        let n = sqlx::query("UPDATE staff SET active = FALSE WHERE email = $1 AND active = TRUE")
             .bind(email)
             .execute(&mut *tx.tx)
             .await?
