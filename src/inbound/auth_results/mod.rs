@@ -46,6 +46,9 @@
 //! Files: `parse.rs` (lexer and parser of one header value, [`AuthResults`]), `verify.rs`
 //! ([`verify`], [`aligned`] and the verdict), `tests.rs`.
 
+// Runs on the daemon's path outside `catch_unwind`: nothing here may index or slice.
+#![deny(clippy::indexing_slicing, clippy::string_slice)]
+
 mod parse;
 mod verify;
 

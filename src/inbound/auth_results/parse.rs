@@ -99,7 +99,7 @@ fn lex(input: &str) -> Vec<Token> {
                         }
                         '(' => depth += 1,
                         ')' => {
-                            depth -= 1;
+                            depth = depth.saturating_sub(1);
                             if depth == 0 {
                                 break;
                             }

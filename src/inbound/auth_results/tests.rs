@@ -1,5 +1,7 @@
 //! Unit tests for Authentication-Results parsing and verification.
 
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
+
 use super::verify::{not_verified, verified};
 use super::*;
 
@@ -518,4 +520,41 @@ fn reasons_stay_on_one_short_line() {
     assert!(!v.verified);
     assert!(!v.reason.contains(['\r', '\n']), "{}", v.reason);
     assert!(v.reason.len() < 300, "{}", v.reason);
+}
+
+#[test]
+fn unbalanced_comments_and_quotes_swallow_what_follows() {
+    // An unclosed comment runs to the end: the dmarc=pass written after it is not believed.
+    let v = check(&[&format!("{MX}; spf=fail smtp.mailfrom=x.example (unclosed; dmarc=pass header.from={CITY}")], CITY);
+    assert!(!v.verified, "{v:?}");
+    // An unclosed quoted string: likewise, and the resinfo it is in is dropped.
+    let ar = parse(&format!("{MX}; dkim=pass reason=\"open; dmarc=pass header.from={CITY}"));
+    assert!(ar.results.is_empty(), "{ar:?}");
+    // A stray closing parenthesis is white space; the result next to it still counts.
+    assert!(check(&[&format!("{MX}; dmarc=pass) header.from={CITY}")], CITY).verified);
+    // A backslash at the very end of a comment or a quoted string.
+    assert!(!check(&[&format!("{MX}; dmarc=pass header.from={CITY} (x\\")], CITY).verified);
+    assert!(parse(&format!("{MX}; dmarc=pass header.from=\"{CITY}\\")).results.is_empty());
+}
+
+#[test]
+fn multi_byte_and_huge_values_are_handled_by_characters() {
+    // A look-alike with a multi-byte letter is another domain.
+    assert!(!check(&[&format!("{MX}; dmarc=pass header.from=däytonohio.gov")], CITY).verified);
+    // The authserv-id compares case-insensitively; multi-byte ids are compared, not sliced.
+    assert!(check(&[&format!("{}; dmarc=pass header.from={CITY}", MX.to_uppercase())], CITY).verified);
+    let v = verify(&h(&["ü€😀.example; dmarc=pass"]), &["Ü€😀.EXAMPLE.".to_string()], CITY);
+    assert!(v.verified, "{v:?}");
+    // A reason built from a long multi-byte value is cut at a character, not a byte.
+    let long_domain = format!("{}.example", "é".repeat(200));
+    let v = check(&[&format!("{MX}; spf=pass smtp.mailfrom={long_domain}")], CITY);
+    assert!(!v.verified);
+    assert!(v.reason.contains('…') && v.reason.chars().count() < 300, "{}", v.reason);
+    // One megabyte in a comment, and one megabyte of a single word.
+    let comment = format!("{MX}; dmarc=pass ({}) header.from={CITY}", "x".repeat(1 << 20));
+    assert!(check(&[&comment], CITY).verified);
+    let word = format!("{MX}; dmarc=pass header.from={}", "a".repeat(1 << 20));
+    assert!(!check(&[&word], CITY).verified);
+    // Lone CRs and empty folded lines are white space.
+    assert!(check(&[&format!("{MX};\r\r\n\r\n dmarc=pass\rheader.from={CITY}")], CITY).verified);
 }

@@ -55,7 +55,7 @@ pub fn aligned(a: &str, b: &str) -> bool {
     }
     let below = |long: &str, short: &str| {
         short.contains('.') && long.len() > short.len() + 1 && long.ends_with(short) && {
-            let cut = long.len() - short.len() - 1;
+            let cut = long.len().saturating_sub(short.len() + 1);
             long.as_bytes().get(cut) == Some(&b'.')
         }
     };

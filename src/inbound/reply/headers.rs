@@ -29,10 +29,10 @@ pub(super) struct Splitter {
 const MAX_HEADER_BYTES: usize = 400;
 
 pub(super) fn detect_splitter(lines: &[&str], i: usize, is_quote: &[bool]) -> Option<Splitter> {
-    if is_quote[i] {
+    if flag(is_quote, i) {
         return None;
     }
-    let t = lines[i].trim();
+    let t = at(lines, i).trim();
     if t.is_empty() {
         return None;
     }
@@ -48,7 +48,7 @@ pub(super) fn detect_splitter(lines: &[&str], i: usize, is_quote: &[bool]) -> Op
     if let Some(end) = header_block(lines, i) {
         return Some(Splitter { kind: Kind::HeaderBlock, end, prefix_len: 0 });
     }
-    let inline = inline_attribution(lines[i]);
+    let inline = inline_attribution(at(lines, i));
     if let Some(prefix_len) = inline.filter(|&p| p > 0) {
         return Some(Splitter { kind: Kind::Attribution, end: i + 1, prefix_len });
     }
@@ -206,24 +206,27 @@ fn field_kind(name: &str) -> Option<Field> {
 fn parse_field(line: &str) -> Option<(Field, &str)> {
     let s = line.trim().trim_start_matches('*').trim_start();
     let (idx, c) = s.char_indices().take(24).find(|(_, c)| *c == ':' || *c == '：')?;
-    let name = s[..idx].trim_matches(|c: char| c.is_whitespace() || c == '*' || c == '\u{200e}').to_lowercase();
+    let (name, rest) = s.split_at_checked(idx)?;
+    let name = name.trim_matches(|c: char| c.is_whitespace() || c == '*' || c == '\u{200e}').to_lowercase();
     let kind = field_kind(&name)?;
-    let rest = s[idx + c.len_utf8()..].trim_start_matches(|c: char| c == '*' || c.is_whitespace());
+    let rest = rest.strip_prefix(c).unwrap_or(rest);
+    let rest = rest.trim_start_matches(|c: char| c == '*' || c.is_whitespace());
     Some((kind, rest))
 }
 
 /// An Outlook-style header block starting at line `i`; returns its exclusive end.
 fn header_block(lines: &[&str], i: usize) -> Option<usize> {
-    if lines[i].len() > 300 {
+    let line = at(lines, i);
+    if line.len() > 300 {
         return None;
     }
-    let (first, rest) = parse_field(lines[i])?;
+    let (first, rest) = parse_field(line)?;
     if first != Field::From && first != Field::Date {
         return None;
     }
     // A memo written in the reply ("To: residents / From: Public Works / …") starts with another
     // field; a client's header block starts with From (or Date/Sent).
-    if i > 0 && parse_field(lines[i - 1]).is_some() {
+    if i.checked_sub(1).is_some_and(|p| parse_field(at(lines, p)).is_some()) {
         return None;
     }
     let mut kinds = vec![first];
@@ -232,7 +235,7 @@ fn header_block(lines: &[&str], i: usize) -> Option<usize> {
     let mut continuation = false;
     let mut j = i + 1;
     while j < lines.len() && j < i + 12 {
-        let l = lines[j];
+        let l = at(lines, j);
         if is_blank(l) {
             break;
         }
@@ -255,8 +258,8 @@ fn header_block(lines: &[&str], i: usize) -> Option<usize> {
         return Some(end);
     }
     // A lone "From: Name <address>" line between blank lines.
-    let alone_above = i == 0 || is_blank(lines[i - 1]);
-    let alone_below = i + 1 >= lines.len() || is_blank(lines[i + 1]);
+    let alone_above = i.checked_sub(1).is_none_or(|p| is_blank(at(lines, p)));
+    let alone_below = is_blank(at(lines, i + 1));
     if kinds == [Field::From] && rest.contains('@') && alone_above && alone_below {
         return Some(i + 1);
     }
@@ -265,16 +268,17 @@ fn header_block(lines: &[&str], i: usize) -> Option<usize> {
 
 /// "Reply text From: a@b.c" followed by Date:/To:/Subject: lines (an HTML reply flattened to text).
 fn inline_from_block(lines: &[&str], i: usize) -> Option<usize> {
-    let line = lines[i];
+    let line = at(lines, i);
     if line.len() > 2000 {
         return None;
     }
     let p = line.find("From:").filter(|&p| p > 0)?;
     // "Reply From: a@b.c Date: Thu, 24 Mar 2016 08:07:12 -0700 Quoted" all on one line.
-    let rest = &line[p..];
+    let rest = tail_from(line, p);
     if let Some(d) = rest.find(" Date: ").or_else(|| rest.find(" Sent: "))
-        && rest[..d].contains('@')
-        && has_date_or_time(&rest[d..])
+        && let Some((who, when)) = rest.split_at_checked(d)
+        && who.contains('@')
+        && has_date_or_time(when)
     {
         return Some(p);
     }
@@ -298,7 +302,7 @@ const LEAD_WORDS: &[&str] =
 
 fn has_lead_word(t: &str) -> bool {
     let t = t.trim_start_matches(|c: char| c == '-' || c == '*' || c.is_whitespace());
-    let lower = t[..floor_char_boundary(t, 40)].to_lowercase();
+    let lower = t.get(..floor_char_boundary(t, 40)).unwrap_or(t).to_lowercase();
     LEAD_WORDS.iter().any(|w| lower.starts_with(w))
 }
 
@@ -355,7 +359,7 @@ fn ends_with_address(s: &str) -> bool {
         return false;
     }
     match s.rfind(['<', '(', '[']) {
-        Some(p) => s[p..].contains('@'),
+        Some(p) => tail_from(s, p).contains('@'),
         None => false,
     }
 }
@@ -367,7 +371,7 @@ fn could_end_header(h: &str) -> bool {
         return true;
     }
     let start = floor_char_boundary(end, end.len().saturating_sub(24));
-    let tail = end[start..].to_lowercase();
+    let tail = tail_from(end, start).to_lowercase();
     STRONG_VERBS.iter().chain(WEAK_VERBS).chain(CJK_VERBS).any(|v| tail.ends_with(v))
 }
 
@@ -413,7 +417,7 @@ fn is_attribution_text(h: &str, lead: bool, quote_follows: bool, multi_line: boo
 
 /// A quote header starting at line `i` (possibly wrapped over up to five lines); its exclusive end.
 fn attribution(lines: &[&str], i: usize, is_quote: &[bool]) -> Option<usize> {
-    let first = lines[i].trim();
+    let first = at(lines, i).trim();
     if first.len() > MAX_HEADER_BYTES {
         return None;
     }
@@ -431,7 +435,7 @@ fn attribution(lines: &[&str], i: usize, is_quote: &[bool]) -> Option<usize> {
                 return None;
             }
             let mut k = last + 1;
-            if k < lines.len() && is_blank(lines[k]) {
+            if k < lines.len() && is_blank(at(lines, k)) {
                 if !lead || blanks > 0 {
                     return None;
                 }
@@ -441,7 +445,7 @@ fn attribution(lines: &[&str], i: usize, is_quote: &[bool]) -> Option<usize> {
             if k >= lines.len() {
                 return None;
             }
-            let next = lines[k].trim();
+            let next = at(lines, k).trim();
             if next.is_empty() || (next.starts_with('>') && next.len() > 20) {
                 return None;
             }
@@ -453,7 +457,7 @@ fn attribution(lines: &[&str], i: usize, is_quote: &[bool]) -> Option<usize> {
             joined.push_str(next);
             last = k;
         }
-        let quote_follows = next_nonblank(lines, last + 1).is_some_and(|k| is_quote[k]);
+        let quote_follows = next_nonblank(lines, last + 1).is_some_and(|k| flag(is_quote, k));
         if is_attribution_text(&joined, lead, quote_follows, step > 0) {
             return Some(last + 1);
         }
@@ -468,17 +472,17 @@ fn inline_attribution(line: &str) -> Option<usize> {
     }
     let mut from = 0;
     for _ in 0..8 {
-        let p = from + line[from..].find("On ")?;
+        let p = from + tail_from(line, from).find("On ")?;
         from = p + 3;
-        let before_ok = p == 0 || line[..p].ends_with(|c: char| c.is_whitespace() || c == '-' || c == '>');
+        let (before, rest) = line.split_at_checked(p)?;
+        let before_ok = before.is_empty() || before.ends_with(|c: char| c.is_whitespace() || c == '-' || c == '>');
         if !before_ok {
             continue;
         }
-        let window_end = floor_char_boundary(line, p + MAX_HEADER_BYTES);
-        let sub = &line[p..window_end];
-        let Some(w) = sub.find("wrote") else { continue };
-        let header = &sub[..w];
-        let after = &line[p + w + 5..];
+        let window = rest.get(..floor_char_boundary(rest, MAX_HEADER_BYTES)).unwrap_or(rest);
+        let Some(w) = window.find("wrote") else { continue };
+        let header = window.get(..w).unwrap_or_default();
+        let after = tail_from(rest, w + "wrote".len());
         if !after.starts_with(':') && !after.trim().is_empty() {
             continue;
         }

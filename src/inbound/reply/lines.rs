@@ -14,11 +14,11 @@ pub(super) fn is_blank(line: &str) -> bool {
 
 pub(super) fn is_quote_line(line: &str) -> bool {
     let stripped = line.trim_start_matches([' ', '\t']);
-    line.len() - stripped.len() <= 3 && stripped.starts_with('>')
+    line.len().saturating_sub(stripped.len()) <= 3 && stripped.starts_with('>')
 }
 
 pub(super) fn next_nonblank(lines: &[&str], from: usize) -> Option<usize> {
-    (from..lines.len()).find(|&k| !is_blank(lines[k]))
+    (from..lines.len()).find(|&k| !is_blank(at(lines, k)))
 }
 
 /// Whether the message has three or more `>` lines in a row (blank lines allowed between them).
@@ -69,41 +69,64 @@ pub(super) fn has_digit(s: &str) -> bool {
 /// A four-digit year (19xx/20xx) or a time like 9:30 / 18.30 somewhere in `s`.
 pub(super) fn has_date_or_time(s: &str) -> bool {
     let b = s.as_bytes();
+    let byte = |k: usize| b.get(k).copied();
+    let digit = |k: usize| byte(k).is_some_and(|c| c.is_ascii_digit());
     let mut i = 0;
     while i < b.len() {
-        if b[i].is_ascii_digit() {
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            let run = i - start;
-            if run == 4 && (b[start] == b'1' && b[start + 1] == b'9' || b[start] == b'2' && b[start + 1] == b'0') {
-                return true;
-            }
-            // 9:30, 18.30 — but not a piece of a dotted number (192.0.2.153, 5.1.1).
-            let dotted_before = start > 0 && b[start - 1] == b'.';
-            if (1..=2).contains(&run)
-                && i + 2 < b.len()
-                && (b[i] == b':' || (b[i] == b'.' && !dotted_before))
-                && b[i + 1].is_ascii_digit()
-                && b[i + 2].is_ascii_digit()
-                && !(b[i] == b'.' && b.get(i + 3).is_some_and(|c| c.is_ascii_digit() || *c == b'.'))
-            {
-                return true;
-            }
-        } else {
+        if !digit(i) {
             i += 1;
+            continue;
+        }
+        let start = i;
+        while digit(i) {
+            i += 1;
+        }
+        let run = i.saturating_sub(start);
+        if run == 4 && matches!((byte(start), byte(start + 1)), (Some(b'1'), Some(b'9')) | (Some(b'2'), Some(b'0'))) {
+            return true;
+        }
+        // 9:30, 18.30 — but not a piece of a dotted number (192.0.2.153, 5.1.1).
+        let dotted_before = start.checked_sub(1).and_then(byte) == Some(b'.');
+        let sep = byte(i);
+        if (1..=2).contains(&run)
+            && (sep == Some(b':') || (sep == Some(b'.') && !dotted_before))
+            && digit(i + 1)
+            && digit(i + 2)
+            && !(sep == Some(b'.') && byte(i + 3).is_some_and(|c| c.is_ascii_digit() || c == b'.'))
+        {
+            return true;
         }
     }
     false
 }
 
-pub(super) fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+pub(super) fn floor_char_boundary(s: &str, i: usize) -> usize {
     if i >= s.len() {
         return s.len();
     }
-    while !s.is_char_boundary(i) {
-        i -= 1;
+    (0..=i).rev().find(|&k| s.is_char_boundary(k)).unwrap_or(0)
+}
+
+/// Line `i`, or "" past the end: line access that cannot panic.
+pub(super) fn at<'a>(lines: &[&'a str], i: usize) -> &'a str {
+    lines.get(i).copied().unwrap_or("")
+}
+
+/// Lines `from..to`, clamped to the slice (empty when `from >= to`): cannot panic.
+pub(super) fn span<'s, 'a>(lines: &'s [&'a str], from: usize, to: usize) -> &'s [&'a str] {
+    let to = to.min(lines.len());
+    lines.get(from.min(to)..to).unwrap_or_default()
+}
+
+/// `v[i]`, or false past the end.
+pub(super) fn flag(v: &[bool], i: usize) -> bool {
+    v.get(i).copied().unwrap_or(false)
+}
+
+/// `line[from..]`, or the whole line when `from` is not a char boundary; "" past the end.
+pub(super) fn tail_from(line: &str, from: usize) -> &str {
+    if from >= line.len() {
+        return "";
     }
-    i
+    line.get(from..).unwrap_or(line)
 }

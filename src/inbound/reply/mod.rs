@@ -39,14 +39,17 @@
 //! header blocks, separators and forwards, with their phrase lists), `signature.rs` (signature
 //! detection), `tests.rs`. Talks to nothing: pure functions on `&str`.
 
+// Runs on the daemon's path outside `catch_unwind`: nothing here may index or slice.
+#![deny(clippy::indexing_slicing, clippy::string_slice)]
+
 mod headers;
 mod lines;
 mod signature;
 
 use headers::{Kind, Splitter, detect_splitter};
 use lines::{
-    has_quote_run, is_blank, is_quote_line, is_separator_line, join_trimmed, next_nonblank, non_empty,
-    normalize_newlines,
+    at, flag, has_quote_run, is_blank, is_quote_line, is_separator_line, join_trimmed, next_nonblank, non_empty,
+    normalize_newlines, span, tail_from,
 };
 use signature::find_signature;
 
@@ -62,6 +65,9 @@ pub struct ReplyParts {
 }
 
 /// Splits a plain-text reply body into new text, signature and quoted history.
+///
+/// Never panics: every line and byte access goes through `get` (see `lines::at`, `span`,
+/// `tail_from`), and the module denies `clippy::indexing_slicing` and `clippy::string_slice`.
 pub fn split_reply(body: &str) -> ReplyParts {
     let text = normalize_newlines(body);
     let lines: Vec<&str> = text.split('\n').collect();
@@ -73,36 +79,36 @@ pub fn split_reply(body: &str) -> ReplyParts {
     let mut forward_at: Option<usize> = None;
     let mut i = 0;
     while i < lines.len() {
-        if let Some(sp) = splitters[i] {
+        let line = at(&lines, i);
+        if let Some(sp) = splitters.get(i).copied().flatten() {
             match sp.kind {
                 Kind::Forward => {
                     forward_at = Some(i);
                     break;
                 }
                 Kind::HeaderBlock | Kind::Separator => {
-                    out.begin_removal(sp.prefix_len, lines[i]);
-                    out.quote_rest(&lines[i][sp.prefix_len..]);
-                    for l in &lines[i + 1..] {
+                    out.begin_removal(sp.prefix_len, line);
+                    out.quote_rest(tail_from(line, sp.prefix_len));
+                    for l in span(&lines, i + 1, lines.len()) {
                         out.quote_rest(l);
                     }
                     break;
                 }
                 Kind::Attribution => {
-                    out.begin_removal(sp.prefix_len, lines[i]);
-                    out.quote_rest(&lines[i][sp.prefix_len..]);
-                    for l in &lines[i + 1..sp.end] {
+                    out.begin_removal(sp.prefix_len, line);
+                    out.quote_rest(tail_from(line, sp.prefix_len));
+                    for l in span(&lines, i + 1, sp.end) {
                         out.quote_rest(l);
                     }
-                    let next = next_nonblank(&lines, sp.end);
-                    match next {
-                        Some(k) if is_quote[k] => {
-                            for l in &lines[sp.end..k] {
+                    match next_nonblank(&lines, sp.end) {
+                        Some(k) if flag(&is_quote, k) => {
+                            for l in span(&lines, sp.end, k) {
                                 out.quote_rest(l);
                             }
                             i = consume_region(&lines, &is_quote, k, &mut out);
                         }
                         _ => {
-                            for l in &lines[sp.end..] {
+                            for l in span(&lines, sp.end, lines.len()) {
                                 out.quote_rest(l);
                             }
                             break;
@@ -112,23 +118,23 @@ pub fn split_reply(body: &str) -> ReplyParts {
                 }
             }
         }
-        if quotes_active && is_quote[i] {
-            out.begin_removal(0, lines[i]);
+        if quotes_active && flag(&is_quote, i) {
+            out.begin_removal(0, line);
             i = consume_region(&lines, &is_quote, i, &mut out);
             continue;
         }
-        out.keep(lines[i]);
+        out.keep(line);
         i += 1;
     }
 
     let kept = &out.kept;
     let (sig_start, sig_end) = find_signature(kept).unwrap_or((kept.len(), kept.len()));
-    let mut visible = join_trimmed(&kept[..sig_start]);
-    let signature = non_empty(join_trimmed(&kept[sig_start..sig_end]));
+    let mut visible = join_trimmed(span(kept, 0, sig_start));
+    let signature = non_empty(join_trimmed(span(kept, sig_start, sig_end)));
     let mut quoted_lines = out.quoted;
-    quoted_lines.extend_from_slice(&kept[sig_end..]);
+    quoted_lines.extend_from_slice(span(kept, sig_end, kept.len()));
     if let Some(f) = forward_at {
-        let forwarded = join_trimmed(&lines[f..]);
+        let forwarded = join_trimmed(span(&lines, f, lines.len()));
         if visible.is_empty() {
             visible = forwarded;
         } else if !forwarded.is_empty() {
@@ -173,7 +179,8 @@ impl<'a> Collector<'a> {
     /// header) and moves separator lines just above the header to the quoted part.
     fn begin_removal(&mut self, prefix_len: usize, line: &'a str) {
         if prefix_len > 0 {
-            let prefix = line[..prefix_len].trim_end_matches(|c: char| c == '-' || c.is_whitespace());
+            let prefix = line.get(..prefix_len).unwrap_or("");
+            let prefix = prefix.trim_end_matches(|c: char| c == '-' || c.is_whitespace());
             if !prefix.is_empty() {
                 self.kept.push(prefix);
                 self.gap = true;
@@ -206,19 +213,19 @@ impl<'a> Collector<'a> {
 fn consume_region<'a>(lines: &[&'a str], is_quote: &[bool], start: usize, out: &mut Collector<'a>) -> usize {
     let mut i = start;
     while i < lines.len() {
-        if is_quote[i] || is_blank(lines[i]) {
-            out.quote_rest(lines[i]);
+        if flag(is_quote, i) || is_blank(at(lines, i)) {
+            out.quote_rest(at(lines, i));
             i += 1;
             continue;
         }
         // Unquoted text: part of the quote only if wedged directly between quote lines.
-        let prev_is_quote = i > 0 && is_quote[i - 1];
+        let prev_is_quote = i.checked_sub(1).is_some_and(|p| flag(is_quote, p));
         let mut j = i;
-        while j < lines.len() && j < i + 2 && !is_quote[j] && !is_blank(lines[j]) {
+        while j < lines.len() && j < i + 2 && !flag(is_quote, j) && !is_blank(at(lines, j)) {
             j += 1;
         }
-        if prev_is_quote && j < lines.len() && is_quote[j] {
-            for l in &lines[i..j] {
+        if prev_is_quote && flag(is_quote, j) {
+            for l in span(lines, i, j) {
                 out.quote_rest(l);
             }
             i = j;

@@ -15,7 +15,7 @@ pub(super) fn find_signature(lines: &[&str]) -> Option<(usize, usize)> {
         let mut seen = 0;
         let mut start = first;
         for k in (first..n).rev() {
-            if !is_blank(lines[k]) {
+            if !is_blank(at(lines, k)) {
                 seen += 1;
                 start = k;
                 if seen == WINDOW {
@@ -26,16 +26,18 @@ pub(super) fn find_signature(lines: &[&str]) -> Option<(usize, usize)> {
         start
     };
     for i in first..n {
-        let raw = lines[i];
+        let raw = at(lines, i);
         let t = raw.trim();
         if t.is_empty() {
             continue;
         }
         if is_mobile_tagline(t) {
             // "Jane\nSent from my iPhone": a name paragraph right above the tagline goes with it.
-            let named = i >= first + 2 && is_blank(lines[i - 2]) && is_name_line(lines[i - 1].trim(), 3);
-            let start = if named { i - 1 } else { i };
-            let tail = lines[i + 1..].iter().map(|l| l.trim()).filter(|l| !l.is_empty());
+            let named = i >= first + 2
+                && is_blank(at(lines, i.saturating_sub(2)))
+                && is_name_line(at(lines, i.saturating_sub(1)).trim(), 3);
+            let start = if named { i.saturating_sub(1) } else { i };
+            let tail = span(lines, i + 1, n).iter().map(|l| l.trim()).filter(|l| !l.is_empty());
             let mut count = 0;
             let mut sig_tail = true;
             for l in tail {
@@ -48,13 +50,14 @@ pub(super) fn find_signature(lines: &[&str]) -> Option<(usize, usize)> {
             if sig_tail {
                 return Some((start, n));
             }
-            let end = (i + 1..n).find(|&k| !is_blank(lines[k]) && !is_mobile_tagline(lines[k].trim())).unwrap_or(n);
+            let end =
+                (i + 1..n).find(|&k| !is_blank(at(lines, k)) && !is_mobile_tagline(at(lines, k).trim())).unwrap_or(n);
             return Some((start, end));
         }
         if i == first || i < window_start {
             continue;
         }
-        let tail: Vec<&str> = lines[i + 1..].iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect();
+        let tail: Vec<&str> = span(lines, i + 1, n).iter().map(|l| l.trim()).filter(|l| !l.is_empty()).collect();
         let short_tail = |max_lines: usize, max_len: usize| {
             tail.len() <= max_lines && tail.iter().all(|l| l.chars().count() <= max_len && !is_prose(l))
         };
@@ -79,7 +82,7 @@ pub(super) fn find_signature(lines: &[&str]) -> Option<(usize, usize)> {
         if !raw.starts_with([' ', '\t']) && is_dash_name(t) && short_tail(6, 80) && !is_bullet_context(lines, i) {
             return Some((i, n));
         }
-        if is_blank(lines[i - 1]) && is_contact_block(lines, i) {
+        if is_blank(at(lines, i.saturating_sub(1))) && is_contact_block(lines, i) {
             return Some((i, n));
         }
     }
@@ -144,9 +147,10 @@ fn is_mobile_tagline(t: &str) -> bool {
     let lower = t.to_lowercase();
     // Drop a trailing link: "Sent from TypeApp<http://…>", "Sent with Sparrow (http://…)".
     let lower = match lower.find(['<', '(']) {
-        Some(p) if p > 0 && (lower[p..].contains("http") || lower[p..].contains("mailto")) => {
-            lower[..p].trim_end().to_string()
-        }
+        Some(p) if p > 0 => match lower.split_at_checked(p) {
+            Some((text, link)) if link.contains("http") || link.contains("mailto") => text.trim_end().to_string(),
+            _ => lower,
+        },
         _ => lower,
     };
     if lower == "via mobile" || lower == "sent from mobile" {
@@ -298,8 +302,8 @@ fn is_bullet(t: &str) -> bool {
 
 /// Whether line `i` sits in a list (the nearest non-blank line above or below is a bullet).
 fn is_bullet_context(lines: &[&str], i: usize) -> bool {
-    let above = lines[..i].iter().rev().find(|l| !is_blank(l));
-    let below = lines[i + 1..].iter().find(|l| !is_blank(l));
+    let above = span(lines, 0, i).iter().rev().find(|l| !is_blank(l));
+    let below = span(lines, i + 1, lines.len()).iter().find(|l| !is_blank(l));
     above.is_some_and(|l| is_bullet(l)) || below.is_some_and(|l| is_bullet(l) && !is_separator_line(l))
 }
 
@@ -312,15 +316,16 @@ fn is_contact_line(l: &str) -> bool {
 /// least one phone number, address or link; the paragraph above must not introduce it with ':'.
 fn is_contact_block(lines: &[&str], i: usize) -> bool {
     let end = lines.iter().rposition(|l| !is_blank(l)).map_or(i, |e| e + 1);
-    let block: Vec<&str> = lines[i..end.max(i)].iter().map(|l| l.trim()).collect();
+    let block: Vec<&str> = span(lines, i, end).iter().map(|l| l.trim()).collect();
     if block.len() < 2 || block.len() > 6 || block.iter().any(|l| l.is_empty()) {
         return false;
     }
-    let name = block[0].split(',').next().unwrap_or("");
-    let introduced = lines[..i].iter().rev().find(|l| !is_blank(l)).is_some_and(|l| l.trim_end().ends_with(':'));
+    let Some((first, rest)) = block.split_first() else { return false };
+    let name = first.split(',').next().unwrap_or("");
+    let introduced = span(lines, 0, i).iter().rev().find(|l| !is_blank(l)).is_some_and(|l| l.trim_end().ends_with(':'));
     is_name_line(name, 4)
         && word_count(name) >= 2
         && !introduced
         && block.iter().all(|l| l.chars().count() <= 60)
-        && block[1..].iter().any(|l| is_contact_line(l))
+        && rest.iter().any(|l| is_contact_line(l))
 }

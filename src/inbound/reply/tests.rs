@@ -1,5 +1,7 @@
 //! Unit tests for reply stripping.
 
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
+
 use super::*;
 
 fn parts(body: &str) -> ReplyParts {
@@ -298,4 +300,83 @@ fn never_panics_on_odd_input() {
     }
     let many_lines = "On 1 Jan 2024 a@b\n".repeat(20_000);
     let _ = split_reply(&many_lines);
+}
+
+/// Every non-blank visible line is (a piece of) an input line: nothing is invented or garbled.
+fn assert_visible_from_input(body: &str) -> ReplyParts {
+    let p = split_reply(body);
+    let normalized = body.replace("\r\n", "\n").replace('\r', "\n");
+    for l in p.visible.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(normalized.contains(l), "visible line {l:?} not in input {body:?}");
+    }
+    assert_eq!(p.visible, p.visible.trim());
+    p
+}
+
+#[test]
+fn multi_byte_characters_at_every_byte_boundary() {
+    // Shift multi-byte characters across each internal limit (24-, 40-, 60-, 120-, 400-byte
+    // windows) so that every limit falls inside a character at least once.
+    for shift in 0..8 {
+        let pad = "x".repeat(shift);
+        let wide = "é漢😀".repeat(40);
+        let bodies = [
+            format!("ok {pad}On {wide} 2024 a@b.example wrote: {wide}\n> old"),
+            format!("Réponse {pad}{wide}\n\nLe {pad}{wide} 2024 a écrit :\n> ancien"),
+            format!("{pad}{wide} From: a@b.example Date: {wide} 10:00 {wide}"),
+            format!("Text\n\n*{pad}{wide}: {wide}\n{pad}Sent: 10:00\nTo: a@b.example\n"),
+            format!("Answer\n\n{pad}{wide}\n{wide} 写道：\n> 旧"),
+            format!("Fine.\n\nSent from my {pad}{wide}<http://{wide}>\n"),
+            format!("Done.\n\n{pad}{wide} (mailto:{wide})\n"),
+            format!("{pad}{}On 2024 a@b.example wrote:", "é".repeat(199)),
+        ];
+        for body in &bodies {
+            assert_visible_from_input(body);
+        }
+    }
+    // The reply above a header is kept even when the header is full of multi-byte text.
+    let body = "Oui, c'est réparé.\n\nLe mar. 4 juin 2024 à 10:00, Élodie Rœmer <élodie@ville.example> a écrit :\n> Où en est la réparation ?\n";
+    assert_eq!(new_content(body), "Oui, c'est réparé.");
+}
+
+#[test]
+fn lone_carriage_returns_are_line_breaks() {
+    let body = "Fixed today.\r\rOn Tue, Jun 4, 2024 at 10:00 AM Pat <pat@city.example> wrote:\r> Is it fixed?\r";
+    assert_eq!(new_content(body), "Fixed today.");
+    let mixed = "One\r\nTwo\rThree\n\r\n\rFour";
+    assert_eq!(new_content(mixed), "One\nTwo\nThree\n\n\nFour");
+    assert_eq!(new_content("\r\r\r"), "");
+}
+
+#[test]
+fn empty_and_blank_only_bodies() {
+    for body in ["", "\n", "\n\n\n\n", " \t \n \t", ">", "> \n>\n>", "--", "-- \n", "____", "From:", ":"] {
+        let p = assert_visible_from_input(body);
+        assert!(p.visible.len() <= body.len(), "{body:?}");
+    }
+    // Quote lines only: nothing new was written.
+    assert_eq!(new_content("> a\n> b\n> c\n"), "");
+    // Blank lines between the reply and the header do not matter.
+    assert_eq!(
+        new_content("\n\n\nYes.\n\n\n\n\nOn Jun 4, 2024, at 10:00, Pat <p@x.example> wrote:\n\n\n> q\n"),
+        "Yes."
+    );
+}
+
+#[test]
+fn huge_lines_and_many_lines() {
+    // A one-megabyte line of text, with and without header words in it.
+    let text = "word ".repeat(200_000);
+    assert_eq!(new_content(&text), text.trim());
+    let on = "On 2024 a@b.example ".repeat(50_000);
+    assert_visible_from_input(&on);
+    let colons = format!("From: {}", ":".repeat(1 << 20));
+    assert_visible_from_input(&colons);
+    // A reply above a huge quoted line is still found.
+    let body =
+        format!("Short answer.\n\nOn Jun 4, 2024, at 10:00, Pat <p@x.example> wrote:\n> {}\n", "é".repeat(500_000));
+    assert_eq!(new_content(&body), "Short answer.");
+    // Many short lines that each look like the start of a header.
+    let many = "Von: a@b.example\n".repeat(30_000);
+    assert_visible_from_input(&many);
 }
