@@ -92,6 +92,25 @@ const FORWARD_PHRASES: &[&str] = &[
     "пересылаемое сообщение",
     "пересланное сообщение",
     "välitetty viesti",
+    // Gmail's framed marker in the CJK locales.
+    "转发的邮件",
+    "轉寄的郵件",
+    "転送されたメッセージ",
+    "전달된 메일",
+    // Apple Mail's unframed "Begin forwarded message:" in its translations.
+    "anfang der weitergeleiteten nachricht",
+    "début du message réexpédié",
+    "début du message transféré",
+    "inicio del mensaje reenviado",
+    "inizio messaggio inoltrato",
+    "início da mensagem reencaminhada",
+    "início da mensagem encaminhada",
+    "begin doorgestuurd bericht",
+    "vidarebefordrat mejl",
+    "vidarebefordrat brev",
+    "videresendt besked",
+    "转发邮件",
+    "転送メッセージ",
 ];
 
 fn is_forward_marker(t: &str) -> bool {

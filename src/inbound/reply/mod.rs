@@ -20,11 +20,13 @@
 //! - When a header is followed by `>` lines, only the header and the quoted block are removed and
 //!   text after it is kept: that is how inline and bottom-posted answers are written. A header
 //!   followed by unquoted text (Outlook, most mobile clients) cuts everything below it.
-//! - Forwarded messages ("---------- Forwarded message ---------", "Begin forwarded message:")
-//!   are NOT treated as quoted history: when someone forwards a message into a tracked request,
-//!   the forwarded text is information they are passing on, so it stays in `visible` verbatim
-//!   (this is also what Mailgun's talon does). A forward that appears below a quote header is
-//!   part of the quoted history like everything else there.
+//! - Forwarded messages ("---------- Forwarded message ---------", "Begin forwarded message:",
+//!   Thunderbird's "-------- Forwarded Message --------", and their translations) cut like
+//!   "-----Original Message-----" when the sender wrote something above them: the new content is
+//!   the answer, the forward is history. A mail that is only a forward (nothing above it, or only
+//!   a hand-off note such as "FYI", "Zur Info", "Pour info", "供参考") keeps the forward as its
+//!   content: the forwarded text is what the sender passes on (talon keeps "FYI" with its forward
+//!   too, `test_dont_parse_quotations_for_forwarded_messages`).
 //! - The signature is searched at the end of the remaining text: the "-- " delimiter (and `--`),
 //!   a rule line (`---`, `___`, `—`) followed by a short block, "Sent from my iPhone" and the other
 //!   mobile / Outlook-app taglines in several languages, a closing ("Regards," "Thanks," "Mit
@@ -82,11 +84,13 @@ pub fn split_reply(body: &str) -> ReplyParts {
         let line = at(&lines, i);
         if let Some(sp) = splitters.get(i).copied().flatten() {
             match sp.kind {
-                Kind::Forward => {
+                // A forward with nothing written above it is the content; below an answer it
+                // is history like "-----Original Message-----".
+                Kind::Forward if !out.has_text() || out.is_hand_off_note() => {
                     forward_at = Some(i);
                     break;
                 }
-                Kind::HeaderBlock | Kind::Separator => {
+                Kind::Forward | Kind::HeaderBlock | Kind::Separator => {
                     out.begin_removal(sp.prefix_len, line);
                     out.quote_rest(tail_from(line, sp.prefix_len));
                     for l in span(&lines, i + 1, lines.len()) {
@@ -201,11 +205,61 @@ impl<'a> Collector<'a> {
         self.gap = true;
     }
 
+    /// Whether anything but blank and rule lines has been kept so far.
+    fn has_text(&self) -> bool {
+        self.kept.iter().any(|l| !is_blank(l) && !is_separator_line(l))
+    }
+
+    /// Whether the kept text is only a hand-off note ("FYI", "Zur Info", "Pour info", "供参考"):
+    /// such a note says nothing by itself, so the forward below it is the content (as talon
+    /// keeps "FYI" with its forward, `test_dont_parse_quotations_for_forwarded_messages`).
+    fn is_hand_off_note(&self) -> bool {
+        let mut text = self.kept.iter().filter(|l| !is_blank(l) && !is_separator_line(l));
+        let (Some(only), None) = (text.next(), text.next()) else { return false };
+        let note = only.trim().trim_end_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
+        HAND_OFF_NOTES.contains(&note.as_str())
+    }
+
     fn quote_rest(&mut self, line: &'a str) {
         self.quoted.push(line);
         self.gap = true;
     }
 }
+
+/// One-line notes that only hand a forwarded mail on, lowercased, without final punctuation.
+const HAND_OFF_NOTES: &[&str] = &[
+    "fyi",
+    "fwd",
+    "fw",
+    "see below",
+    "please see below",
+    "for your information",
+    "zur info",
+    "zur information",
+    "zur kenntnis",
+    "siehe unten",
+    "pour info",
+    "pour information",
+    "voir ci-dessous",
+    "para tu información",
+    "para su información",
+    "para tu informacion",
+    "ver abajo",
+    "para sua informação",
+    "para conhecimento",
+    "per conoscenza",
+    "per informazione",
+    "ter info",
+    "ter informatie",
+    "zie hieronder",
+    "för kännedom",
+    "för info",
+    "se nedan",
+    "供参考",
+    "仅供参考",
+    "ご参考まで",
+    "参考까지",
+];
 
 /// Consumes a block of `>` lines starting at `start` (a quote line): quote lines, blank lines and
 /// short unquoted lines wedged between two quote lines (a long quoted line that was re-wrapped,

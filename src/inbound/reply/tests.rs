@@ -151,12 +151,21 @@ fn a_stray_angle_line_without_header_is_text() {
 }
 
 #[test]
-fn forwarded_messages_stay_visible() {
-    let body = "FYI, from the contractor.\n\n---------- Forwarded message ---------\nFrom: Contractor <c@firm.example>\nDate: Tue, Jun 4, 2024 at 10:00 AM\nSubject: Repair\nTo: Works <w@city.example>\n\nThe repair is done.\n";
-    let p = parts(body);
-    assert!(p.visible.starts_with("FYI, from the contractor."));
-    assert!(p.visible.ends_with("The repair is done."));
-    assert_eq!(p.quoted, None);
+fn forwards_are_content_only_without_an_answer_above() {
+    let forward = "---------- Forwarded message ---------\nFrom: Contractor <c@firm.example>\nDate: Tue, Jun 4, 2024 at 10:00 AM\nSubject: Repair\nTo: Works <w@city.example>\n\nThe repair is done.";
+    // An answer above the forward: the answer is the new content, the forward is history.
+    let p = parts(&format!("Thanks, we will close the request.\n\n{forward}\n"));
+    assert_eq!(p.visible, "Thanks, we will close the request.");
+    assert!(p.quoted.unwrap_or_default().ends_with("The repair is done."));
+    // Nothing above, or only a hand-off note: the forward is what the sender passes on.
+    assert_eq!(new_content(&format!("\n\n{forward}\n")), forward);
+    let fyi = format!("FYI\n\n{forward}");
+    assert_eq!(new_content(&fyi), fyi);
+    let zur_info = format!("Zur Info:\n\n{forward}");
+    assert_eq!(new_content(&zur_info), zur_info);
+    // A longer note is an answer, even when it starts like one.
+    let note = format!("FYI, from the contractor.\n\n{forward}");
+    assert_eq!(new_content(&note), "FYI, from the contractor.");
 }
 
 #[test]
