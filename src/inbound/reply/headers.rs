@@ -250,6 +250,7 @@ fn header_block(lines: &[&str], i: usize) -> Option<usize> {
     }
     let mut kinds = vec![first];
     let mut has_at = rest.contains('@');
+    let mut dated = first == Field::Date && has_date_or_time(rest);
     let mut end = i + 1;
     let mut continuation = false;
     let mut j = i + 1;
@@ -263,6 +264,7 @@ fn header_block(lines: &[&str], i: usize) -> Option<usize> {
                 kinds.push(kind);
             }
             has_at |= rest.contains('@');
+            dated |= kind == Field::Date && has_date_or_time(rest);
             end = j + 1;
             continuation = false;
         } else if !continuation && l.trim().len() <= 100 {
@@ -276,6 +278,17 @@ fn header_block(lines: &[&str], i: usize) -> Option<usize> {
     if kinds.len() >= 3 || (kinds.len() == 2 && has_at) {
         return Some(end);
     }
+    // Outlook's pair without addresses, "From: Pat Lee / Sent: Tuesday, June 4, 2024 10:00 AM"
+    // (talon's RE_FROM_COLON_OR_DATE_COLON looks for the same two fields). "From: my side all
+    // is ready. / Sent: the forms by post" has no date and a sentence, so it stays text.
+    if first == Field::From && kinds == [Field::From, Field::Date] && dated && is_sender_value(rest) {
+        return Some(end);
+    }
+    // Under Outlook's rule of underscores, a lone "From: Name" (or "Von: Name") starts the
+    // history even without an address.
+    if first == Field::From && is_sender_value(rest) && below_underscore_rule(lines, i) {
+        return Some(end);
+    }
     // A lone "From: Name <address>" line between blank lines.
     let alone_above = i.checked_sub(1).is_none_or(|p| is_blank(at(lines, p)));
     let alone_below = is_blank(at(lines, i + 1));
@@ -283,6 +296,23 @@ fn header_block(lines: &[&str], i: usize) -> Option<usize> {
         return Some(i + 1);
     }
     None
+}
+
+/// The value of a From field that names a sender: an address, or a few words that do not end a
+/// sentence ("Pat Lee", "Max Muster", "王伟"), not "the mayor's office we heard that…".
+fn is_sender_value(v: &str) -> bool {
+    let v = v.trim();
+    !v.is_empty()
+        && (v.contains('@')
+            || (word_count(v) <= 5 && v.chars().count() <= 60 && !v.ends_with(['.', '!', '?', ',', ';', ':'])))
+}
+
+/// Line `i` comes right below a rule of underscores as Outlook writes it (at least 20 `_`).
+fn below_underscore_rule(lines: &[&str], i: usize) -> bool {
+    i.checked_sub(1).is_some_and(|p| {
+        let t = at(lines, p).trim();
+        t.len() >= 20 && t.chars().all(|c| c == '_')
+    })
 }
 
 /// "Reply text From: a@b.c" followed by Date:/To:/Subject: lines (an HTML reply flattened to text).

@@ -17,6 +17,9 @@
 //!   by Gmail in many locales, Android's "---- X wrote ----", Outlook's header block ("From: /
 //!   Sent: / To: / Subject:" and its translations, bold or indented), "-----Original Message-----"
 //!   and its translations. Separator lines just above a header (`____`, `----`, `====`) go with it.
+//!   Outlook's "From: Name / Sent: <date>" pair without addresses, and a lone "From: Name"
+//!   right under Outlook's rule of underscores, also start the history; a From line whose value
+//!   reads as a sentence ("From: the mayor's office we heard…") never does.
 //! - When a header is followed by `>` lines, only the header and the quoted block are removed and
 //!   text after it is kept: that is how inline and bottom-posted answers are written. A header
 //!   followed by unquoted text (Outlook, most mobile clients) cuts everything below it.
