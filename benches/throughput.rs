@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Needs root and Debian's Dovecot and Postfix (installed by `tests/support/install.sh` when
-//! missing). The test harness `tests/support/mailservers.rs` starts a private Dovecot and Postfix
+//! missing). The test harness `tests/support/mailservers/` starts a private Dovecot and Postfix
 //! on loopback; then, in one run:
 //!
 //! 1. **Fill**: `--n` questions are written straight into the intake user's Maildir `new/`
@@ -49,7 +49,7 @@
 //! `--bench`) are ignored. Without `--bench` and without options (as under `cargo test
 //! --all-targets`) it only says how to run it, and measures nothing.
 
-#[path = "../tests/support/mailservers.rs"]
+#[path = "../tests/support/mailservers/mod.rs"]
 mod mailservers;
 
 #[path = "throughput/corpus.rs"]
