@@ -43,11 +43,11 @@ async fn robots_are_never_answered_and_the_rate_limit_is_recorded() -> anyhow::R
     let daemon = env.daemon()?;
     wait_for_messages(&env.servers, INTAKE, "Processed", 7, WAIT).await?;
     wait_for_messages(&env.servers, DAYTON, "INBOX", 2, WAIT).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let store = env.store().await?;
+    wait_quiet(&env, &store, WAIT).await?;
 
     assert!(imap_fetch_all(&env.servers, UNKNOWN, "INBOX").await?.is_empty(), "a robot got mail");
     assert_eq!(imap_fetch_all(&env.servers, DAYTON, "INBOX").await?.len(), 2, "the third acknowledgement is held back");
-    let store = env.store().await?;
     assert!(store.inbound_counts().await?.contains(&("automatic".to_string(), 4)));
     assert_eq!(store.count_requests().await?, 3, "every question is still tracked");
     let third = store.list_requests(None, 1).await?.remove(0);
