@@ -20,7 +20,7 @@
 #[allow(dead_code)]
 mod corpus;
 // corpus.rs's Maildir writer uses the harness's user lookup.
-#[path = "../tests/support/mailservers.rs"]
+#[path = "../tests/support/mailservers/mod.rs"]
 mod mailservers;
 
 use std::sync::Arc;

@@ -167,7 +167,20 @@ async fn after_an_smtp_outage_everything_goes_out_in_order() -> anyhow::Result<(
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    tokio::time::sleep(Duration::from_secs(3)).await; // a few retries with backoff
+    // A few retries with backoff while SMTP is down: the acknowledgement's row (the request's
+    // first) has failed at least twice. Read straight from SQLite: the store has no reader for
+    // the attempt count.
+    let request =
+        store.request_by_tracking(&t).await?.map(|r| r.id).ok_or_else(|| anyhow::anyhow!("no request {t}"))?;
+    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", env.db_path.display())).await?;
+    eventually(WAIT, "a second failed attempt on the acknowledgement", || async {
+        let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE request_id = $1 ORDER BY id LIMIT 1")
+            .bind(request)
+            .fetch_one(&db)
+            .await?;
+        Ok((attempts >= 2).then_some(()))
+    })
+    .await?;
     env.servers.start_smtp()?;
     let mayor = wait_for_messages(&env.servers, DAYTON, "INBOX", 2, WAIT)
         .await

@@ -11,15 +11,6 @@ use support::*;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Waits until the outbox is empty and Postfix has delivered everything it accepted.
-async fn wait_until_quiet(env: &TestEnv) -> anyhow::Result<()> {
-    let store = env.store().await?;
-    eventually(WAIT, "an empty outbox", || async { Ok((store.outbox_stats().await?.pending == 0).then_some(())) })
-        .await?;
-    env.servers.wait_queue_empty(WAIT).await?;
-    Ok(())
-}
-
 fn with_outbox(env: &TestEnv, extra: &str) -> anyhow::Result<()> {
     let config = std::fs::read_to_string(&env.config_path)?;
     std::fs::write(&env.config_path, config.replace("auto_limit = 1000\n", extra))?;
@@ -64,7 +55,8 @@ async fn robots_are_never_answered_and_only_a_repeated_mail_is_held() -> anyhow:
     wait_for_messages(&env.servers, DAYTON, "INBOX", 3, WAIT).await?;
     // Staff are told of the held acknowledgement: once that notice is in, everything is out.
     let staff = wait_for_messages(&env.servers, STAFF, "INBOX", 4, WAIT).await?;
-    wait_until_quiet(&env).await?;
+    let store = env.store().await?;
+    wait_quiet(&env, &store, WAIT).await?;
 
     assert!(imap_fetch_all(&env.servers, UNKNOWN, "INBOX").await?.is_empty(), "a robot got mail");
     assert_eq!(
@@ -75,7 +67,6 @@ async fn robots_are_never_answered_and_only_a_repeated_mail_is_held() -> anyhow:
     let held_notice = staff.iter().map(|m| subject_and_text(m)).find(|(s, _)| s.contains("Not sent to the city"));
     let (_, text) = held_notice.ok_or_else(|| anyhow::anyhow!("staff were not told of the held acknowledgement"))?;
     assert!(text.contains("already acknowledged"), "{text}");
-    let store = env.store().await?;
     assert!(store.inbound_counts().await?.contains(&("automatic".to_string(), 4)));
     assert_eq!(store.count_requests().await?, 4, "every question is still tracked");
     let again = store.list_requests(None, 1).await?.remove(0);

@@ -96,9 +96,11 @@ async fn restart_and_a_second_daemon_duplicate_nothing() -> anyhow::Result<()> {
     }
     wait_for_messages(&env.servers, UNKNOWN, "INBOX", 5, WAIT).await?;
     wait_for_messages(&env.servers, INTAKE, "Processed", 7, WAIT).await?;
-    tokio::time::sleep(Duration::from_secs(3)).await; // room for a duplicate to show up
-
+    // Every message is committed (it is in Processed); once nothing is in flight, a duplicate
+    // would be in the store and in the inboxes.
     let store = env.store().await?;
+    wait_quiet(&env, &store, WAIT).await?;
+
     assert_eq!(store.count_requests().await?, 6, "1 + 5 requests");
     assert_eq!(imap_fetch_all(&env.servers, DAYTON, "INBOX").await?.len(), 1, "one acknowledgement only");
     assert_eq!(imap_fetch_all(&env.servers, UNKNOWN, "INBOX").await?.len(), 5, "one acknowledgement each");

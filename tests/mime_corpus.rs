@@ -1,6 +1,10 @@
 //! Where the MIME corpora give decoded subjects, senders or body text, our parse agrees with
 //! them — compared by meaning (white space folded, addresses lower-cased), not byte for byte.
 //! No servers: this is the pure parse step. The rates are printed and held above a floor.
+//!
+//! The corpora are found by `support/corpora.rs`: `INTAKE311_CORPORA`, else `../shared/corpora`
+//! beside the checkout; with neither, the suite says so in one loud line and does not run. The
+//! rules of that lookup are unit-tested here, at the end.
 
 #[path = "support/corpora.rs"]
 mod corpora;
@@ -53,7 +57,12 @@ impl Tally {
 
 #[test]
 fn decoded_subjects_senders_and_text_agree_with_the_corpora() {
-    let root = corpora::corpora_dir(&["mime_stalwart_mail_parser", "mime_cpython_test_email"]);
+    let Some(root) = corpora::corpora_for(
+        "mime_corpus",
+        &["mime_stalwart_mail_parser/EXPECTED.json", "mime_cpython_test_email/EXPECTED.json"],
+    ) else {
+        return;
+    };
     let mut subject = Tally::new("stalwart subject");
     let mut from = Tally::new("stalwart from");
     let mut text = Tally::new("stalwart text body (first 40 characters)");
@@ -102,4 +111,68 @@ fn decoded_subjects_senders_and_text_agree_with_the_corpora() {
     text.report(0.85);
     cp_subject.report(0.9);
     cp_from.report(0.9);
+}
+
+/// The lookup rules of `support/corpora.rs`.
+mod lookup {
+    use std::path::{Path, PathBuf};
+
+    use super::corpora::{Found, locate};
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("intake311-corpora-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("mime_a")).expect("scratch dir");
+        std::fs::write(d.join("mime_a/EXPECTED.json"), "{}").expect("scratch file");
+        d
+    }
+
+    #[test]
+    fn unset_and_nothing_beside_does_not_run() {
+        let got = locate(None, Path::new("/nonexistent/shared/corpora"), &["mime_a"]);
+        match got {
+            Ok(Found::NotRun(why)) => {
+                assert!(why.contains("INTAKE311_CORPORA is unset"), "{why}");
+                assert!(why.contains("/nonexistent/shared/corpora does not exist"), "{why}");
+            }
+            other => panic!("expected NotRun, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unset_with_folder_beside_runs_on_it() {
+        let d = scratch("beside");
+        assert_eq!(locate(None, &d, &["mime_a", "mime_a/EXPECTED.json"]), Ok(Found::Run(d.clone())));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn variable_wins_over_the_folder_beside() {
+        let d = scratch("var");
+        let got = locate(Some(&d), Path::new("/nonexistent"), &["mime_a"]);
+        assert_eq!(got, Ok(Found::Run(d.clone())));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn variable_naming_a_missing_folder_fails() {
+        let d = scratch("beside2");
+        let got = locate(Some(Path::new("/nonexistent/corpora")), &d, &[]);
+        assert!(matches!(&got, Err(e) if e.contains("/nonexistent/corpora")), "{got:?}");
+        assert!(locate(Some(Path::new("")), &d, &[]).is_err());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_missing_needed_entry_fails_and_is_named() {
+        let d = scratch("needed");
+        let got = locate(Some(&d), Path::new("/nonexistent"), &["mime_a", "bounce_b", "mime_a/NOPE.json"]);
+        assert!(
+            matches!(&got, Err(e) if e.contains("bounce_b, mime_a/NOPE.json") && !e.contains("mime_a,")),
+            "{got:?}"
+        );
+        let got = locate(None, &d, &["bounce_b"]);
+        assert!(matches!(&got, Err(e) if e.contains("bounce_b")), "{got:?}");
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }

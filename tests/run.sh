@@ -3,16 +3,15 @@
 # packages, when missing), then runs every unit test, integration test (against real servers
 # started on loopback by tests/support), the demo build and the benchmark at a small size (it
 # prints figures, never fails on them). A server that cannot be started
-# fails the suite; nothing is skipped.
+# fails the suite; only the corpus suites may not run (see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tests/support/install.sh
 
-# The corpora tests read ../shared/corpora in place when it is there (CI has it).
-if [ -z "${INTAKE311_CORPORA:-}" ] && [ -d ../shared/corpora ]; then
-  export INTAKE311_CORPORA="$(cd ../shared/corpora && pwd)"
-fi
+# The corpus suites find their corpora themselves (tests/support/corpora.rs): INTAKE311_CORPORA
+# when set (.ci/run sets it), else ../shared/corpora beside the checkout when it exists; with
+# neither, each prints one "CORPUS SUITE NOT RUN" line and passes.
 
 cargo build --locked --all-targets
 # The benchmark at a small size, so it cannot rot: it prints its figures and never fails on

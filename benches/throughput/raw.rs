@@ -1,4 +1,5 @@
-//! The raw limit: what the mail servers on this machine do without the daemon.
+//! The raw limit: what the mail servers on this machine do without the daemon; phase 2 of the
+//! benchmark ([`limit`]) and its measurements.
 //!
 //! * IMAP: one bare `UID FETCH 1:* (UID BODY.PEEK[])` of the whole backlog, streamed (bytes are
 //!   counted and dropped).
@@ -17,7 +18,11 @@ use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 
+use crate::corpus::{INTAKE, World};
+use crate::daemon;
 use crate::mailservers::{self, MailServers};
+use crate::report::RawFigures;
+use crate::{Options, RAW_SINK, progress, queue_limit};
 
 /// Envelope sender of the raw SMTP runs.
 pub const RAW_SENDER: &str = "raw-sender@bench.test";
@@ -258,4 +263,68 @@ pub async fn smtp_source(port: u16, count: u64, sessions: u32, to: &str) -> Resu
 
 pub fn rate(n: u64, seconds: f64) -> f64 {
     if seconds > 0.0 { n as f64 / seconds } else { 0.0 }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase 2: the raw limit
+// ---------------------------------------------------------------------------------------------
+
+pub async fn limit(opts: &Options, servers: &MailServers, world: &World) -> Result<RawFigures> {
+    progress("raw: UID FETCH of the backlog");
+    let fetch = tokio::time::timeout(Duration::from_secs(600), imap_fetch_all(servers, INTAKE))
+        .await
+        .map_err(|_| anyhow!("the raw UID FETCH did not finish within 10 minutes"))??;
+    let recipients: Vec<String> = world.officials().map(|o| o.email.clone()).collect();
+    let port = servers.smtp_port;
+    let n = opts.n;
+    let qlimit = queue_limit(n);
+    let mut smtp = Vec::new();
+
+    let stock = n.min(opts.stock_cap);
+    progress(format!("raw: {stock} messages with lettre's stock pool (no TCP_NODELAY; slow by design)"));
+    let since = daemon::ServerCpu::now(servers);
+    smtp.push(lettre_pool_stock(port, stock, 4, &recipients).await?);
+    drained(&mut smtp, servers, qlimit, since).await?;
+    for conns in [1, 4] {
+        progress(format!("raw: {n} messages with lettre + TCP_NODELAY over {conns} connection(s)"));
+        let since = daemon::ServerCpu::now(servers);
+        smtp.push(lettre_nodelay(port, n, conns, &recipients).await?);
+        drained(&mut smtp, servers, qlimit, since).await?;
+    }
+    for sessions in [1, 4] {
+        progress(format!("raw: {n} messages with smtp-source over {sessions} session(s)"));
+        let since = daemon::ServerCpu::now(servers);
+        smtp.push(smtp_source(port, n, sessions, RAW_SINK).await?);
+        drained(&mut smtp, servers, qlimit, since).await?;
+    }
+    let smtp_limit = smtp.iter().filter(|s| s.counts_for_limit).map(|s| s.messages_per_second).fold(0.0, f64::max);
+    let (limit, by) = if fetch.messages_per_second < smtp_limit {
+        (fetch.messages_per_second, "IMAP fetch")
+    } else {
+        (smtp_limit, "SMTP")
+    };
+    Ok(RawFigures {
+        imap_fetch: Some(fetch),
+        smtp,
+        smtp_limit_per_second: smtp_limit,
+        limit_per_second: limit,
+        limited_by: by.into(),
+    })
+}
+
+/// Waits until Postfix has delivered everything, and notes on the last run how long that took
+/// and what the mail servers' processes used from `since` (its start) until then.
+async fn drained(
+    smtp: &mut [SmtpFigure],
+    servers: &MailServers,
+    limit: Duration,
+    since: daemon::ServerCpu,
+) -> Result<()> {
+    let waited = servers.wait_queue_empty(limit).await?;
+    let used = since.until(daemon::ServerCpu::now(servers));
+    if let Some(last) = smtp.last_mut() {
+        last.queue_drain_seconds = waited;
+        last.servers_cpu_ms_per_mail = (used.postfix + used.dovecot) * 1000.0 / last.messages.max(1) as f64;
+    }
+    Ok(())
 }

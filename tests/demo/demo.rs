@@ -6,7 +6,7 @@
 //! eligible city, a not-eligible city and an unknown address. It prints each tracked request and
 //! the acknowledgement as it arrived in the official's inbox, then stops everything.
 
-#[path = "../support/mailservers.rs"]
+#[path = "../support/mailservers/mod.rs"]
 mod mailservers;
 
 use std::path::PathBuf;

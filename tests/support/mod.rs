@@ -250,6 +250,18 @@ where
     }
 }
 
+/// Waits for quiescence, the positive signal to take before asserting that something did NOT
+/// happen: no outbox row is pending (everything queued was handed to SMTP or failed), then
+/// Postfix's queue is empty (everything handed over is in a Maildir or bounced).
+pub async fn wait_quiet(env: &TestEnv, store: &Store, limit: Duration) -> anyhow::Result<()> {
+    eventually(limit, "an outbox with nothing pending", || async {
+        Ok((store.outbox_stats().await?.pending == 0).then_some(()))
+    })
+    .await?;
+    env.servers.wait_queue_empty(limit).await?;
+    Ok(())
+}
+
 /// Header value (unfolded) of a raw message, via mail-parser.
 pub fn header(raw: &[u8], name: &str) -> Option<String> {
     let msg = mail_parser::MessageParser::default().parse(raw)?;
