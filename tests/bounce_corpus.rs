@@ -1,8 +1,9 @@
 //! Bounce detection measured against sisimai's set-of-emails (read in place, never copied).
 //!
 //! Where the corpus is: `INTAKE311_CORPORA` (CI sets it to the absolute path of the shared
-//! corpora folder); when unset, `../shared/corpora` beside the project root. If the variable is set
-//! and the folder is missing, or neither exists, the test fails; it never skips.
+//! corpora folder); when unset, `../shared/corpora` beside the project root. With neither, it
+//! prints one `CORPUS SUITE NOT RUN` line and passes; a set variable that points nowhere, or a
+//! missing corpus, fails it.
 //!
 //! The corpus is `bounce_sisimai/`: real-world bounces (anonymised), with `EXPECTED.json` keyed by
 //! file (see its `SOURCE.txt`). Its model is sisimai's: per bounced recipient a DSN status
@@ -69,8 +70,10 @@ const FLOOR_RECIPIENT_COUNT: f64 = 0.97;
 
 #[test]
 fn bounce_corpus_rates() {
-    let root = corpora::corpora_dir(&["bounce_sisimai"]).join("bounce_sisimai");
-    assert!(root.is_dir(), "corpora folder has no bounce_sisimai/ ({root:?})");
+    let Some(corpora) = corpora::corpora_for("bounce_corpus", &["bounce_sisimai/EXPECTED.json"]) else {
+        return;
+    };
+    let root = corpora.join("bounce_sisimai");
     let expected = read_json(&root.join("EXPECTED.json"));
     let files = expected
         .get("files")

@@ -3,8 +3,9 @@
 //! ends as exactly one outcome (request, follow-up, automatic mail, duplicate or quarantine
 //! record), and no automatic mail is answered. The counts are printed.
 //!
-//! The corpora are read in place: `INTAKE311_CORPORA` names the folder (tests/run.sh sets it);
-//! when it is set and missing, the test fails.
+//! The corpora are read in place: `INTAKE311_CORPORA` names the folder (.ci/run sets it), else
+//! `../shared/corpora` beside the checkout. With neither, it prints one `CORPUS SUITE NOT RUN`
+//! line and passes; a set variable that points nowhere, or a missing corpus, fails it.
 
 mod support;
 
@@ -76,13 +77,13 @@ fn strip_from_line(m: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_corpora_drain_without_panic_loss_or_answered_robots() -> anyhow::Result<()> {
-    let all = messages(&support::corpora::corpora_dir(&[
-        "bounce_sisimai",
-        "mime_cpython_test_email",
-        "mime_flanker",
-        "mime_ruby_mail",
-        "mime_stalwart_mail_parser",
-    ]))?;
+    let Some(corpora) = support::corpora::corpora_for(
+        "corpus_drain",
+        &["bounce_sisimai", "mime_cpython_test_email", "mime_flanker", "mime_ruby_mail", "mime_stalwart_mail_parser"],
+    ) else {
+        return Ok(());
+    };
+    let all = messages(&corpora)?;
     anyhow::ensure!(all.len() > 500, "expected the full corpora, found {} messages", all.len());
     let env = TestEnv::new(Security::Plain)?;
     imap_append(

@@ -77,14 +77,3 @@ pub fn corpora_for(suite: &str, needed: &[&str]) -> Option<PathBuf> {
         Err(fault) => panic!("corpus suite {suite}: {fault}"),
     }
 }
-
-/// The old entry point, failing when the corpora are absent. Kept until every suite calls
-/// [`corpora_for`]; remove it then.
-pub fn corpora_dir(needed: &[&str]) -> PathBuf {
-    let var = std::env::var_os(VAR).map(PathBuf::from);
-    match locate(var.as_deref(), &beside_checkout(), needed) {
-        Ok(Found::Run(dir)) => dir,
-        Ok(Found::NotRun(why)) => panic!("corpora not found: {why}"),
-        Err(fault) => panic!("{fault}"),
-    }
-}
