@@ -98,8 +98,8 @@ fn check_templates(cfg: &Config) -> anyhow::Result<String> {
     Ok(format!(
         "{} compiled and rendered with sample data ({} mails, {} partials, {renders} renders)",
         t.dir.display(),
-        crate::outbound::render::TEMPLATE_NAMES.len(),
-        crate::outbound::render::PARTIAL_NAMES.len()
+        crate::outbound::templates::TEMPLATE_NAMES.len(),
+        crate::outbound::templates::PARTIAL_NAMES.len()
     ))
 }
 

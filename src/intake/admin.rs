@@ -3,7 +3,7 @@
 //! Only staff with the admin role and a verified sender may use them; from anyone else such a
 //! subject is an ordinary question.
 
-use crate::outbound::render::strip_reply_prefixes;
+use crate::text::strip_reply_prefixes;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminCommand {

@@ -7,14 +7,11 @@ use super::question::Filed;
 use super::{Intake, Outcome, Position};
 use crate::inbound::{InboundMail, auth_results, reply};
 use crate::outbound::OutAttachment;
-use crate::outbound::render::{AdminContext, strip_reply_prefixes};
+use crate::outbound::context::AdminContext;
 use crate::registry;
+use crate::registry::import::PlanError;
 use crate::store::{StaffMember, StoreTx};
-
-pub(super) fn sha256_hex(data: &[u8]) -> String {
-    use sha2::{Digest as _, Sha256};
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::text::strip_reply_prefixes;
 
 impl Intake {
     /// An administrator's command by mail. Always needs a verified sender; the reply goes to
@@ -98,17 +95,17 @@ impl Intake {
                 "Attach the city list as a .csv file (columns: name,state,domains,eligible; see cities export).".into(),
             ));
         };
-        let digest = sha256_hex(&file.data);
-        let detail =
-            format!("file {} (sha256 {digest}) by mail{}", file.filename, if replace { ", --replace" } else { "" });
-        let rows = match registry::parse_csv(&file.data) {
-            Ok(rows) => rows,
-            Err(e) => return Ok((format!("Not applied: {} has errors", file.filename), e.to_string())),
+        let source = format!("file {} by mail", file.filename);
+        let plan = match registry::import::plan(&file.data, &source, &tx.list_cities().await?, replace) {
+            Ok(plan) => plan,
+            Err(e @ PlanError::Invalid(_)) => {
+                return Ok((format!("Not applied: {} has errors", file.filename), e.to_string()));
+            }
+            Err(e @ PlanError::Conflict(_)) => {
+                return Ok((format!("Not applied: {} does not fit the registry", file.filename), e.to_string()));
+            }
         };
-        let diff = match registry::diff(&tx.list_cities().await?, &rows, replace) {
-            Ok(d) => d,
-            Err(e) => return Ok((format!("Not applied: {} does not fit the registry", file.filename), e.to_string())),
-        };
+        let (diff, detail) = (&plan.diff, &plan.detail);
         let token = admin::new_token();
         let ttl = crate::store::ms_of(self.cfg.intake.admin_token_ttl);
         let expires_at = crate::store::now_ms() + ttl;
@@ -117,7 +114,7 @@ impl Intake {
             admin: admin.to_string(),
             action: if replace { "cities import --replace".into() } else { "cities import".into() },
             payload: file.data.clone(),
-            detail: detail.clone(),
+            detail: detail.to_string(),
             expires_at,
             used_at: None,
         })
@@ -159,11 +156,14 @@ impl Intake {
             return not(format!("token {token} has expired"));
         }
         let replace = t.action.ends_with("--replace");
-        let rows = registry::parse_csv(&t.payload).map_err(|e| anyhow::anyhow!("stored file no longer parses: {e}"))?;
-        let diff = match registry::diff(&tx.list_cities().await?, &rows, replace) {
-            Ok(d) => d,
-            Err(e) => return Ok(("Not applied: the registry changed since the dry run".into(), e.to_string())),
+        let plan = match registry::import::plan(&t.payload, "", &tx.list_cities().await?, replace) {
+            Ok(plan) => plan,
+            Err(e @ PlanError::Conflict(_)) => {
+                return Ok(("Not applied: the registry changed since the dry run".into(), e.to_string()));
+            }
+            Err(e @ PlanError::Invalid(_)) => anyhow::bail!("stored file no longer parses: {e}"),
         };
+        let diff = plan.diff;
         tx.apply_city_diff(&diff, admin, &t.detail).await?;
         tx.use_admin_token(token).await?;
         Ok(("Applied: the city list is updated".into(), format!("{diff}\n({})", t.detail)))

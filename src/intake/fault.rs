@@ -6,7 +6,7 @@
 //! data broke, a header we cannot compose) counts towards quarantine after
 //! [`super::MAX_ATTEMPTS`]. Pure; talks to nothing.
 
-use crate::outbound::render::TemplateError;
+use crate::outbound::TemplateError;
 
 /// True when `e` (anywhere in its chain) is a fault of ours rather than of the message.
 pub fn ours(e: &anyhow::Error) -> bool {

@@ -9,10 +9,10 @@ use super::{Intake, Outcome, Position};
 use crate::config::Verification;
 use crate::domain::{RequestId, RequestStatus};
 use crate::inbound::{InboundMail, reply};
-use crate::outbound::render::strip_reply_prefixes;
 use crate::registry;
 use crate::registry::names;
 use crate::store::{CityRow, RequestRow, Source, StoreTx};
+use crate::text::strip_reply_prefixes;
 
 impl Intake {
     pub(super) async fn follow_up(

@@ -9,11 +9,11 @@ use lettre::message::Mailbox;
 use super::{Actor, Intake, commands, size_i64, threads};
 use crate::domain::{RequestId, TrackingNumber};
 use crate::inbound::InboundMail;
-use crate::outbound::render::{
-    ResponseContext, StaffContext, markdown_to_html, opens_with_greeting, strip_reply_prefixes,
-};
+use crate::outbound::context::{ResponseContext, StaffContext};
+use crate::outbound::markdown::markdown_to_html;
 use crate::outbound::{self, AckContext, OutAttachment, Rendered};
 use crate::store::{NewEvent, NewMessage, NewOutbox, RequestRow, Source, StoreTx};
+use crate::text::{opens_with_greeting, strip_reply_prefixes};
 
 /// One mail to queue: who, threading, rendered content.
 /// Which limit an automatic mail to the city is under. The limits stop mail loops with robots

@@ -5,7 +5,7 @@
 use super::mailer::{Limit, Queued, mailbox};
 use super::{Intake, Outcome, Position, size_i64};
 use crate::inbound::{self, Classification};
-use crate::outbound::render::{TooLargeContext, human_bytes};
+use crate::outbound::context::{TooLargeContext, human_bytes};
 use crate::store::{NewMessage, StoreTx};
 
 /// The Message-ID header of raw mail that may not parse (a plain scan of the header block).

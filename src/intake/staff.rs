@@ -10,8 +10,9 @@ use crate::domain::{RequestId, RequestStatus, TrackingNumber};
 use crate::inbound::{InboundMail, auth_results, reply};
 use crate::intake::commands::{Assignee, BodyKind, Change, CommandError, StaffMessage};
 use crate::outbound::OutAttachment;
-use crate::outbound::render::{CommandErrorContext, strip_reply_prefixes};
+use crate::outbound::context::CommandErrorContext;
 use crate::store::{RequestRow, StoreTx};
+use crate::text::strip_reply_prefixes;
 
 impl Intake {
     /// How a staff member's mail by mail proves it comes from them, since anyone can put a

@@ -7,7 +7,6 @@
 
 pub mod context;
 pub mod markdown;
-pub mod render;
 pub mod smtp;
 pub mod templates;
 pub mod worker;

@@ -8,6 +8,7 @@
 pub mod csv;
 pub mod diff;
 pub mod eligibility;
+pub mod import;
 pub mod names;
 
 pub use self::csv::{

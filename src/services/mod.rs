@@ -18,11 +18,7 @@ pub mod staff;
 
 pub use crate::intake::Actor;
 
-/// Lower-case hex SHA-256 of `data`: the digest recorded with a city import.
-pub fn sha256_hex(data: &[u8]) -> String {
-    use sha2::{Digest as _, Sha256};
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::text::sha256_hex;
 
 /// A Unix-ms timestamp as `YYYY-MM-DD HH:MM:SS UTC` (the raw number when out of range).
 pub fn fmt_ms(ms: i64) -> String {

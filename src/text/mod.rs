@@ -43,6 +43,12 @@ pub fn strip_reply_prefixes(subject: &str) -> String {
     s.to_string()
 }
 
+/// Lower-case hex SHA-256 of `data` (the digest recorded with a city import).
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,7 +65,7 @@ pub fn auto_reply_subject(subject: &str) -> Option<String> {
     if trimmed.starts_with("AUTO: ") {
         return Some("Lotus Notes AUTO: subject".to_string());
     }
-    let s = crate::outbound::render::strip_reply_prefixes(trimmed).to_lowercase();
+    let s = crate::text::strip_reply_prefixes(trimmed).to_lowercase();
     AUTO_REPLY_PHRASES.iter().find_map(|p| {
         let rest = s.strip_prefix(p)?.trim_start();
         let alone = rest.is_empty()
