@@ -19,12 +19,19 @@ use crate::store::Store;
 pub struct CheckLine {
     pub name: &'static str,
     pub ok: bool,
+    /// Works, but something an administrator should know (the exit code stays 0).
+    pub warn: bool,
     pub detail: String,
 }
 
 impl fmt::Display for CheckLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:<4} {:<9} {}", if self.ok { "ok" } else { "FAIL" }, self.name, self.detail)
+        let status = match (self.ok, self.warn) {
+            (false, _) => "FAIL",
+            (true, true) => "WARN",
+            (true, false) => "ok",
+        };
+        write!(f, "{status:<4} {:<9} {}", self.name, self.detail)
     }
 }
 
@@ -58,8 +65,8 @@ impl fmt::Display for Report {
 
 fn line(name: &'static str, r: anyhow::Result<String>) -> CheckLine {
     match r {
-        Ok(detail) => CheckLine { name, ok: true, detail },
-        Err(e) => CheckLine { name, ok: false, detail: format!("{e:#}") },
+        Ok(detail) => CheckLine { name, ok: true, warn: false, detail },
+        Err(e) => CheckLine { name, ok: false, warn: false, detail: format!("{e:#}") },
     }
 }
 
@@ -67,9 +74,17 @@ fn line(name: &'static str, r: anyhow::Result<String>) -> CheckLine {
 pub async fn run(config_path: Option<&Path>) -> Report {
     let cfg = match Config::load(config_path) {
         Ok(c) => c,
-        Err(e) => return Report::new(vec![CheckLine { name: "config", ok: false, detail: e.to_string() }]),
+        Err(e) => return Report::new(vec![CheckLine { name: "config", ok: false, warn: false, detail: e.to_string() }]),
     };
-    let mut lines = vec![CheckLine { name: "config", ok: true, detail: format!("loaded from {}", cfg.source) }];
+    let mut lines =
+        vec![CheckLine { name: "config", ok: true, warn: false, detail: format!("loaded from {}", cfg.source) }];
+    lines.push(CheckLine {
+        name: "timezone",
+        ok: true,
+        warn: false,
+        detail: format!("{}: every date of a request is taken in this zone (intake.timezone)", cfg.intake.timezone.name()),
+    });
+    lines.push(senders(&cfg));
     lines.push(line("database", check_database(&cfg).await));
     lines.push(line("templates", check_templates(&cfg)));
     lines.push(line("imap", check_imap(&cfg).await));
@@ -92,15 +107,51 @@ async fn check_database(cfg: &Config) -> anyhow::Result<String> {
     result
 }
 
+/// Sender verification: without a trusted Authentication-Results id nothing is verified.
+fn senders(cfg: &Config) -> CheckLine {
+    let ids = &cfg.intake.trusted_authserv_ids;
+    if ids.is_empty() {
+        return CheckLine {
+            name: "senders",
+            ok: true,
+            warn: true,
+            detail: "no trusted Authentication-Results id (intake.trusted_authserv_ids): no sender is verified, \
+                     staff commands by mail are applied only as replies to staff notices, and administrators' \
+                     commands by mail are refused"
+                .into(),
+        };
+    }
+    CheckLine {
+        name: "senders",
+        ok: true,
+        warn: false,
+        detail: format!("verified by {} (intake.verification = {})", ids.join(", "), format!("{:?}", cfg.intake.verification).to_lowercase()),
+    }
+}
+
 fn check_templates(cfg: &Config) -> anyhow::Result<String> {
-    let t = Templates::load(&cfg.intake.templates_dir)?;
+    // Loading renders every mail with sample data, as start-up does.
+    let t = Templates::load(cfg.intake.templates_dir.as_deref())?;
     let renders = t.render_samples()?;
-    Ok(format!(
+    let mut detail = format!(
         "{} compiled and rendered with sample data ({} mails, {} partials, {renders} renders)",
         t.dir.display(),
         crate::outbound::templates::TEMPLATE_NAMES.len(),
         crate::outbound::templates::PARTIAL_NAMES.len()
-    ))
+    );
+    let overridden = t.overridden();
+    if !overridden.is_empty() {
+        detail.push_str(&format!("; {} overridden: {}", overridden.len(), overridden.join(", ")));
+    }
+    let unchanged = t.unchanged_overrides();
+    if !unchanged.is_empty() {
+        detail.push_str(&format!(
+            "; {} identical to the built-in (remove them, or they hide later fixes): {}",
+            unchanged.len(),
+            unchanged.join(", ")
+        ));
+    }
+    Ok(detail)
 }
 
 async fn check_imap(cfg: &Config) -> anyhow::Result<String> {

@@ -319,3 +319,31 @@ fn city_edits_name_the_option_that_is_wrong() {
     let out = env.run(&["cities", "set", "9", "--notes", "x"]);
     assert!(!out.status.success() && text(&out).contains("no city has id 9"), "{}", text(&out));
 }
+
+#[test]
+fn templates_export_writes_the_built_in_set_that_loads_back_as_overrides() {
+    let env = Env::migrated();
+    let dir = env.dir.path().join("exported");
+    let out = env.ok(&["templates", "export", &dir.display().to_string()]);
+    assert!(out.contains("46 file(s) written"), "{out}");
+    assert!(dir.join("ack_eligible.txt.hbs").is_file() && dir.join("partials/footer_html.hbs").is_file());
+    let again = env.run(&["templates", "export", &dir.display().to_string()]);
+    assert!(!again.status.success(), "must refuse to overwrite: {}", text(&again));
+    env.ok(&["templates", "export", "--force", &dir.display().to_string()]);
+    // An installed binary needs no template files: a config without templates_dir checks fine,
+    // and `check` says which zone dates are taken in and that no sender is verified.
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    let without: String = config.lines().filter(|l| !l.starts_with("templates_dir")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&env.config, without.replace("[intake]\n", "[intake]\ntimezone = \"America/Chicago\"\n"))
+        .expect("write");
+    // IMAP and SMTP point nowhere here, so check exits non-zero; its report is still JSON.
+    let out = env.run(&["check", "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("check --json");
+    let line = |name: &str| {
+        report["checks"].as_array().and_then(|c| c.iter().find(|l| l["name"] == name)).cloned().unwrap_or_default()
+    };
+    assert_eq!(line("templates")["ok"], true, "{report}");
+    assert!(line("templates")["detail"].as_str().unwrap_or_default().starts_with("built-in templates"), "{report}");
+    assert!(line("timezone")["detail"].as_str().unwrap_or_default().starts_with("America/Chicago"), "{report}");
+    assert_eq!(line("senders")["warn"], true, "{report}");
+}

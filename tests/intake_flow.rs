@@ -199,12 +199,18 @@ async fn check_names_a_wrong_password_port_and_template() -> anyhow::Result<()> 
 
     let templates = tempfile::tempdir()?;
     copy_dir(&repo_root().join("templates"), templates.path())?;
-    std::fs::remove_file(templates.path().join("ack_not_eligible.html.hbs"))?;
+    // A misspelt file name in the override folder is refused, naming it (it would never apply).
+    let typo = templates.path().join("ack_not_eligble.html.hbs");
+    std::fs::rename(templates.path().join("ack_not_eligible.html.hbs"), &typo)?;
     let (ok, report) = run_with(
         base.replace(&repo_root().join("templates").display().to_string(), &templates.path().display().to_string()),
     )?;
     let line = report.lines().find(|l| l.contains("templates")).unwrap_or_default().to_string();
-    assert!(!ok && line.starts_with("FAIL") && line.contains("ack_not_eligible.html.hbs: missing"), "{report}");
+    assert!(
+        !ok && line.starts_with("FAIL") && line.contains("ack_not_eligble.html.hbs has no built-in template"),
+        "{report}"
+    );
+    std::fs::remove_file(&typo)?;
 
     // A misspelt field compiles, but `check` renders every mail with sample data and names it.
     copy_dir(&repo_root().join("templates"), templates.path())?;

@@ -17,6 +17,7 @@ mod requests;
 mod review;
 mod staff;
 mod stats;
+mod templates;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,6 +86,9 @@ enum Command {
     /// Mail that could not be handled.
     #[command(subcommand)]
     Quarantine(quarantine::QuarantineCmd),
+    /// The built-in mail templates.
+    #[command(subcommand)]
+    Templates(templates::TemplatesCmd),
     /// Counts per outcome, the outbox backlog, the oldest unsent mail, the last successful poll.
     Stats {
         /// Print as JSON.
@@ -213,6 +217,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Review(cmd) => review::run(Context::open(path).await?, cmd).await,
         Command::Quarantine(cmd) => quarantine::run(Context::open(path).await?, cmd).await,
         Command::Stats { json } => stats::run(Context::open(path).await?, json).await,
+        Command::Templates(cmd) => templates::run(cmd),
     }
 }
 
