@@ -15,6 +15,7 @@
 //! It prints messages per second, milliseconds per message, the process's CPU time per message
 //! and the daemon's stage report. Without `--bench` (as under `cargo test --all-targets`) it only
 //! says how to run it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
 #[path = "throughput/corpus.rs"]
 #[allow(dead_code)]

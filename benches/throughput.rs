@@ -52,6 +52,7 @@
 //! `--stock-cap N` (400: messages for the slow stock-lettre run). Unknown arguments (cargo's
 //! `--bench`) are ignored. Without `--bench` and without options (as under `cargo test
 //! --all-targets`) it only says how to run it, and measures nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
 #[path = "../tests/support/mailservers/mod.rs"]
 mod mailservers;
@@ -299,6 +300,7 @@ async fn phases(opts: &Options, servers: &MailServers, run_dir: &Path, summary: 
     let db = run_dir.join("drain.db");
     let config = run_dir.join("drain.toml");
     fs::write(&config, daemon::config_text(servers, &db)).context("writing the daemon config")?;
+    daemon::cli(&config, &["migrate"])?;
     daemon::cli(&config, &["cities", "import", &csv.to_string_lossy()])?;
 
     // 1. Fill.

@@ -74,7 +74,9 @@ fn line(name: &'static str, r: anyhow::Result<String>) -> CheckLine {
 pub async fn run(config_path: Option<&Path>) -> Report {
     let cfg = match Config::load(config_path) {
         Ok(c) => c,
-        Err(e) => return Report::new(vec![CheckLine { name: "config", ok: false, warn: false, detail: e.to_string() }]),
+        Err(e) => {
+            return Report::new(vec![CheckLine { name: "config", ok: false, warn: false, detail: e.to_string() }]);
+        }
     };
     let mut lines =
         vec![CheckLine { name: "config", ok: true, warn: false, detail: format!("loaded from {}", cfg.source) }];
@@ -82,7 +84,10 @@ pub async fn run(config_path: Option<&Path>) -> Report {
         name: "timezone",
         ok: true,
         warn: false,
-        detail: format!("{}: every date of a request is taken in this zone (intake.timezone)", cfg.intake.timezone.name()),
+        detail: format!(
+            "{}: every date of a request is taken in this zone (intake.timezone)",
+            cfg.intake.timezone.name()
+        ),
     });
     lines.push(senders(&cfg));
     lines.push(line("database", check_database(&cfg).await));
@@ -125,7 +130,11 @@ fn senders(cfg: &Config) -> CheckLine {
         name: "senders",
         ok: true,
         warn: false,
-        detail: format!("verified by {} (intake.verification = {})", ids.join(", "), format!("{:?}", cfg.intake.verification).to_lowercase()),
+        detail: format!(
+            "verified by {} (intake.verification = {})",
+            ids.join(", "),
+            format!("{:?}", cfg.intake.verification).to_lowercase()
+        ),
     }
 }
 

@@ -44,6 +44,7 @@
 //!
 //! Each line prints a rate and the failing files (limited); floors are asserted a little below
 //! the current result. No timing is asserted.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
 #[path = "support/corpora.rs"]
 mod corpora;

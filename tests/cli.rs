@@ -2,6 +2,7 @@
 //! with the documented fields, `--help` lists statuses and roles, an old or missing schema is
 //! refused with the way out, `--as` is who the audit log and the timeline record, and a bad
 //! address is an error.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -333,7 +334,8 @@ fn templates_export_writes_the_built_in_set_that_loads_back_as_overrides() {
     // An installed binary needs no template files: a config without templates_dir checks fine,
     // and `check` says which zone dates are taken in and that no sender is verified.
     let config = std::fs::read_to_string(&env.config).expect("config");
-    let without: String = config.lines().filter(|l| !l.starts_with("templates_dir")).map(|l| format!("{l}\n")).collect();
+    let without: String =
+        config.lines().filter(|l| !l.starts_with("templates_dir")).map(|l| format!("{l}\n")).collect();
     std::fs::write(&env.config, without.replace("[intake]\n", "[intake]\ntimezone = \"America/Chicago\"\n"))
         .expect("write");
     // IMAP and SMTP point nowhere here, so check exits non-zero; its report is still JSON.

@@ -1,6 +1,7 @@
 //! The command line and the config, without mail servers: the documented example config is
 //! valid, `INTAKE311__SECTION__KEY` overrides apply, wrong values name their key, and CSV
 //! imports are all-or-nothing with every bad line named.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

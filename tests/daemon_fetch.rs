@@ -1,6 +1,7 @@
 //! The arrival time on real Dovecot: a message APPENDed with a given INTERNALDATE comes back from
 //! the daemon's fetches (the batched one and the one in pieces for large mail) with that instant,
 //! next to its bytes; one appended without a date gets the server's clock.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
 mod support;
 

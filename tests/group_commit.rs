@@ -3,6 +3,7 @@
 //! the request its question created a moment earlier, in the same transaction), a message that
 //! must be quarantined does not undo its neighbours, and each goes to its own folder only after
 //! the one commit.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
 mod support;
 

@@ -2,6 +2,7 @@
 //! are all acknowledged while the same mail sent again is held (and staff are told), over-size mail is quarantined with one polite note and
 //! the quarantine tools move it, and a real DSN from Postfix marks our mail failed, tells staff,
 //! and is never answered.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
 mod support;
 

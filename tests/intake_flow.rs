@@ -2,6 +2,7 @@
 //! the right acknowledgement arrives in the official's IMAP inbox, and the question moves to
 //! the processed folder. Also: restarts and a second daemon duplicate nothing, TLS paths, an
 //! SMTP outage, and a message that cannot be parsed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
 mod support;
 

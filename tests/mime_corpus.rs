@@ -5,6 +5,7 @@
 //! The corpora are found by `support/corpora.rs`: `INTAKE311_CORPORA`, else `../shared/corpora`
 //! beside the checkout; with neither, the suite says so in one loud line and does not run. The
 //! rules of that lookup are unit-tested here, at the end.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
 #[path = "support/corpora.rs"]
 mod corpora;

@@ -2,6 +2,7 @@
 //! an eligible answer when verification is required, a verified official does, an official
 //! writing from a personal address is resolved by naming their city, the review queue decides
 //! the rest, and administrators change the city list by mail with a one-time confirmation.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
 mod support;
 

@@ -34,6 +34,7 @@
 //!   first text body, as the daemon does. HTML fixtures are converted with mail-parser's
 //!   `html_to_text` and compared with all whitespace removed, as talon's own HTML tests do; they
 //!   are a separate line because the daemon only passes text.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
 #[path = "support/corpora.rs"]
 mod corpora;

@@ -12,6 +12,7 @@
 //!
 //! The comparison is exact after trimming the whole text. The test prints the exact-match score
 //! per category and fails unless every fixture matches.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -13,6 +13,11 @@ bash tests/support/install.sh
 # when set (.ci/run sets it), else ../shared/corpora beside the checkout when it exists; with
 # neither, each prints one "CORPUS SUITE NOT RUN" line and passes.
 
+# Lints that keep the code as DESIGN.md asks: formatted, clippy-clean, and no unwrap/expect
+# outside tests (Cargo.toml [lints], clippy.toml).
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+
 cargo build --locked --all-targets
 # The benchmark at a small size, so it cannot rot: it prints its figures and never fails on
 # them, only on real errors (a server that will not start, a daemon that dies, mail that never

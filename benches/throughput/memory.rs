@@ -27,6 +27,7 @@ pub async fn memory(
     let db = run_dir.join("memory.db");
     let config = run_dir.join("memory.toml");
     fs::write(&config, daemon::config_text(servers, &db)).context("writing the memory-phase config")?;
+    daemon::cli(&config, &["migrate"])?;
     daemon::cli(&config, &["cities", "import", &csv.to_string_lossy()])?;
     let f = fill(servers, world, rng, opts.n, opts.big, "memory")?;
     let big_bytes = f.big_bytes / f.big_messages.max(1);

@@ -23,11 +23,15 @@ pub struct Decision {
     /// Non-empty: the request goes to the review queue with this reason.
     pub review: String,
     pub suggested_city: Option<i64>,
+    /// The day it was decided on: the arrival date in `intake.timezone`. The request's year,
+    /// eligibility and due date are taken from it.
+    pub date: NaiveDate,
 }
 
 impl Decision {
-    pub(super) fn from_eligibility(eligibility: EligibilityDecision) -> Decision {
+    pub(super) fn from_eligibility(eligibility: EligibilityDecision, date: NaiveDate) -> Decision {
         Decision {
+            date,
             status: eligibility.outcome.initial_status(),
             template: eligibility.outcome.ack_template(),
             eligibility,
@@ -70,11 +74,14 @@ pub fn decide(sender: Sender<'_>, policy: &IntakeSection, date: NaiveDate) -> De
         Found::Domain(c, matched) if matched == sender.domain => (c, format!("domain {matched}")),
         Found::Domain(c, matched) => (c, format!("domain {} (sub-domain of {matched})", sender.domain)),
         Found::Nothing => {
-            let mut d = Decision::from_eligibility(EligibilityDecision {
-                outcome: Eligibility::Unknown,
-                city: None,
-                reason: format!("no known contact or city mail domain for {}", sender.email),
-            });
+            let mut d = Decision::from_eligibility(
+                EligibilityDecision {
+                    outcome: Eligibility::Unknown,
+                    city: None,
+                    reason: format!("no known contact or city mail domain for {}", sender.email),
+                },
+                date,
+            );
             if let [one] = sender.named.as_slice() {
                 d.review =
                     format!("no contact or domain matched; the signature or subject names {}", one.record.label());
@@ -88,12 +95,12 @@ pub fn decide(sender: Sender<'_>, policy: &IntakeSection, date: NaiveDate) -> De
     if policy.verification == Verification::Off
         || (policy.verification == Verification::Prefer && policy.trusted_authserv_ids.is_empty())
     {
-        return Decision::from_eligibility(decided);
+        return Decision::from_eligibility(decided, date);
     }
     let v = &sender.verification;
     if v.verified {
         decided.reason.push_str(&format!("; sender verified: {}", v.reason));
-        return Decision::from_eligibility(decided);
+        return Decision::from_eligibility(decided, date);
     }
     let label = city.record.label();
     let review = format!("sender not verified ({}); {via} → {label}", v.reason);
@@ -108,10 +115,11 @@ pub fn decide(sender: Sender<'_>, policy: &IntakeSection, date: NaiveDate) -> De
             template: "ack_received",
             review,
             suggested_city: Some(city.id),
+            date,
         },
         _ => {
             decided.reason.push_str(&format!("; sender not verified: {}", v.reason));
-            Decision { review, suggested_city: Some(city.id), ..Decision::from_eligibility(decided) }
+            Decision { review, suggested_city: Some(city.id), ..Decision::from_eligibility(decided, date) }
         }
     }
 }

@@ -232,6 +232,7 @@ impl Intake {
 
     /// Queues an automatic answer (`Auto-Submitted: auto-replied`) to the sender of `mail`, in
     /// their own thread.
+    #[allow(clippy::too_many_arguments)] // each is one field of the mail; a struct would only rename them
     pub(super) async fn auto_reply(
         &self,
         tx: &mut StoreTx,
@@ -360,7 +361,7 @@ impl Intake {
             )
             .await?;
         if let Some(id) = message_id.message_id().filter(|_| thread.is_empty()) {
-            tx.set_staff_thread(request, &id).await?;
+            tx.set_staff_thread(request, id).await?;
         }
         Ok(())
     }

@@ -310,12 +310,12 @@ impl Intake {
                     && self.cfg.intake.reply_to_closed == ReplyToClosed::NewRequest =>
             {
                 let decision = self.decide(tx, &mail, today).await?;
-                self.new_request(tx, pos, raw, &mail, &decision, today, Some(RequestId(request.id))).await
+                self.new_request(tx, pos, raw, &mail, &decision, Some(RequestId(request.id))).await
             }
             (_, Some(request)) => self.follow_up(tx, pos, raw, &mail, &request).await,
             (_, None) => {
                 let decision = self.decide(tx, &mail, today).await?;
-                self.new_request(tx, pos, raw, &mail, &decision, today, None).await
+                self.new_request(tx, pos, raw, &mail, &decision, None).await
             }
         };
         match result {

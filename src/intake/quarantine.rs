@@ -25,6 +25,7 @@ pub(super) fn header_message_id(raw: &[u8]) -> Option<String> {
 impl Intake {
     /// Records a quarantine entry (and the raw bytes when we have them). The caller moves the
     /// message to the quarantine folder after this returns.
+    #[allow(clippy::too_many_arguments)] // each is one field of the quarantine record
     pub async fn quarantine(
         &self,
         tx: &mut StoreTx,

@@ -94,10 +94,10 @@ impl Intake {
         raw: &[u8],
         mail: &InboundMail,
         decision: &Decision,
-        today: chrono::NaiveDate,
         parent: Option<RequestId>,
     ) -> Result<Outcome, NewRequestError> {
         let cfg = &self.cfg;
+        let today = decision.date;
         // An address we could not answer is refused before anything is written.
         mailbox(&mail.from_name, &mail.from)
             .map_err(|e| NewRequestError::Unusable(format!("sender address cannot be answered: {e:#}")))?;

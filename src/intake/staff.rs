@@ -96,6 +96,7 @@ impl Intake {
 
     /// Records a staff message whose commands could not be applied, and tells its sender why.
     /// Nothing else changes and nothing goes to the city.
+    #[allow(clippy::too_many_arguments)] // the message, who sent it, where, and why
     pub(super) async fn staff_rejected(
         &self,
         tx: &mut StoreTx,

@@ -5,6 +5,7 @@
 //! list into a fresh SQLite database, runs the daemon, and mails three sample questions: from an
 //! eligible city, a not-eligible city and an unknown address. It prints each tracked request and
 //! the acknowledgement as it arrived in the official's inbox, then stops everything.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
 #[path = "../support/mailservers/mod.rs"]
 mod mailservers;
