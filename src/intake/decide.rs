@@ -23,6 +23,9 @@ pub struct Decision {
     /// Non-empty: the request goes to the review queue with this reason.
     pub review: String,
     pub suggested_city: Option<i64>,
+    /// Why no automatic reply may go to the sender, if none may (backscatter: an unknown sender
+    /// whose domain passed neither SPF nor DKIM at a trusted server). The request is still made.
+    pub no_reply: Option<String>,
     /// The day it was decided on: the arrival date in `intake.timezone`. The request's year,
     /// eligibility and due date are taken from it.
     pub date: NaiveDate,
@@ -31,6 +34,7 @@ pub struct Decision {
 impl Decision {
     pub(super) fn from_eligibility(eligibility: EligibilityDecision, date: NaiveDate) -> Decision {
         Decision {
+            no_reply: None,
             date,
             status: eligibility.outcome.initial_status(),
             template: eligibility.outcome.ack_template(),
@@ -87,6 +91,14 @@ pub fn decide(sender: Sender<'_>, policy: &IntakeSection, date: NaiveDate) -> De
                     format!("no contact or domain matched; the signature or subject names {}", one.record.label());
                 d.suggested_city = Some(one.id);
             }
+            // Mail from a stranger whose domain passed neither SPF nor DKIM is most likely spam
+            // with a forged From: answering it would send our mail to whoever was forged.
+            if !policy.trusted_authserv_ids.is_empty() && !sender.verification.verified {
+                d.no_reply = Some(format!(
+                    "unknown sender whose domain passed neither SPF nor DKIM ({}): no automatic reply, to send no backscatter",
+                    sender.verification.reason
+                ));
+            }
             return d;
         }
     };
@@ -115,6 +127,7 @@ pub fn decide(sender: Sender<'_>, policy: &IntakeSection, date: NaiveDate) -> De
             template: "ack_received",
             review,
             suggested_city: Some(city.id),
+            no_reply: None,
             date,
         },
         _ => {

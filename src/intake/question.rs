@@ -155,19 +155,25 @@ impl Intake {
         let template = decision.template;
         let rendered = self.templates.render(template, &self.ack_context(&row)).map_err(anyhow::Error::from)?;
         let limit = Limit::Acknowledgement(Some((&mail.subject, &mail.text)));
-        let acknowledged =
-            self.auto_reply(tx, &row, mail, template, rendered, limit, Some("acknowledgement queued")).await?;
+        let acknowledged = match &decision.no_reply {
+            None => {
+                Some(self.auto_reply(tx, &row, mail, template, rendered, limit, Some("acknowledgement queued")).await?)
+            }
+            Some(why) => {
+                tx.add_event(request_id, "intake311", Source::System, "automatic mail not sent", why).await?;
+                tracing::info!(from = %mail.from, reason = %why, "no acknowledgement");
+                // Staff see the request in the list; a notice for every piece of spam would bury them.
+                None
+            }
+        };
         if decision.status == RequestStatus::Acknowledged {
             let names: Vec<String> = mail.attachments.iter().map(|a| a.filename.clone()).collect();
             self.notify_staff_on(tx, &row, "staff_new_request", &mail.text, &names).await?;
         }
-        self.tell_staff_held(
-            tx,
-            request_id,
-            &format!("the acknowledgement ({template}) to {}", mail.from),
-            &acknowledged,
-        )
-        .await?;
+        if let Some(queued) = &acknowledged {
+            let what = format!("the acknowledgement ({template}) to {}", mail.from);
+            self.tell_staff_held(tx, request_id, &what, queued).await?;
+        }
         tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
         Ok(Outcome::Request { tracking, eligibility: elig.outcome })
     }

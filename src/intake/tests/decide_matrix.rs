@@ -170,3 +170,20 @@ fn two_cities_named_is_no_suggestion() {
     let d = decide(s, &policy(Verification::Prefer, true), day("2026-12-03"));
     assert!(d.review.is_empty() && d.suggested_city.is_none(), "{d:?}");
 }
+
+#[test]
+fn an_unknown_sender_that_passed_neither_spf_nor_dkim_gets_no_reply_where_servers_are_trusted() {
+    let quiet = |mode, trusted, verified, how| {
+        decide(sender(how, verified), &policy(mode, trusted), day("2026-12-03")).no_reply
+    };
+    let why = quiet(Verification::Prefer, true, false, How::Nothing).expect("backscatter held");
+    assert!(why.contains("neither SPF nor DKIM") && why.contains("dmarc=fail (mx.test)"), "{why}");
+    assert!(quiet(Verification::Off, true, false, How::NamedOnly).is_some(), "named only is still unknown");
+    assert_eq!(quiet(Verification::Prefer, true, true, How::Nothing), None, "a verified stranger is answered");
+    assert_eq!(
+        quiet(Verification::Prefer, false, false, How::Nothing),
+        None,
+        "nothing to judge by without trusted servers"
+    );
+    assert_eq!(quiet(Verification::Require, true, false, How::Domain), None, "a known city's domain is answered");
+}

@@ -87,3 +87,32 @@ async fn dates_are_taken_in_the_programme_time_zone() {
     assert_eq!(tracking.to_string(), "311-2027-0001");
     assert_eq!(eligibility, crate::domain::Eligibility::NotEligible);
 }
+
+#[tokio::test]
+async fn backscatter_is_recorded_but_never_answered() {
+    let mut h = Harness::with(|c| c.intake.trusted_authserv_ids = vec!["mx.311.example".into()]).await;
+    let spam = question(
+        "Prize Desk <winner@forged.example>",
+        "You won",
+        "Authentication-Results: mx.311.example; spf=fail smtp.mailfrom=forged.example; dkim=none\r\n",
+        "Claim your prize",
+    );
+    let Outcome::Request { tracking, .. } = h.deliver(&spam).await else { panic!("the request is still made") };
+    assert!(h.sent().await.is_empty(), "no mail to a forged sender, no notice to staff");
+    let row = h.store.request_by_tracking(&tracking).await.expect("row").expect("request");
+    let events = h.store.request_events(row.id).await.expect("events");
+    assert!(
+        events.iter().any(|e| e.event == "automatic mail not sent" && e.detail.contains("backscatter")),
+        "{events:?}"
+    );
+    // A stranger whose domain passed DKIM is answered as before.
+    let real = question(
+        "Pat <pat@gmail.example>",
+        "Which city?",
+        "Authentication-Results: mx.311.example; dkim=pass header.d=gmail.example; dmarc=pass header.from=gmail.example\r\n",
+        "I work for a city",
+    );
+    assert!(matches!(h.deliver(&real).await, Outcome::Request { .. }));
+    let sent = h.sent().await;
+    assert!(sent.iter().any(|s| s.kind == "ack_unknown_city" && s.recipients == ["pat@gmail.example"]), "{sent:?}");
+}
