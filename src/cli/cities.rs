@@ -184,7 +184,7 @@ pub async fn run(ctx: Context, cmd: CitiesCmd) -> anyhow::Result<ExitCode> {
             emit(json.json, &Table { rows: &rows, header: Some(header), line: city_line, footer })?;
         }
         CitiesCmd::Show { id, json } => {
-            let today = chrono::Utc::now().date_naive();
+            let today = chrono::Utc::now().with_timezone(&ctx.cfg.intake.timezone).date_naive();
             let view = cities::view(store, id, today).await?.with_context(|| format!("no city has id {id}"))?;
             emit(json.json, &view)?;
         }

@@ -29,6 +29,7 @@ impl Context {
     /// (missing, older, newer, broken) is an error that says what to do; nothing is changed.
     pub async fn open(config: Option<&Path>) -> anyhow::Result<Context> {
         let cfg = Config::load(config)?;
+        intake311::services::set_display_zone(cfg.intake.timezone);
         let store = Store::connect(&cfg.database.url, cfg.database.max_connections).await?;
         let schema = store.schema_state().await.context("reading the database schema version")?;
         if !schema.is_current() {

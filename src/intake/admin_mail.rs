@@ -120,7 +120,7 @@ impl Intake {
         })
         .await?;
         let until = chrono::DateTime::from_timestamp_millis(expires_at)
-            .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+            .map(|d| d.with_timezone(&self.cfg.intake.timezone).format("%Y-%m-%d %H:%M %Z").to_string())
             .unwrap_or_default();
         Ok((
             format!("Dry run of {}: nothing has changed yet", file.filename),

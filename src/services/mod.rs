@@ -20,10 +20,21 @@ pub use crate::intake::Actor;
 
 pub use crate::text::sha256_hex;
 
-/// A Unix-ms timestamp as `YYYY-MM-DD HH:MM:SS UTC` (the raw number when out of range).
+/// The zone [`fmt_ms`] shows times in: `intake.timezone`, set once by the command line when it
+/// loads the config (UTC until then).
+static DISPLAY_ZONE: std::sync::OnceLock<chrono_tz::Tz> = std::sync::OnceLock::new();
+
+/// Shows times in `zone` from now on (the first call wins).
+pub fn set_display_zone(zone: chrono_tz::Tz) {
+    let _ = DISPLAY_ZONE.set(zone);
+}
+
+/// A Unix-ms timestamp as `YYYY-MM-DD HH:MM:SS ZONE` in the programme's zone (the raw number when
+/// out of range).
 pub fn fmt_ms(ms: i64) -> String {
+    let zone = DISPLAY_ZONE.get().copied().unwrap_or(chrono_tz::UTC);
     chrono::DateTime::from_timestamp_millis(ms)
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .map(|d| d.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S %Z").to_string())
         .unwrap_or_else(|| ms.to_string())
 }
 
