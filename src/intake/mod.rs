@@ -291,6 +291,9 @@ impl Intake {
             return self.admin_mail(tx, pos, raw, &mail, member, command).await;
         }
         let matched = self.match_request(tx, &mail, staff.is_some()).await?;
+        if let Some(r) = &matched {
+            tracing::Span::current().record("tracking", r.tracking.as_str());
+        }
         let result = match (staff, matched) {
             (Some(member), Some(request)) => {
                 let actor = Actor { email: member.email, name: member.name, source: Source::Mail };

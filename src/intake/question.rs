@@ -103,6 +103,7 @@ impl Intake {
             .map_err(|e| NewRequestError::Unusable(format!("sender address cannot be answered: {e:#}")))?;
 
         let tracking = tx.next_tracking_number(&cfg.intake.tracking_prefix, today.year()).await?;
+        tracing::Span::current().record("tracking", tracing::field::display(&tracking));
         let due = add_business_days(today, cfg.intake.response_days);
         let elig = &decision.eligibility;
         let mut detail = format!("question received; {}", elig.reason);

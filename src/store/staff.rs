@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Store, StoreTx, now_ms};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StaffRole {
     Staff,
