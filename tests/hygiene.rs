@@ -139,9 +139,17 @@ async fn over_size_mail_is_quarantined_with_one_polite_note_and_can_be_released(
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let out = env.cli(&["quarantine", "release", &id])?;
+    let out = env.cli(&["quarantine", "release", &id, "--as", "ops@311.test"])?;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(imap_fetch_all(&env.servers, INTAKE, "Quarantine").await?.len(), 1);
+    // Who released it is in the audit log.
+    let audit = env.store().await?.audit_log(10).await?;
+    assert!(
+        audit.iter().any(|(_, actor, action, detail)| actor == "ops@311.test"
+            && action == "quarantine released"
+            && *detail == format!("#{id}")),
+        "{audit:?}"
+    );
     let out = env.cli(&["quarantine", "release", &id])?;
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("already released"));
     Ok(())

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use intake311::mailbox::quarantine::Target;
+use intake311::services::quarantine::Target;
 use intake311::services::{fmt_ms, quarantine};
 use intake311::store::QuarantineRow;
 

@@ -7,8 +7,6 @@
 //! hands messages there, reconnects and backs off is the daemon's poller. Every network step
 //! has a timeout.
 
-pub mod quarantine;
-
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};

@@ -2,7 +2,7 @@
 //! it back to the inbox (retry) or on to the processed folder (release).
 //!
 //! Owns: [`QuarantineView`] and the lookup of one entry by id (one row, not the whole table).
-//! Talks to: [`crate::store`], [`crate::mailbox::quarantine`] (the IMAP move).
+//! Talks to: [`crate::store`], [`crate::mailbox`] (the IMAP move).
 
 use std::fmt;
 
@@ -10,8 +10,17 @@ use serde::Serialize;
 
 use super::{Actor, fmt_ms};
 use crate::config::Config;
-use crate::mailbox::quarantine::{Target, move_quarantined};
+use crate::mailbox::ImapConn;
 use crate::store::{QuarantineRow, Store};
+
+/// Where a quarantined message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Back to the inbox: the daemon handles it again (a new quarantine record if it fails again).
+    Retry,
+    /// To the processed folder: a person has dealt with it; nothing more happens.
+    Release,
+}
 
 /// One quarantine entry with the header block of the message, when it was fetched.
 #[derive(Debug, Clone, Serialize)]
@@ -55,7 +64,7 @@ pub async fn move_entry(
     actor: &Actor,
 ) -> Result<String, QuarantineError> {
     let entry = store.quarantine_entry(id).await?.ok_or(QuarantineError::NoEntry(id))?;
-    let done = move_quarantined(cfg, store, &entry, target).await?;
+    let done = move_quarantined(cfg, store, &entry, target, &actor.email).await?;
     tracing::info!(id, actor = %actor.email, "{done}");
     Ok(format!("{done} by {}", actor.email))
 }
@@ -77,6 +86,41 @@ impl fmt::Display for QuarantineView {
             None => write!(f, "\n(the message was not fetched; it is in the {} folder)", self.folder),
         }
     }
+}
+
+/// Finds the entry's message in the quarantine folder (by its Message-ID header, or by its size
+/// when it has none), moves it, and records the new status and who did it.
+async fn move_quarantined(
+    cfg: &Config,
+    store: &Store,
+    row: &QuarantineRow,
+    target: Target,
+    actor: &str,
+) -> anyhow::Result<String> {
+    if row.status != "held" {
+        anyhow::bail!("quarantine entry {} is already {}", row.id, row.status);
+    }
+    let imap = &cfg.imap;
+    let mut conn = ImapConn::connect(imap, &cfg.imap_password).await?;
+    conn.select(&imap.quarantine_folder).await?;
+    let size = u32::try_from(row.size).unwrap_or(u32::MAX);
+    let Some(uid) = conn.find_message(&row.header_id, size).await? else {
+        conn.logout().await;
+        anyhow::bail!(
+            "could not find quarantine entry {} in {} (by {}); move it by hand in a mail client",
+            row.id,
+            imap.quarantine_folder,
+            if row.header_id.is_empty() { "size" } else { "Message-ID" }
+        );
+    };
+    let (folder, status) = match target {
+        Target::Retry => (&imap.inbox, "retried"),
+        Target::Release => (&imap.processed_folder, "released"),
+    };
+    conn.move_message(uid, folder).await?;
+    conn.logout().await;
+    store.set_quarantine_status(row.id, status, actor).await?;
+    Ok(format!("quarantine entry {} moved to {folder} ({status})", row.id))
 }
 
 #[cfg(test)]

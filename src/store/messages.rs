@@ -332,12 +332,17 @@ impl Store {
     }
 
     /// Sets a quarantine record's status (`released`, `retried`).
-    pub async fn set_quarantine_status(&self, id: i64, status: &str) -> anyhow::Result<()> {
-        sqlx::query("UPDATE quarantine SET status = $1 WHERE id = $2")
-            .bind(status)
-            .bind(id)
-            .execute(&self.pool)
+    pub async fn set_quarantine_status(&self, id: i64, status: &str, actor: &str) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE quarantine SET status = $1 WHERE id = $2").bind(status).bind(id).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, $3, $4)")
+            .bind(now_ms())
+            .bind(actor)
+            .bind(format!("quarantine {status}"))
+            .bind(format!("#{id}"))
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
