@@ -5,7 +5,7 @@
 //! in the source tree, so cargo rebuilds when one changes and a missing one is a compile error.
 //! A unit test checks that `templates/` holds exactly these files. Talks to: nothing.
 
-use super::{PARTIAL_NAMES, PARTS, TEMPLATE_NAMES};
+use super::{PARTIAL_NAMES, PARTS};
 
 /// `include_str!` of `templates/$file`, keyed by that file name.
 macro_rules! shipped {
@@ -14,22 +14,26 @@ macro_rules! shipped {
     };
 }
 
-/// The three files of each mail: `NAME.subject.hbs`, `NAME.txt.hbs`, `NAME.html.hbs`.
+/// The mails we send, once: their names ([`TEMPLATE_NAMES`]) and the three files of each,
+/// `NAME.subject.hbs`, `NAME.txt.hbs`, `NAME.html.hbs` ([`MAIL_FILES`]).
 macro_rules! mails {
     ($($name:literal),* $(,)?) => {
-        [$(
+        /// The mails we send, each with its three template files.
+        pub const TEMPLATE_NAMES: [&str; [$($name),*].len()] = [$($name),*];
+
+        /// Every built-in mail file: its name relative to the templates folder, and its text.
+        pub(crate) const MAIL_FILES: [(&str, &str); TEMPLATE_NAMES.len() * PARTS.len()] = [$(
             mails!(@file $name, ".subject.hbs"),
             mails!(@file $name, ".txt.hbs"),
             mails!(@file $name, ".html.hbs"),
-        )*]
+        )*];
     };
     (@file $name:literal, $ext:literal) => {
         (concat!($name, $ext), include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/", $name, $ext)))
     };
 }
 
-/// Every built-in file: its name relative to the templates folder, and its text.
-pub(crate) const MAIL_FILES: [(&str, &str); TEMPLATE_NAMES.len() * PARTS.len()] = mails![
+mails![
     "too_large",
     "staff_delivery_failed",
     "staff_mail_held",

@@ -27,23 +27,7 @@ use super::context::sample_shapes;
 use overrides::Override;
 pub use overrides::export_builtin;
 
-/// The mails we send, each with its three template files.
-pub const TEMPLATE_NAMES: [&str; 14] = [
-    "too_large",
-    "staff_delivery_failed",
-    "staff_mail_held",
-    "ack_eligible",
-    "ack_not_eligible",
-    "ack_unknown_city",
-    "ack_received",
-    "admin_reply",
-    "followup_added",
-    "reply",
-    "response",
-    "staff_new_request",
-    "staff_followup",
-    "staff_command_error",
-];
+pub use builtin::TEMPLATE_NAMES;
 /// Shared partials, each `partials/NAME.hbs`.
 pub const PARTIAL_NAMES: [&str; 4] = ["header_text", "footer_text", "header_html", "footer_html"];
 const PARTS: [&str; 3] = ["subject", "txt", "html"];
