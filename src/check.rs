@@ -150,17 +150,28 @@ fn check_templates(cfg: &Config) -> anyhow::Result<String> {
     );
     let overridden = t.overridden();
     if !overridden.is_empty() {
-        detail.push_str(&format!("; {} overridden: {}", overridden.len(), overridden.join(", ")));
+        detail.push_str(&format!("; {} overridden: {}", overridden.len(), some(&overridden)));
     }
     let unchanged = t.unchanged_overrides();
     if !unchanged.is_empty() {
         detail.push_str(&format!(
             "; {} identical to the built-in (remove them, or they hide later fixes): {}",
             unchanged.len(),
-            unchanged.join(", ")
+            some(&unchanged)
         ));
     }
     Ok(detail)
+}
+
+/// The first few names of a list, and how many more.
+fn some(names: &[String]) -> String {
+    const SHOWN: usize = 6;
+    match names.len().checked_sub(SHOWN) {
+        Some(more) if more > 0 => {
+            format!("{} and {more} more", names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", "))
+        }
+        _ => names.join(", "),
+    }
 }
 
 async fn check_imap(cfg: &Config) -> anyhow::Result<String> {

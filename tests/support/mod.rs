@@ -107,7 +107,6 @@ timeout = "10s"
 [intake]
 address = "{INTAKE}"
 staff_address = "{STAFF}"
-templates_dir = "{templates}"
 
 [outbox]
 retry_base = "1s"
@@ -118,7 +117,6 @@ idle_interval = "1s"
 "#,
             db = self.db_path.display(),
             host = if security == Security::Tls { "localhost" } else { "127.0.0.1" },
-            templates = repo_root().join("templates").display(),
         )
     }
 
