@@ -77,6 +77,10 @@ async fn a_database_locked_for_half_a_minute_quarantines_nothing() -> anyhow::Re
     assert!(store.list_quarantine().await?.is_empty(), "nothing is quarantined");
     assert_eq!(store.count_requests().await?, 3);
     assert!(daemon.is_running(), "{}", daemon.log_text());
-    assert!(daemon.log_text().contains("database is locked"), "the log says why");
+    let log = daemon.log_text();
+    assert!(
+        log.contains("database is locked") && log.contains("the mail stays in the inbox"),
+        "the log says why:\n{log}"
+    );
     Ok(())
 }

@@ -83,6 +83,13 @@ pub fn batches(waiting: &[Waiting], max_count: usize) -> Vec<Vec<Waiting>> {
     out
 }
 
+/// Whether the error came from the database or the templates (rather than the IMAP connection).
+fn writing_failed(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<sqlx::Error>() || c.is::<crate::store::StoreError>() || c.is::<crate::outbound::TemplateError>()
+    })
+}
+
 /// Connect, poll, wait (IDLE or sleep), repeat; on any error log the whole chain, back off
 /// (1 s doubling to 60 s) and reconnect.
 pub async fn poller_loop(intake: Intake, cfg: Arc<Config>, cancel: CancellationToken) {
@@ -91,7 +98,11 @@ pub async fn poller_loop(intake: Intake, cfg: Arc<Config>, cancel: CancellationT
         match poll_session(&intake, &cfg, &cancel, &mut backoff).await {
             Ok(()) => break,
             Err(e) => {
-                tracing::error!(error = format!("{e:#}"), retry_in = ?backoff, "IMAP poller failed; reconnecting");
+                if writing_failed(&e) {
+                    tracing::error!(error = format!("{e:#}"), retry_in = ?backoff, "intake cannot write (database or templates): the mail stays in the inbox and is tried again");
+                } else {
+                    tracing::error!(error = format!("{e:#}"), retry_in = ?backoff, "IMAP poller failed; reconnecting");
+                }
                 tokio::select! {
                     _ = cancel.cancelled() => break,
                     _ = tokio::time::sleep(backoff) => {},
