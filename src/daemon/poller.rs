@@ -305,35 +305,14 @@ pub async fn poll_once(
 }
 
 /// The span every inbound message is handled in. Intake records `message_id` once the mail is
-/// parsed; [`record_outcome`] fills in what the outcome names.
+/// parsed and `tracking` once it knows the request.
 fn message_span(uid: u32) -> tracing::Span {
     tracing::info_span!("inbound", uid, message_id = tracing::field::Empty, tracking = tracing::field::Empty)
 }
 
-/// The tracking number an outcome names, if it names one.
-fn tracking_of(outcome: &Outcome) -> Option<String> {
-    match outcome {
-        Outcome::Request { tracking, .. } => Some(tracking.to_string()),
-        Outcome::FollowUp { tracking } | Outcome::StaffAction { tracking, .. } => Some(tracking.clone()),
-        Outcome::StaffRejected { .. }
-        | Outcome::Admin { .. }
-        | Outcome::Duplicate { .. }
-        | Outcome::Automatic { .. }
-        | Outcome::Quarantined { .. } => None,
-    }
-}
-
-/// Records on the current message span the tracking number (and, for a duplicate, the
-/// Message-ID) the outcome names, then logs the outcome in that span.
+/// Logs the outcome in the message's span (intake has recorded the Message-ID and the tracking
+/// number there as soon as it knew them).
 fn record_outcome(outcome: &Outcome) {
-    let span = tracing::Span::current();
-    if let Some(tracking) = tracking_of(outcome) {
-        span.record("tracking", tracing::field::display(tracking));
-    }
-    // Intake records it once the mail is parsed; a duplicate names it in any case.
-    if let Outcome::Duplicate { message_id } = outcome {
-        span.record("message_id", message_id.as_str());
-    }
     tracing::info!(outcome = %outcome, "handled");
 }
 
@@ -412,58 +391,7 @@ async fn handle_group(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
-
-    /// Log lines written by a fmt subscriber, for reading back.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    /// The "handled" line an outcome gets, as the daemon's log would show it.
-    fn handled_line(outcome: &Outcome) -> String {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber =
-            tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).without_time().finish();
-        tracing::subscriber::with_default(subscriber, || {
-            let span = message_span(42);
-            let _in = span.enter();
-            record_outcome(outcome);
-        });
-        let bytes = captured.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-
-    #[test]
-    fn the_span_names_the_tracking_number_of_every_outcome_that_has_one() {
-        let request = Outcome::Request {
-            tracking: "311-2026-0007".parse().expect("a valid tracking number"),
-            eligibility: crate::domain::Eligibility::Eligible,
-        };
-        let follow_up = Outcome::FollowUp { tracking: "311-2026-0008".into() };
-        let staff = Outcome::StaffAction { tracking: "311-2026-0009".into(), summary: "assigned".into() };
-        for (outcome, tracking) in [(request, "311-2026-0007"), (follow_up, "311-2026-0008"), (staff, "311-2026-0009")]
-        {
-            let line = handled_line(&outcome);
-            assert!(line.contains(&format!("inbound{{uid=42 tracking={tracking}}}")), "{line}");
-            assert!(line.contains("handled"), "{line}");
-        }
-        let duplicate = handled_line(&Outcome::Duplicate { message_id: "q1@daytonohio.gov".into() });
-        assert!(duplicate.contains(r#"inbound{uid=42 message_id="q1@daytonohio.gov"}"#), "{duplicate}");
-        let automatic = handled_line(&Outcome::Automatic { reason: "out of office".into() });
-        assert!(automatic.contains("inbound{uid=42}"), "{automatic}");
-    }
 
     #[test]
     fn batches_respect_count_and_bytes() {

@@ -116,3 +116,38 @@ async fn backscatter_is_recorded_but_never_answered() {
     let sent = h.sent().await;
     assert!(sent.iter().any(|s| s.kind == "ack_unknown_city" && s.recipients == ["pat@gmail.example"]), "{sent:?}");
 }
+
+/// Log output, captured.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_message_span_carries_its_message_id_and_tracking_number_once() {
+    use tracing::Instrument as _;
+    let mut h = Harness::new().await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).without_time().finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let q = question("Mayor <mayor@daytonohio.gov>", "Roads", "", "Potholes?");
+    let span =
+        tracing::info_span!("inbound", uid = 1, message_id = tracing::field::Empty, tracking = tracing::field::Empty);
+    let arrived = chrono::DateTime::parse_from_rfc3339("2026-12-03T15:00:00+00:00").ok();
+    h.deliver_at(&q, arrived).instrument(span.clone()).await;
+    span.in_scope(|| tracing::info!("handled"));
+    let log = String::from_utf8_lossy(&captured.0.lock().map(|b| b.clone()).unwrap_or_default()).into_owned();
+    let line = log.lines().find(|l| l.contains("handled")).unwrap_or_default();
+    assert!(line.contains("message_id=") && line.contains("@sender.example"), "{log}");
+    assert_eq!(line.matches("tracking=311-2026-0001").count(), 1, "{log}");
+}
