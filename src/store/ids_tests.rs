@@ -72,7 +72,7 @@ async fn the_migration_keeps_rows_ids_and_foreign_keys() -> anyhow::Result<()> {
         sqlx::query(sql).execute(&store.pool).await?;
     }
 
-    assert_eq!(store.migrate().await?, 1, "0004 is the only one to run");
+    assert_eq!(store.migrate().await?, 2, "0004 and 0005 are the ones to run");
 
     let ids: Vec<(i64, String, bool)> =
         sqlx::query_as("SELECT id, name, eligible FROM cities ORDER BY id").fetch_all(&store.pool).await?;

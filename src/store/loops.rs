@@ -13,9 +13,10 @@ impl StoreTx {
         text: &str,
         since: i64,
     ) -> anyhow::Result<bool> {
+        // Index messages_sender_subject (migration 0005): one short lookup per question.
         let hit: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM messages m WHERE m.direction = 'in' AND m.kind = 'question' AND m.from_addr = $1 \
-             AND m.subject = $2 AND m.body_text = $3 AND m.created_at > $4 AND EXISTS (SELECT 1 FROM outbox o \
+            "SELECT 1 FROM messages m WHERE m.from_addr = $1 AND m.subject = $2 AND m.direction = 'in' \
+             AND m.kind = 'question' AND m.body_text = $3 AND m.created_at > $4 AND EXISTS (SELECT 1 FROM outbox o \
              WHERE o.request_id = m.request_id AND o.kind LIKE 'ack\\_%' ESCAPE '\\') LIMIT 1",
         )
         .bind(email)
