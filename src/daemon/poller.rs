@@ -36,6 +36,8 @@ pub struct PollOutcome {
     pub quarantined: usize,
     /// Already committed before (crash between commit and move): only moved now.
     pub moved_only: usize,
+    /// Left in the inbox for now: they kept failing with a fault of ours.
+    pub deferred: usize,
     /// The pass stopped early for shutdown.
     pub interrupted: bool,
 }
@@ -266,6 +268,9 @@ pub async fn poll_once(
                 conn.move_message(w.uid, &cfg.quarantine_folder).await?;
                 out.count(&o);
             }
+            // A message that kept failing with a fault of ours waits a while, so that the mail
+            // behind it goes on (see `Intake::deferred`); it stays in the inbox.
+            None if intake.deferred(pos) => out.deferred += 1,
             None => to_fetch.push(w),
         }
     }

@@ -65,15 +65,13 @@ pub fn classify(mail: &InboundMail, own_addresses: &[&str], own_domain: &str) ->
     if let Some(phrase) = out_of_office(&mail.subject) {
         return Classification::Automatic(format!("auto-reply subject ({phrase})"));
     }
-    let signs = [
-        robots::feedback_report,
-        robots::dmarc_aggregate,
-        |m: &InboundMail| robots::reporter_sender(&m.from),
-        robots::list_notice,
-        robots::challenge,
-        |m: &InboundMail| robots::spam_subject(&m.subject),
-    ];
-    signs.iter().find_map(|sign| sign(mail)).map_or(Classification::Human, Classification::Automatic)
+    robots::feedback_report(mail)
+        .or_else(|| robots::dmarc_aggregate(mail))
+        .or_else(|| robots::reporter_sender(&mail.from))
+        .or_else(|| robots::list_notice(mail, own_domain))
+        .or_else(|| robots::challenge(mail, own_domain))
+        .or_else(|| robots::spam_subject(&mail.subject))
+        .map_or(Classification::Human, Classification::Automatic)
 }
 
 /// The auto-reply phrase a subject starts with, standing alone (see [`robots::auto_reply_subject`]).
@@ -90,6 +88,12 @@ pub fn classify_raw(raw: &[u8], mail: &InboundMail, own_addresses: &[&str], own_
         Classification::Human => robots::header_verdict(raw).map_or(Classification::Human, Classification::Automatic),
         automatic => automatic,
     }
+}
+
+/// The receiving server's spam verdict in the raw header block, if it gave one (see
+/// [`classify_raw`]).
+pub fn spam_verdict(raw: &[u8]) -> Option<String> {
+    robots::header_verdict(raw)
 }
 
 fn is_system_sender(addr: &str) -> bool {

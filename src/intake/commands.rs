@@ -110,7 +110,9 @@ pub const HELP: &str = "Reply to this mail to work on the request. Start your re
   #assign me         assign the request to yourself; #assign EMAIL assigns it to another staff member\n\
   #status STATUS     set the status (new, acknowledged, assigned, in_progress, waiting_on_city, responded, closed)\n\
   #close             close the request\n\
-Keep the [tracking number] in the subject. Nothing you write here reaches the city unless you use #reply or #respond.";
+Reply to this very mail (your reply proves it comes from staff; a new mail with only the [tracking number] in the \
+subject is refused unless the receiving server verified you). Nothing you write here reaches the city unless you \
+use #reply or #respond.";
 
 /// Parses the commands at the top of `new_content`.
 pub fn parse(new_content: &str) -> Result<StaffMessage, CommandError> {

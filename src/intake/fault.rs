@@ -8,30 +8,28 @@
 
 use crate::outbound::TemplateError;
 
-/// True when `e` (anywhere in its chain) is a fault of ours rather than of the message.
+/// True when `e` (anywhere in its chain) is a fault of ours rather than of the message: any
+/// template error, any I/O error, and any database error but a broken constraint (which the
+/// message's data may have caused). Errors about the message itself (an address we cannot write
+/// to, a mail we cannot compose) are not.
 pub fn ours(e: &anyhow::Error) -> bool {
     if crate::store::is_transient(e) {
         return true;
     }
     e.chain().any(|cause| {
-        if cause.downcast_ref::<TemplateError>().is_some() || cause.downcast_ref::<std::io::Error>().is_some() {
+        if cause.is::<TemplateError>() || cause.is::<std::io::Error>() {
             return true;
+        }
+        if cause.is::<crate::store::StoreError>() {
+            return crate::store::fault_of(e) != crate::store::Fault::Constraint;
         }
         match cause.downcast_ref::<sqlx::Error>() {
             // A constraint the message's data broke may be the message's; anything else the
-            // database says (busy, locked, full, I/O, read-only, gone) is ours.
+            // database or the driver says (busy, locked, full, read-only, a row or column that
+            // is not there, a value that does not decode) is ours.
             Some(sqlx::Error::Database(db)) => matches!(db.kind(), sqlx::error::ErrorKind::Other),
-            Some(
-                sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::Protocol(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed
-                | sqlx::Error::Configuration(_)
-                | sqlx::Error::Migrate(_),
-            ) => true,
-            _ => false,
+            Some(_) => true,
+            None => false,
         }
     })
 }
@@ -50,9 +48,11 @@ mod tests {
     }
 
     #[test]
-    fn message_faults_are_not() {
+    fn message_faults_are_not_and_driver_faults_are() {
         assert!(!ours(&anyhow::anyhow!("`bob@` is not an address we can write to")));
-        assert!(!ours(&anyhow::Error::from(sqlx::Error::RowNotFound)));
+        // A row or column that is not there is the code's or the schema's fault, not the mail's.
+        assert!(ours(&anyhow::Error::from(sqlx::Error::RowNotFound)));
+        assert!(ours(&anyhow::Error::from(sqlx::Error::ColumnNotFound("status".into()))));
     }
 
     #[tokio::test]

@@ -22,6 +22,7 @@ impl Intake {
         raw: &[u8],
         mail: &InboundMail,
         request: &RequestRow,
+        quiet: bool,
     ) -> Result<Outcome, NewRequestError> {
         let id = RequestId(request.id);
         let new_text = reply::new_content(&mail.text);
@@ -61,7 +62,7 @@ impl Intake {
         let names: Vec<String> = mail.attachments.iter().map(|a| a.filename.clone()).collect();
         let text = if new_text.is_empty() { mail.text.trim().to_string() } else { new_text.clone() };
         self.notify_staff(tx, id, "staff_followup", &text, &names).await?;
-        if self.cfg.intake.followup_note {
+        if self.cfg.intake.followup_note && !quiet {
             let row = tx.request_by_id(id).await?;
             let rendered =
                 self.templates.render("followup_added", &self.ack_context(&row)).map_err(anyhow::Error::from)?;

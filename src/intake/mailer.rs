@@ -15,7 +15,6 @@ use crate::outbound::{self, AckContext, OutAttachment, Rendered};
 use crate::store::{NewEvent, NewMessage, NewOutbox, RequestRow, Source, StoreTx};
 use crate::text::{opens_with_greeting, strip_reply_prefixes};
 
-/// One mail to queue: who, threading, rendered content.
 /// Which limit an automatic mail to the city is under. The limits stop mail loops with robots
 /// that our classifier did not recognise, without leaving a person's question unanswered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +24,7 @@ pub(super) enum Limit<'a> {
     /// The acknowledgement of a person's question (its subject and text, when it answers a new
     /// mail): held only after a hard bounce, when the same mail from the same address was
     /// acknowledged within `outbox.auto_window` (a loop resending one mail), or past
-    /// `outbox.question_limit` automatic mails to the address in that window (a robot that varies
+    /// `outbox.question_limit` (never below `outbox.auto_limit`) automatic mails to the address in that window (a robot that varies
     /// its text).
     Acknowledgement(Option<(&'a str, &'a str)>),
     /// Notes that answer other mail (follow-up notes, too-large notes): held after a hard bounce
@@ -51,6 +50,7 @@ impl Queue {
     }
 }
 
+/// One mail to queue: who, threading, rendered content.
 pub(super) struct Queued<'a> {
     pub(super) request: Option<RequestId>,
     pub(super) kind: &'a str,
@@ -86,7 +86,7 @@ pub(super) fn format_date(d: chrono::NaiveDate) -> String {
 
 impl Intake {
     /// Renders `mail` to bytes and queues it in the outbox, with a messages row so replies to it
-    /// match its request. Returns the new Message-ID.
+    /// match its request. Returns its Message-ID, or why a limit held it back.
     pub(super) async fn queue(&self, tx: &mut StoreTx, q: Queued<'_>) -> anyhow::Result<Queue> {
         let rate_key = match q.limit {
             Limit::None => String::new(),

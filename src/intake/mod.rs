@@ -68,8 +68,11 @@ pub struct Intake {
     /// In the daemon: where the ids of freshly queued mail go once committed (see
     /// [`Intake::with_fast_lane`]).
     fast_lane: Option<FastLane>,
-    /// Failed attempts per IMAP position, across reconnects (see [`Intake::handle_or_give_up`]).
+    /// Failed attempts per IMAP position, across reconnects (see [`Intake::handle`]).
     failures: std::sync::Mutex<std::collections::HashMap<(String, u32, u32), u32>>,
+    /// Failures with a fault of ours per IMAP position, and until when a position that kept
+    /// failing waits (see [`Intake::deferred`]).
+    ours: std::sync::Mutex<std::collections::HashMap<(String, u32, u32), OursFailures>>,
 }
 
 /// What parsing a raw message found: the mail (or why it cannot be read) and, if it is a
@@ -116,6 +119,15 @@ struct FastLane {
 /// After this many failed attempts at one message it is quarantined with the error.
 pub const MAX_ATTEMPTS: u32 = 3;
 
+/// Failures with a fault of ours in a row at one IMAP position, and until when it waits.
+type OursFailures = (u32, Option<std::time::Instant>);
+
+/// After this many failures with a fault of ours in a row, a message waits [`DEFER_FOR`] in the
+/// inbox while the mail behind it is handled.
+pub const DEFER_AFTER: u32 = 5;
+/// How long such a message waits before it is tried again.
+pub const DEFER_FOR: std::time::Duration = std::time::Duration::from_secs(600);
+
 fn size_i64(bytes: usize) -> i64 {
     i64::try_from(bytes).unwrap_or(i64::MAX)
 }
@@ -140,6 +152,7 @@ impl Intake {
             wake_outbox,
             fast_lane: None,
             failures: Default::default(),
+            ours: Default::default(),
         })
     }
 
@@ -198,6 +211,30 @@ impl Intake {
         Ok(())
     }
 
+    /// Whether the message at `pos` kept failing with a fault of ours and waits, for now: it is
+    /// left in the inbox, and tried again after [`DEFER_FOR`].
+    pub fn deferred(&self, pos: Position<'_>) -> bool {
+        let key = (pos.mailbox.to_string(), pos.uidvalidity, pos.uid);
+        let ours = self.ours.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        ours.get(&key).and_then(|(_, until)| *until).is_some_and(|until| std::time::Instant::now() < until)
+    }
+
+    fn failed_ours(&self, key: &(String, u32, u32), e: &anyhow::Error) {
+        let mut ours = self.ours.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = ours.entry(key.clone()).or_insert((0, None));
+        entry.0 += 1;
+        if entry.0 >= DEFER_AFTER {
+            tracing::error!(
+                uid = key.2,
+                attempts = entry.0,
+                error = format!("{e:#}"),
+                retry_in = ?DEFER_FOR,
+                "a message keeps failing with a fault of ours: it stays in the inbox and the mail behind it goes on"
+            );
+            *entry = (0, Some(std::time::Instant::now() + DEFER_FOR));
+        }
+    }
+
     /// Handles one fetched message inside `tx`, which may hold other messages of the same group
     /// commit: its writes sit under a savepoint, so when the store fails only this message is
     /// undone (`Err`: it stays in the inbox and is tried again). A message that fails
@@ -220,6 +257,7 @@ impl Intake {
             Ok(outcome) => {
                 tx.release("message");
                 self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
+                self.ours.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
                 Ok(outcome)
             }
             Err(e) => {
@@ -227,7 +265,10 @@ impl Intake {
                 tx.release("message");
                 if fault::ours(&e) {
                     // The database or the deployment failed, not the message: it stays in the
-                    // inbox, uncounted, and the batch is retried with backoff.
+                    // inbox, never quarantined, and the batch is retried with backoff. One that
+                    // keeps failing (a fault that only its data brings out) waits a while, so the
+                    // mail behind it goes on.
+                    self.failed_ours(&key, &e);
                     return Err(e.context("a fault of ours, not of the message: it stays in the inbox"));
                 }
                 let attempts = {
@@ -278,11 +319,23 @@ impl Intake {
             return self.record_bounce(tx, pos, raw, &mail, &b).await;
         }
         let own = [self.cfg.intake.address.as_str(), self.from.email.as_ref()];
-        if let Classification::Automatic(reason) =
-            inbound::classify::classify_raw(raw, &mail, &own, &self.cfg.message_id_domain)
-        {
+        if let Classification::Automatic(reason) = inbound::classify(&mail, &own, &self.cfg.message_id_domain) {
             return self.record_automatic(tx, pos, raw, &mail, &reason).await;
         }
+        // The receiving server called it spam. From a known contact or a city's domain it may
+        // still be a person's question: it is handled, and staff see it, but nothing answers it.
+        // From anyone else it is recorded like other robots' mail.
+        let quiet = match inbound::classify::spam_verdict(raw) {
+            None => None,
+            Some(verdict) => {
+                let cfg = &self.cfg.intake;
+                let found = tx.find_city(&mail.from, mail.from_domain(), cfg.match_subdomains).await?;
+                if matches!(found, crate::registry::Found::Nothing) {
+                    return self.record_automatic(tx, pos, raw, &mail, &verdict).await;
+                }
+                Some(format!("the receiving server marked it as spam ({verdict}): no automatic reply"))
+            }
+        };
         let _t = metrics::timer(Stage::Intake);
         let staff = tx.staff_member(&mail.from).await?;
         if let Some(member) = staff.as_ref().filter(|m| m.role == "admin")
@@ -305,19 +358,21 @@ impl Intake {
             }
             (Some(member), None) if commands::looks_like_commands(&reply::new_content(&mail.text)) => {
                 let actor = Actor { email: member.email, name: member.name, source: Source::Mail };
-                let error = "no request matched this message: reply to a staff notice, or keep the [tracking number] in the subject";
+                let error = "no request matched this message: reply to the staff notice of the request you mean";
                 return self.staff_rejected(tx, pos, raw, &mail, &actor, None, error).await;
             }
             (_, Some(request))
                 if matches!(request.status, RequestStatus::Closed | RequestStatus::Responded)
                     && self.cfg.intake.reply_to_closed == ReplyToClosed::NewRequest =>
             {
-                let decision = self.decide(tx, &mail, today).await?;
+                let mut decision = self.decide(tx, &mail, today).await?;
+                decision.no_reply = decision.no_reply.or(quiet);
                 self.new_request(tx, pos, raw, &mail, &decision, Some(RequestId(request.id))).await
             }
-            (_, Some(request)) => self.follow_up(tx, pos, raw, &mail, &request).await,
+            (_, Some(request)) => self.follow_up(tx, pos, raw, &mail, &request, quiet.is_some()).await,
             (_, None) => {
-                let decision = self.decide(tx, &mail, today).await?;
+                let mut decision = self.decide(tx, &mail, today).await?;
+                decision.no_reply = decision.no_reply.or(quiet);
                 self.new_request(tx, pos, raw, &mail, &decision, None).await
             }
         };

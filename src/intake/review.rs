@@ -17,9 +17,10 @@ impl Intake {
         actor: &Actor,
     ) -> Result<String, ApplyError> {
         let command = |m: String| ApplyError::Command(CommandError(m));
-        let row =
-            self.store.request_by_tracking(tracking).await?.ok_or_else(|| command(format!("no request {tracking}")))?;
+        // Read inside the transaction: the daemon may have settled the request (and sent its
+        // acknowledgement) while this waited for the write lock.
         let mut tx = self.store.begin().await?;
+        let row = tx.request_by_tracking(tracking).await?.ok_or_else(|| command(format!("no request {tracking}")))?;
         let city = tx
             .city_by_id(city)
             .await?

@@ -33,7 +33,10 @@ pub fn city_references(
     if let Some((_, theirs)) = latest {
         theirs.split_whitespace().for_each(&mut push);
     }
-    if let Some(p) = &parent {
+    // The parent ends the list, unless it is the question itself (the official wrote nothing
+    // since): the question stays first, then our acknowledgement.
+    if let Some(p) = parent.as_ref().filter(|p| question.map(|q| q.trim().trim_matches(['<', '>'])) != Some(p.as_str()))
+    {
         refs.retain(|r| r != p);
         refs.push(p.clone());
     }
@@ -100,6 +103,13 @@ mod tests {
         let (parent, refs) = city_references(Some("q@city"), Some("ack@311"), Some(("new@city", "")));
         assert_eq!(parent.as_deref(), Some("new@city"));
         assert_eq!(refs, ["q@city", "ack@311", "new@city"]);
+    }
+
+    #[test]
+    fn a_reply_to_the_question_itself_keeps_the_question_first() {
+        let (parent, refs) = city_references(Some("<q@city>"), Some("ack@311"), Some(("q@city", "")));
+        assert_eq!(parent.as_deref(), Some("q@city"));
+        assert_eq!(refs, ["q@city", "ack@311"]);
     }
 
     #[test]

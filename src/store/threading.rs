@@ -5,15 +5,17 @@ use crate::domain::RequestId;
 use crate::store::StoreTx;
 
 impl StoreTx {
-    /// Whether any of `message_ids` is the Message-ID of staff mail (a notice, an error reply)
-    /// we sent for `request`.
+    /// Whether any of `message_ids` is the Message-ID of staff mail of `request`: a notice or an
+    /// error reply we sent, or a staff member's reply we accepted (a colleague answering it, in
+    /// a client that keeps only In-Reply-To). None of them ever reached the city.
     pub async fn answers_staff_mail(&mut self, request: RequestId, message_ids: &[String]) -> anyhow::Result<bool> {
         if message_ids.is_empty() {
             return Ok(false);
         }
         let placeholders: Vec<String> = (0..message_ids.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
-            "SELECT 1 FROM messages WHERE request_id = $1 AND direction = 'out' AND kind LIKE 'staff\\_%' ESCAPE '\\' \
+            "SELECT 1 FROM messages WHERE request_id = $1 AND ((direction = 'out' AND kind LIKE 'staff\\_%' ESCAPE '\\') \
+             OR (direction = 'in' AND kind = 'staff_reply' AND note = '')) \
              AND message_id IN ({}) LIMIT 1",
             placeholders.join(", ")
         );

@@ -225,10 +225,7 @@ pub fn dmarc_aggregate(mail: &super::InboundMail) -> Option<String> {
 pub fn reporter_sender(from: &str) -> Option<String> {
     let local = local_part(from);
     let reporter = local.contains("dmarc")
-        || matches!(
-            local.as_str(),
-            "fbl" | "feedbackloop" | "feedback-loop" | "abuse-report" | "arf" | "scomp" | "complaints"
-        );
+        || matches!(local.as_str(), "fbl" | "feedbackloop" | "feedback-loop" | "abuse-report" | "arf" | "scomp");
     reporter.then(|| format!("report sender {from}"))
 }
 
@@ -271,22 +268,41 @@ fn list_sender(addr: &str, lower_text: &str) -> bool {
 }
 
 /// Mailing-list moderation and "you are not a member" notices.
-pub fn list_notice(mail: &super::InboundMail) -> Option<String> {
+pub fn list_notice(mail: &super::InboundMail, own_domain: &str) -> Option<String> {
     let head = bounded(&mail.text, 8192);
     let lower = format!("{}\n{}", mail.subject, head).to_lowercase();
-    if let Some(p) = LIST_STRONG.iter().find(|p| lower.contains(*p)) {
-        return Some(format!("mailing-list notice (\"{p}\")"));
-    }
     let sender = [Some(mail.from.as_str()), mail.automation.return_path.as_deref()]
         .into_iter()
         .flatten()
         .find(|a| list_sender(a, &lower));
-    sender.map(|s| format!("mailing-list manager sender {s}"))
+    if let Some(s) = sender {
+        return Some(format!("mailing-list manager sender {s}"));
+    }
+    // The wording alone could be a person's question about their own list; it counts when the
+    // mail answers ours (a list holding our acknowledgement writes back about it).
+    LIST_STRONG
+        .iter()
+        .find(|p| lower.contains(*p))
+        .filter(|_| answers_us(mail, own_domain))
+        .map(|p| format!("mailing-list notice (\"{p}\")"))
 }
 
-/// Challenge-response wording (lower-case): BoxTrapper, Spam Arrest and the "confirm you are a
-/// human to release your message" systems.
-const CHALLENGE: &[&str] = &[
+/// The marks of challenge-response systems (lower-case): BoxTrapper, Spam Arrest and the
+/// "release your message" systems. Each counts alone.
+const CHALLENGE_SYSTEMS: &[&str] = &[
+    "to release your message",
+    "your message is being held until you",
+    "requires verification verify#",
+    "uses spam arrest",
+    "spamarrest.com",
+    "boxtrapper",
+    "sender verification required",
+];
+
+/// "Prove you are a person" wording (lower-case). A person may write it too ("how do other
+/// cities verify you are human on web forms?"), so it counts only in mail that answers ours: a
+/// challenge system holds our acknowledgement and writes back about it.
+const CHALLENGE_WORDING: &[&str] = &[
     "verify that you are a real live human",
     "verify you are a human",
     "verify that you are a human",
@@ -298,19 +314,32 @@ const CHALLENGE: &[&str] = &[
     "prove that you are a human",
     "verify that you are a real person",
     "confirm that you are a real person",
-    "to release your message",
-    "your message is being held until you",
-    "requires verification verify#",
-    "uses spam arrest",
-    "spamarrest.com",
-    "boxtrapper",
-    "sender verification required",
 ];
 
 /// Challenge-response verification mails.
-pub fn challenge(mail: &super::InboundMail) -> Option<String> {
+pub fn challenge(mail: &super::InboundMail, own_domain: &str) -> Option<String> {
     let lower = format!("{}\n{}", mail.subject, bounded(&mail.text, 8192)).to_lowercase();
-    CHALLENGE.iter().find(|p| lower.contains(*p)).map(|p| format!("challenge-response verification (\"{p}\")"))
+    let found = CHALLENGE_SYSTEMS
+        .iter()
+        .find(|p| lower.contains(*p))
+        .or_else(|| CHALLENGE_WORDING.iter().find(|p| lower.contains(*p)).filter(|_| answers_us(mail, own_domain)));
+    found.map(|p| format!("challenge-response verification (\"{p}\")"))
+}
+
+/// Whether `mail` answers mail of ours: its In-Reply-To or References name one of our
+/// Message-IDs, or its subject or first lines carry a tracking tag (`[311-2026-0042]`).
+fn answers_us(mail: &super::InboundMail, own_domain: &str) -> bool {
+    let ours = format!("@{}", own_domain.to_ascii_lowercase());
+    let refers = !own_domain.is_empty()
+        && mail.in_reply_to.iter().chain(&mail.references).any(|id| id.to_ascii_lowercase().ends_with(&ours));
+    refers || has_tracking_tag(&mail.subject) || has_tracking_tag(bounded(&mail.text, 4096))
+}
+
+/// A `[PREFIX-YYYY-NNNN]` tag anywhere in `s`.
+fn has_tracking_tag(s: &str) -> bool {
+    s.split('[').skip(1).any(|rest| {
+        rest.split(']').next().is_some_and(|inner| inner.trim().parse::<crate::domain::TrackingNumber>().is_ok())
+    })
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary.

@@ -152,3 +152,33 @@ fn spam_verdicts_from_the_receiving_server() {
         assert_eq!(matches!(&verdict, Classification::Automatic(r) if r.contains("spam")), spam, "{header}");
     }
 }
+
+fn with_body(headers: &str, subject: &str, body: &str) -> InboundMail {
+    let raw = format!(
+        "From: Jane <complaints@cityofx.gov>\r\nSubject: {subject}\r\nMessage-ID: <m2@cityofx.gov>\r\n{headers}\r\n{body}\r\n"
+    );
+    parse(raw.as_bytes()).expect("parses")
+}
+
+#[test]
+fn a_persons_words_about_robots_are_still_a_question() {
+    // A city's complaints office asking about CAPTCHAs and about its own members-only list.
+    let q = with_body(
+        "",
+        "Web forms",
+        "How do other cities verify you are human on 311 web forms? Our council list is a members-only list.",
+    );
+    assert_eq!(classify(&q, &["intake@311.test"], "311.test"), Classification::Human);
+}
+
+#[test]
+fn the_same_words_answering_our_mail_are_a_robot() {
+    let challenge = with_body(
+        "In-Reply-To: <intake311.0123@311.test>\r\n",
+        "Re: Web forms",
+        "Please verify you are a human to have your mail delivered.",
+    );
+    assert!(matches!(classify(&challenge, &[], "311.test"), Classification::Automatic(r) if r.contains("challenge")));
+    let tagged = with_body("", "Your message to council [311-2026-0042] Re: Roads", "This is a members-only list.");
+    assert!(matches!(classify(&tagged, &[], "311.test"), Classification::Automatic(r) if r.contains("mailing-list")));
+}

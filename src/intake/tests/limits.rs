@@ -104,3 +104,24 @@ async fn a_locked_database_leaves_the_message_in_the_inbox_uncounted() {
 }
 
 use sqlx::Connection as _;
+
+#[tokio::test]
+async fn a_message_that_keeps_failing_with_a_fault_of_ours_waits_and_is_never_quarantined() {
+    let mut h = Harness::new().await;
+    // A broken deployment that only this kind of mail brings out: the timeline table is gone.
+    let path = h.db_path();
+    let mut other = sqlx::SqliteConnection::connect_with(&sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
+        .await
+        .expect("second connection");
+    sqlx::query("DROP TABLE request_events").execute(&mut other).await.expect("drop");
+    other.close().await.expect("close");
+    let q = question("Mayor <mayor@daytonohio.gov>", "Bridges", "", "Inspections?");
+    let pos = crate::intake::Position { mailbox: "INBOX", uidvalidity: 1, uid: 7 };
+    for attempt in 1..=crate::intake::DEFER_AFTER {
+        assert!(!h.intake.deferred(pos), "deferred before attempt {attempt}");
+        let err = h.try_deliver(&q, 7).await.expect_err("the table is gone");
+        assert!(crate::intake::fault::ours(&err), "{err:#}");
+    }
+    assert!(h.intake.deferred(pos), "after {} failures it waits", crate::intake::DEFER_AFTER);
+    assert!(h.store.list_quarantine().await.expect("quarantine").is_empty(), "a fault of ours never quarantines");
+}

@@ -127,3 +127,24 @@ Message-ID: <later-1@daytonohio.gov>\r\n\r\nOur budget is $2M.\r\n"
     let references: Vec<String> = response.header("References").split_whitespace().map(str::to_string).collect();
     assert_eq!(references, [question_id, ack, "<later-1@daytonohio.gov>".to_string()]);
 }
+
+#[tokio::test]
+async fn a_colleague_answering_an_accepted_staff_reply_is_applied_but_not_a_refused_one() {
+    let mut h = Harness::new().await;
+    let (tracking, _, notice) = asked(&mut h).await;
+    let notice_id = notice.header("Message-ID");
+    let refs = format!("In-Reply-To: {notice_id}\r\nReferences: {notice_id}\r\n");
+    let first = staff_mail(&tracking, &refs, "#assign me");
+    let first_id = first.lines().find_map(|l| l.strip_prefix("Message-ID: ")).unwrap_or_default().to_string();
+    assert!(matches!(h.deliver(&first).await, Outcome::StaffAction { .. }));
+    // Outlook keeps only In-Reply-To: the colleague's reply names the accepted staff reply alone.
+    let colleague = staff_mail(&tracking, &format!("In-Reply-To: {first_id}\r\n"), "#note\r\nI called them too.");
+    assert!(matches!(h.deliver(&colleague).await, Outcome::StaffAction { .. }));
+    // A refused forgery is no proof for the next one.
+    let forged = staff_mail(&tracking, "", FORGED);
+    let forged_id = forged.lines().find_map(|l| l.strip_prefix("Message-ID: ")).unwrap_or_default().to_string();
+    assert!(matches!(h.deliver(&forged).await, Outcome::StaffRejected { .. }));
+    let chained = staff_mail(&tracking, &format!("In-Reply-To: {forged_id}\r\n"), FORGED);
+    assert!(matches!(h.deliver(&chained).await, Outcome::StaffRejected { .. }));
+    assert!(h.sent().await.iter().all(|s| !s.recipients.iter().any(|r| r.contains("daytonohio.gov"))));
+}
