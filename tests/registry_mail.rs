@@ -189,12 +189,26 @@ async fn a_personal_address_official_is_resolved_by_naming_their_city() -> anyho
 
     // Pat answers in the thread: "Public Works, City of Flint MI".
     let ack_id = header(&got[0], "Message-ID").unwrap_or_default();
-    let reply = format!(
-        "From: Pat Lee <{UNKNOWN}>\r\nTo: {INTAKE}\r\nSubject: Re: [{t1}] Snow routes\r\nMessage-ID: <p2@gmail.test>\r\nIn-Reply-To: {ack_id}\r\n\r\nHi, I am the deputy director of Public Works, City of Flint MI.\r\n\r\n> Please reply with the name and state of your city\r\n"
-    );
+    // The answer makes Pat a confirmed contact of Flint, so it must be Pat's own: a forged one, with
+    // no passing Authentication-Results, goes to review instead (checked first).
+    let answer = |id: &str, auth: &str| {
+        format!(
+            "{auth}From: Pat Lee <{UNKNOWN}>\r\nTo: {INTAKE}\r\nSubject: Re: [{t1}] Snow routes\r\nMessage-ID: <{id}@gmail.test>\r\nIn-Reply-To: {ack_id}\r\n\r\nHi, I am the deputy director of Public Works, City of Flint MI.\r\n\r\n> Please reply with the name and state of your city\r\n"
+        )
+    };
+    smtp_send(&env.servers, UNKNOWN, &[INTAKE], answer("p2-forged", "").as_bytes()).await?;
+    let r = eventually(WAIT, "the forged answer in review", || async {
+        let r = request(&env, &t1).await?;
+        Ok((!r.review_reason.is_empty()).then_some(r))
+    })
+    .await?;
+    assert!(r.review_reason.contains("sender not verified"), "{}", r.review_reason);
+    assert_eq!(r.status, RequestStatus::NeedsCity);
+    let reply = answer("p2", &format!("Authentication-Results: {}\r\n", gmail_pass()));
     smtp_send(&env.servers, UNKNOWN, &[INTAKE], reply.as_bytes()).await?;
-    let got = wait_for_messages(&env.servers, UNKNOWN, "INBOX", 2, WAIT).await?;
-    let (_, text) = subject_and_text(&got[1]);
+    // The acknowledgement of the question, the note on the forged answer, then the eligible one.
+    let got = wait_for_messages(&env.servers, UNKNOWN, "INBOX", 3, WAIT).await?;
+    let (_, text) = subject_and_text(&got[2]);
     assert!(
         text.contains("opened request") && text.contains("Flint, MI"),
         "now acknowledged as eligible: {text}\nrequest: {:?}",
@@ -203,9 +217,14 @@ async fn a_personal_address_official_is_resolved_by_naming_their_city() -> anyho
     let r = request(&env, &t1).await?;
     assert_eq!((r.status, r.city.as_deref()), (RequestStatus::Acknowledged, Some("Flint, MI")));
     assert!(r.eligibility_reason.contains("the official named Flint, MI"), "{}", r.eligibility_reason);
-    let staff = wait_for_messages(&env.servers, STAFF, "INBOX", 1, WAIT).await?;
-    assert!(subject_and_text(&staff[0]).0.contains("New question from Flint, MI: Snow routes"));
-    assert!(subject_and_text(&staff[0]).1.contains("Any plans we can copy?"), "staff see the original question");
+    // Staff saw the forged answer as a follow-up, then the new question once the city was settled.
+    let staff = wait_for_messages(&env.servers, STAFF, "INBOX", 2, WAIT).await?;
+    let (subject, text) = staff
+        .iter()
+        .map(|m| subject_and_text(m))
+        .find(|(s, _)| s.contains("New question from Flint, MI: Snow routes"))
+        .ok_or_else(|| anyhow::anyhow!("no new-question notice"))?;
+    assert!(text.contains("Any plans we can copy?"), "staff see the original question: {subject}");
     let out = env.cli(&["contacts", "list"])?;
     let contacts = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -223,7 +242,7 @@ async fn a_personal_address_official_is_resolved_by_naming_their_city() -> anyho
         "Leasing?",
     );
     smtp_send(&env.servers, UNKNOWN, &[INTAKE], next.as_bytes()).await?;
-    wait_for_messages(&env.servers, UNKNOWN, "INBOX", 3, WAIT).await?;
+    wait_for_messages(&env.servers, UNKNOWN, "INBOX", 4, WAIT).await?;
     let r = request(&env, &tracking(2)).await?;
     assert_eq!(r.eligibility, Eligibility::Eligible);
     assert!(r.eligibility_reason.starts_with(&format!("contact {UNKNOWN} → Flint, MI")), "{}", r.eligibility_reason);

@@ -50,7 +50,9 @@ impl Intake {
             // A soft bounce (a delay, a full mailbox) is recorded; only a hard one fails the row.
             tx.mark_bounced(id, &format!("{status} {class}"), &summary, hard).await?;
         }
-        if hard {
+        // Only a report on mail we sent silences an address: a forged report could otherwise mute
+        // an official's acknowledgements.
+        if hard && reported.is_some() {
             let ttl = crate::store::ms_of(self.cfg.outbox.bounce_suppress);
             for r in &b.recipients {
                 tx.suppress(r, crate::store::now_ms() + ttl, &summary).await?;

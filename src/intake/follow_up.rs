@@ -8,7 +8,7 @@ use super::question::Filed;
 use super::{Intake, Outcome, Position};
 use crate::config::Verification;
 use crate::domain::{RequestId, RequestStatus};
-use crate::inbound::{InboundMail, reply};
+use crate::inbound::{InboundMail, auth_results, reply};
 use crate::registry;
 use crate::registry::names;
 use crate::store::{CityRow, RequestRow, Source, StoreTx};
@@ -92,10 +92,22 @@ impl Intake {
         let cities = tx.list_cities().await?;
         let text = format!("{}\n{}", strip_reply_prefixes(&mail.subject), new_text);
         let named = names::cities_named(&text, &cities);
+        // The answer makes its sender a confirmed contact of the city: it must be the official's
+        // own, as far as the receiving server can tell, whenever verification is on.
+        let cfg = &self.cfg.intake;
+        let unverified = match cfg.verification {
+            Verification::Off => None,
+            Verification::Prefer if cfg.trusted_authserv_ids.is_empty() => None,
+            _ => {
+                let v = auth_results::verify(&mail.auth_results, &cfg.trusted_authserv_ids, mail.from_domain());
+                (!v.verified).then_some(v.reason)
+            }
+        };
         if let [city] = named.as_slice()
-            && self.cfg.intake.verification == Verification::Require
+            && let Some(why) = unverified
         {
-            let reason = format!("the official named {} (sender not verified: approve to accept)", city.record.label());
+            let reason =
+                format!("the official named {} (sender not verified: {why}; approve to accept)", city.record.label());
             tx.set_review(id, &reason, Some(city.id), &mail.from, Source::Mail).await?;
             return Ok(false);
         }
@@ -142,7 +154,9 @@ impl Intake {
         if let Err(e) = tx.set_status(id, to, actor, source).await? {
             tracing::warn!(error = %e, "city decided, status unchanged");
         }
-        if to == RequestStatus::Acknowledged && row.staff_thread_id.is_empty() {
+        // Staff hear of the question once it is theirs to answer, even when earlier mail (a
+        // follow-up, a held acknowledgement) already opened the staff thread.
+        if to == RequestStatus::Acknowledged && !tx.has_mail_of_kind(id, "staff_new_request").await? {
             let question = tx.question_text(id).await?;
             self.notify_staff(tx, id, "staff_new_request", &question, &[]).await?;
         }

@@ -40,4 +40,16 @@ impl StoreTx {
         .await?;
         Ok((question.filter(|q| !q.is_empty()), ours.filter(|o| !o.is_empty())))
     }
+
+    /// Whether mail of `kind` was already queued for `request`.
+    pub async fn has_mail_of_kind(&mut self, request: RequestId, kind: &str) -> anyhow::Result<bool> {
+        let hit: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM messages WHERE request_id = $1 AND direction = 'out' AND kind = $2 LIMIT 1",
+        )
+        .bind(request.0)
+        .bind(kind)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(hit.is_some())
+    }
 }

@@ -125,3 +125,19 @@ async fn a_message_that_keeps_failing_with_a_fault_of_ours_waits_and_is_never_qu
     assert!(h.intake.deferred(pos), "after {} failures it waits", crate::intake::DEFER_AFTER);
     assert!(h.store.list_quarantine().await.expect("quarantine").is_empty(), "a fault of ours never quarantines");
 }
+
+#[tokio::test]
+async fn a_forged_bounce_report_does_not_silence_an_official() {
+    let mut h = Harness::new().await;
+    // A delivery report about mail we never sent, naming the mayor as a hard failure.
+    let dsn = "From: Mail Delivery System <MAILER-DAEMON@mx.elsewhere.example>\r\nTo: ask@311.example\r\n\
+Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-1@mx.elsewhere.example>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+Your message could not be delivered.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.elsewhere.example\r\n\r\n\
+Final-Recipient: rfc822; mayor@daytonohio.gov\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 no such user\r\n\r\n\
+--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <never-ours@elsewhere.example>\r\nSubject: hi\r\n\r\n--b--\r\n";
+    assert!(matches!(h.deliver(dsn).await, Outcome::Automatic { .. }));
+    let q = question("Mayor <mayor@daytonohio.gov>", "Bridges", "", "Inspections?");
+    assert!(matches!(h.deliver(&q).await, Outcome::Request { .. }));
+    assert_eq!(acks(&h.sent().await), 1, "the mayor is still answered");
+}
