@@ -25,4 +25,8 @@ cargo build --locked --all-targets
 # It runs before the tests so that cargo test's summary closes the output.
 cargo bench --locked --bench throughput -- --quick
 
-cargo test --locked --all-targets -- --test-threads="${INTAKE311_TEST_THREADS:-4}"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --locked --all-targets -- --test-threads="${INTAKE311_TEST_THREADS:-4}" 2>&1 | tee "$log"
+# One closing line for the whole suite (cargo's last line is the demo's, which has no tests).
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "total: %d passed, %d failed\n", passed, failed }' "$log"
