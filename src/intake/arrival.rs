@@ -43,8 +43,8 @@ fn topmost_received(raw: &[u8]) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc2822(stamp.trim()).ok().map(|d| d.with_timezone(&Utc))
 }
 
-/// The header block: up to the first empty line.
-fn header_block(raw: &[u8]) -> &[u8] {
+/// The header block: up to the first empty line (CRLF or bare LF), or all of `raw`.
+pub(super) fn header_block(raw: &[u8]) -> &[u8] {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

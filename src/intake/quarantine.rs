@@ -10,12 +10,7 @@ use crate::store::{NewMessage, StoreTx};
 
 /// The Message-ID header of raw mail that may not parse (a plain scan of the header block).
 pub(super) fn header_message_id(raw: &[u8]) -> Option<String> {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
-        .unwrap_or(raw.len());
-    let head = String::from_utf8_lossy(&raw[..end]);
+    let head = String::from_utf8_lossy(super::arrival::header_block(raw));
     head.lines().find_map(|l| {
         let (name, value) = l.split_once(':')?;
         name.trim().eq_ignore_ascii_case("message-id").then(|| value.trim().trim_matches(['<', '>']).to_string())
