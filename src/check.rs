@@ -98,14 +98,33 @@ pub async fn run(config_path: Option<&Path>) -> Report {
 }
 
 async fn check_database(cfg: &Config) -> anyhow::Result<String> {
+    let url = crate::store::backend::postgres::redact(&cfg.database.url);
     let store = Store::connect(&cfg.database.url, 1).await?;
+    let version = store.server_version().await.unwrap_or_else(|e| format!("version unknown: {e:#}"));
     let schema = store.schema_state().await;
     let result = match schema {
         Ok(s) if s.is_current() => {
             let requests = store.count_requests().await;
-            requests.map(|n| format!("{} ok, {s}, {n} request(s)", cfg.database.url))
+            let daemons = match store.daemons_and_leases().await {
+                Ok((d, l)) => {
+                    let now = crate::store::now_ms();
+                    let live =
+                        d.iter().filter(|d| now - d.heartbeat_at < crate::store::ms_of(cfg.database.lease)).count();
+                    let polling: Vec<String> = l
+                        .iter()
+                        .filter(|l| l.expires_at > now)
+                        .map(|l| format!("{} polled by {} on {}", l.mailbox, l.owner, l.host))
+                        .collect();
+                    format!(
+                        ", {live} daemon(s) alive{}",
+                        if polling.is_empty() { String::new() } else { format!(", {}", polling.join(", ")) }
+                    )
+                }
+                Err(_) => String::new(),
+            };
+            requests.map(|n| format!("{url} ok ({version}), {s}, {n} request(s){daemons}"))
         }
-        Ok(s) => Err(anyhow::anyhow!("{}: {s}", cfg.database.url)),
+        Ok(s) => Err(anyhow::anyhow!("{url} ({version}): {s}")),
         Err(e) => Err(e),
     };
     store.close().await;

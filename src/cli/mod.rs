@@ -11,6 +11,7 @@ mod check;
 mod cities;
 mod contacts;
 mod context;
+mod db;
 mod output;
 mod quarantine;
 mod requests;
@@ -89,6 +90,9 @@ enum Command {
     /// The built-in mail templates.
     #[command(subcommand)]
     Templates(templates::TemplatesCmd),
+    /// Whole-database operations: `db copy` moves a deployment from SQLite to PostgreSQL.
+    #[command(subcommand)]
+    Db(db::DbCmd),
     /// Counts per outcome, the outbox backlog, the oldest unsent mail, the last successful poll.
     Stats {
         /// Print as JSON.
@@ -218,6 +222,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Quarantine(cmd) => quarantine::run(Context::open(path).await?, cmd).await,
         Command::Stats { json } => stats::run(Context::open(path).await?, json).await,
         Command::Templates(cmd) => templates::run(cmd),
+        Command::Db(cmd) => db::run(cmd).await,
     }
 }
 

@@ -64,7 +64,11 @@ pub struct RawConfig {
 impl Default for RawConfig {
     fn default() -> Self {
         RawConfig {
-            database: DatabaseSection { url: "sqlite://intake311.db".into(), max_connections: 4 },
+            database: DatabaseSection {
+                url: "sqlite://intake311.db".into(),
+                max_connections: 4,
+                lease: sections::default_lease(),
+            },
             imap: ImapSection {
                 host: "127.0.0.1".into(),
                 port: 143,

@@ -35,10 +35,20 @@ impl fmt::Display for TlsMode {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSection {
-    /// `sqlite://PATH` (created if missing). PostgreSQL comes with a later release.
+    /// `sqlite://PATH` (created if missing), or `postgres://USER@HOST:PORT/DB?sslmode=…`
+    /// (also `postgresql://`; the password from the URL or `PGPASSWORD`).
     pub url: String,
     /// Most connections in the pool.
     pub max_connections: u32,
+    /// How long a daemon's hold on a mailbox (and its heartbeat) lasts without renewal: a
+    /// stand-by daemon takes a dead one's mailbox over within about this time, and frees its
+    /// outbox claims.
+    #[serde(default = "default_lease", with = "humantime_serde")]
+    pub lease: std::time::Duration,
+}
+
+pub(super) fn default_lease() -> std::time::Duration {
+    std::time::Duration::from_secs(15)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

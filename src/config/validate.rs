@@ -29,12 +29,15 @@ fn check_ca_file(key: &'static str, file: &Option<PathBuf>) -> Result<(), Config
 
 pub(super) fn validate(raw: &RawConfig) -> Result<(), ConfigError> {
     let db = &raw.database;
-    if !(db.url.starts_with("sqlite:")) {
+    if crate::store::Engine::of_url(&db.url).is_none() {
         let scheme = db.url.split(':').next().unwrap_or_default();
         return Err(invalid(
             "database.url",
-            format!("unsupported scheme `{scheme}`: this build supports sqlite://PATH"),
+            format!("unsupported scheme `{scheme}`: use sqlite://PATH or postgres://USER@HOST/DB"),
         ));
+    }
+    if db.lease < std::time::Duration::from_secs(3) || db.lease > std::time::Duration::from_secs(300) {
+        return Err(invalid("database.lease", "must be between 3s and 5m"));
     }
     if db.max_connections == 0 {
         return Err(invalid("database.max_connections", "must be at least 1"));

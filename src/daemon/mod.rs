@@ -27,7 +27,7 @@ use supervise::Supervisor;
 
 /// Opens the store, migrates it, and compiles the templates: what every mail-handling command needs.
 pub async fn prepare(cfg: &Config) -> anyhow::Result<(Store, Arc<Templates>)> {
-    let store = Store::connect(&cfg.database.url, cfg.database.max_connections).await?;
+    let store = Store::connect(&cfg.database.url, cfg.database.max_connections).await?.with_lease(cfg.database.lease);
     store.migrate().await?;
     let templates = Templates::load(&cfg.intake.templates_dir)?;
     Ok((store, Arc::new(templates)))
@@ -69,7 +69,7 @@ async fn wait_for_signal() {
 pub async fn run_until(cfg: Config, cancel: CancellationToken) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
     let (store, templates) = prepare(&cfg).await?;
-    store.hold_claims()?;
+    store.hold_claims().await?;
     let transport = Arc::new(Smtp::new(&cfg)?);
     let wake = Arc::new(Notify::new());
     let (handoff, handed_over) = tokio::sync::mpsc::unbounded_channel();
@@ -90,6 +90,11 @@ pub async fn run_until(cfg: Config, cancel: CancellationToken) -> anyhow::Result
     let (poller_cfg, poller_cancel) = (Arc::clone(&cfg), cancel.clone());
     tasks.spawn("IMAP poller", async move {
         poller_loop(intake, poller_cfg, poller_cancel).await;
+        Ok(())
+    });
+    let (beat_store, beat_cancel, beat_every) = (store.clone(), cancel.clone(), cfg.database.lease / 3);
+    tasks.spawn("heartbeat", async move {
+        heartbeat(beat_store, beat_every, beat_cancel).await;
         Ok(())
     });
     let (watch_store, watch_cfg, watch_cancel) = (store.clone(), Arc::clone(&cfg), cancel.clone());
@@ -116,6 +121,20 @@ pub async fn run_until(cfg: Config, cancel: CancellationToken) -> anyhow::Result
 /// `TimeoutStopSec` must be at least this (150 s with the default 30 s timeout).
 pub fn stop_grace(cfg: &Config) -> Duration {
     cfg.smtp.timeout.saturating_mul(4).saturating_add(Duration::from_secs(30))
+}
+
+/// Every `every` (a third of `database.lease`): records that this daemon is alive, so other
+/// daemons on the database leave its outbox claims alone. A failure is logged and retried.
+async fn heartbeat(store: Store, every: Duration, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {},
+        }
+        if let Err(e) = store.heartbeat().await {
+            tracing::warn!(error = format!("{e:#}"), "recording the heartbeat failed; retrying");
+        }
+    }
 }
 
 /// Once a minute: warn when no poll has succeeded for `imap.stall_warning`, or when the outbox

@@ -60,6 +60,7 @@ impl PollOutcome {
             Outcome::Duplicate { .. } => self.duplicates += 1,
             Outcome::Automatic { .. } => self.automatic += 1,
             Outcome::Quarantined { .. } => self.quarantined += 1,
+            Outcome::AlreadyHandled { .. } => self.moved_only += 1,
         }
     }
 }
@@ -92,13 +93,63 @@ fn writing_failed(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Connect, poll, wait (IDLE or sleep), repeat; on any error log the whole chain, back off
-/// (1 s doubling to 60 s) and reconnect.
+/// The name a mailbox's lease goes by: the account and folder, so two programmes sharing a
+/// database never share a lease.
+pub fn lease_name(cfg: &Config) -> String {
+    format!("imap://{}@{}:{}/{}", cfg.imap.user, cfg.imap.host, cfg.imap.port, cfg.imap.inbox)
+}
+
+/// Holds the mailbox's lease, standing by while another daemon holds it, and polls while this
+/// one does (see [`poll_session`]); on any error logs the whole chain, backs off (1 s doubling
+/// to 60 s) and reconnects. Exactly one daemon polls a mailbox: the holder renews its lease
+/// every third of `database.lease`, and stops polling when it cannot (it lost the database,
+/// or another daemon took the lease after it ran out); a stand-by asks every second and takes
+/// the lease once it has run out.
 pub async fn poller_loop(intake: Intake, cfg: Arc<Config>, cancel: CancellationToken) {
     let mut backoff = Duration::from_secs(1);
+    let store = intake.store().clone();
+    let name = lease_name(&cfg);
+    let lease = cfg.database.lease;
+    let mut standing_by = false;
     while !cancel.is_cancelled() {
-        match poll_session(&intake, &cfg, &cancel, &mut backoff).await {
-            Ok(()) => break,
+        match store.hold_mailbox(&name, crate::store::ms_of(lease)).await {
+            Ok(true) => {
+                if standing_by {
+                    tracing::info!(mailbox = %name, "took the mailbox over: this daemon polls it now");
+                }
+                standing_by = false;
+            }
+            Ok(false) => {
+                if !standing_by {
+                    tracing::info!(mailbox = %name, "another daemon polls this mailbox; standing by (this one still sends mail)");
+                    standing_by = true;
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(STANDBY_CHECK) => {},
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), retry_in = ?backoff, "cannot reach the database to take the mailbox lease; the mail waits in the inbox");
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {},
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+                continue;
+            }
+        }
+        // Polling ends when the daemon stops or the lease is lost.
+        let session = cancel.child_token();
+        let keeper = tokio::spawn(keep_lease(store.clone(), name.clone(), lease, session.clone()));
+        let result = poll_session(&intake, &cfg, &session, &mut backoff).await;
+        keeper.abort();
+        if cancel.is_cancelled() {
+            break;
+        }
+        match result {
+            Ok(()) => tracing::warn!(mailbox = %name, "lost the mailbox lease; stopped polling"),
             Err(e) => {
                 if writing_failed(&e) {
                     tracing::error!(error = format!("{e:#}"), retry_in = ?backoff, "intake cannot write (database or templates): the mail stays in the inbox and is tried again");
@@ -113,7 +164,47 @@ pub async fn poller_loop(intake: Intake, cfg: Arc<Config>, cancel: CancellationT
             }
         }
     }
+    // A clean stop hands the mailbox over at once.
+    if let Err(e) = store.release_mailbox(&name).await {
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "giving the mailbox lease up failed; a stand-by takes over when it runs out"
+        );
+    }
     tracing::info!("IMAP poller stopped");
+}
+
+/// How often a stand-by daemon asks for the mailbox lease.
+const STANDBY_CHECK: Duration = Duration::from_secs(1);
+
+/// Renews the lease every third of `lease` while `session` runs; cancels `session` when the
+/// lease is held by someone else, or could not be renewed before it ran out (the database is
+/// gone: a stand-by may take it then, so this daemon must stop polling first).
+async fn keep_lease(store: crate::store::Store, name: String, lease: Duration, session: CancellationToken) {
+    let mut held_until = Instant::now() + lease;
+    loop {
+        tokio::select! {
+            _ = session.cancelled() => return,
+            _ = tokio::time::sleep(lease / 3) => {},
+        }
+        let asked = Instant::now();
+        match tokio::time::timeout(lease / 3, store.hold_mailbox(&name, crate::store::ms_of(lease))).await {
+            Ok(Ok(true)) => held_until = asked + lease,
+            Ok(Ok(false)) => {
+                tracing::warn!(mailbox = %name, "another daemon holds the mailbox lease now");
+                session.cancel();
+                return;
+            }
+            Ok(Err(e)) => tracing::warn!(error = format!("{e:#}"), "renewing the mailbox lease failed"),
+            Err(_) => tracing::warn!("renewing the mailbox lease timed out"),
+        }
+        // Stop with a margin before the lease runs out, so that two daemons never poll at once.
+        if Instant::now() + lease / 3 >= held_until {
+            tracing::warn!(mailbox = %name, "cannot renew the mailbox lease: stopping polling until the database answers");
+            session.cancel();
+            return;
+        }
+    }
 }
 
 /// One connection's life. Returns Ok only on shutdown.

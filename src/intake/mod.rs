@@ -251,6 +251,11 @@ impl Intake {
         parsed: Parsed,
     ) -> anyhow::Result<Outcome> {
         let key = (pos.mailbox.to_string(), pos.uidvalidity, pos.uid);
+        // Two daemons may fetch the same UID (one's lease ran out while it was still at work):
+        // the second waits for the first's commit here and then only moves the message.
+        if let Some(handled) = tx.claim_position(pos.mailbox, pos.uidvalidity, pos.uid).await? {
+            return Ok(Outcome::AlreadyHandled { quarantined: handled == crate::store::Handled::Quarantined });
+        }
         tx.savepoint("message").await?;
         let result = self.dispatch(tx, pos, raw, parsed).await;
         match result {

@@ -11,20 +11,42 @@ use crate::store::Source;
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Request { tracking: TrackingNumber, eligibility: crate::domain::Eligibility },
-    FollowUp { tracking: String },
-    StaffAction { tracking: String, summary: String },
-    StaffRejected { reason: String },
-    Admin { summary: String },
-    Duplicate { message_id: String },
-    Automatic { reason: String },
-    Quarantined { reason: String },
+    Request {
+        tracking: TrackingNumber,
+        eligibility: crate::domain::Eligibility,
+    },
+    FollowUp {
+        tracking: String,
+    },
+    StaffAction {
+        tracking: String,
+        summary: String,
+    },
+    StaffRejected {
+        reason: String,
+    },
+    Admin {
+        summary: String,
+    },
+    Duplicate {
+        message_id: String,
+    },
+    Automatic {
+        reason: String,
+    },
+    Quarantined {
+        reason: String,
+    },
+    /// Another daemon handled this IMAP position first (it fetched the same UID); only moved.
+    AlreadyHandled {
+        quarantined: bool,
+    },
 }
 
 impl Outcome {
     /// Whether the message belongs in the quarantine folder (else the processed folder).
     pub fn is_quarantined(&self) -> bool {
-        matches!(self, Outcome::Quarantined { .. })
+        matches!(self, Outcome::Quarantined { .. } | Outcome::AlreadyHandled { quarantined: true })
     }
 }
 
@@ -39,6 +61,7 @@ impl fmt::Display for Outcome {
             Outcome::Duplicate { message_id } => write!(f, "duplicate of <{message_id}>"),
             Outcome::Automatic { reason } => write!(f, "automatic mail ({reason}), not answered"),
             Outcome::Quarantined { reason } => write!(f, "quarantined: {reason}"),
+            Outcome::AlreadyHandled { .. } => write!(f, "already handled by another daemon; only moved"),
         }
     }
 }

@@ -1,12 +1,12 @@
 //! The eligible-city registry: cities, their mail domains and known contacts, plus the audit
 //! log of every change.
 
+use crate::store::backend::{on_pool, on_tx};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use sqlx::SqliteConnection;
 
 use super::{Store, StoreTx, now_ms};
 
@@ -63,25 +63,15 @@ impl From<StoredCity> for CityRow {
 pub(super) type Registry = (Arc<Vec<CityRow>>, Arc<HashMap<String, usize>>);
 
 const SELECT_CITY: &str = "SELECT c.id, c.name, c.state, c.population, c.eligible, c.eligible_from, c.eligible_until, c.notes, \
-     (SELECT GROUP_CONCAT(d.domain, ',') FROM city_domains d WHERE d.city_id = c.id) AS domains \
+     (SELECT string_agg(d.domain, ',') FROM city_domains d WHERE d.city_id = c.id) AS domains \
      FROM cities c";
 
-async fn city_by_id_in<'e>(db: impl sqlx::SqliteExecutor<'e>, id: i64) -> anyhow::Result<Option<CityRow>> {
-    let row: Option<StoredCity> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_CITY} WHERE c.id = $1")))
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
-    Ok(row.map(CityRow::from))
+fn city_by_id_sql() -> String {
+    format!("{SELECT_CITY} WHERE c.id = $1")
 }
 
-async fn city_of_contact_in(db: &mut SqliteConnection, email: &str) -> anyhow::Result<Option<CityRow>> {
-    let row: Option<StoredCity> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT_CITY} WHERE c.id = (SELECT city_id FROM contacts WHERE email = $1)"
-    )))
-    .bind(email)
-    .fetch_optional(&mut *db)
-    .await?;
-    Ok(row.map(CityRow::from))
+fn city_of_contact_sql() -> String {
+    format!("{SELECT_CITY} WHERE c.id = (SELECT city_id FROM contacts WHERE email = $1)")
 }
 
 impl StoreTx {
@@ -112,28 +102,33 @@ impl StoreTx {
 
     /// [`Store::city_of_contact`] inside this transaction.
     pub async fn city_of_contact(&mut self, email: &str) -> anyhow::Result<Option<CityRow>> {
-        city_of_contact_in(&mut self.tx, email).await
+        let sql = city_of_contact_sql();
+        let row: Option<StoredCity> = on_tx!(self.tx, db => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(email).fetch_optional(db).await)?;
+        Ok(row.map(CityRow::from))
     }
 
     pub async fn city_by_id(&mut self, id: i64) -> anyhow::Result<Option<CityRow>> {
-        city_by_id_in(&mut *self.tx, id).await
+        let sql = city_by_id_sql();
+        let row: Option<StoredCity> =
+            on_tx!(self.tx, db => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(db).await)?;
+        Ok(row.map(CityRow::from))
     }
 
     async fn audit(&mut self, actor: &str, action: &str, detail: &str) -> anyhow::Result<()> {
-        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, $3, $4)")
+        on_tx!(self.tx, db => sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, $3, $4)")
             .bind(now_ms())
             .bind(actor)
             .bind(action)
             .bind(detail)
-            .execute(&mut *self.tx)
-            .await?;
+            .execute(db)
+            .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     async fn insert_city(&mut self, r: &CityRecord) -> anyhow::Result<i64> {
         self.cities = None;
         let now = now_ms();
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = on_tx!(self.tx, db => sqlx::query_scalar(
             "INSERT INTO cities (name, state, population, eligible, eligible_from, eligible_until, notes, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
         )
@@ -145,14 +140,14 @@ impl StoreTx {
         .bind(r.eligible_until.map(|d| d.to_string()))
         .bind(&r.notes)
         .bind(now)
-        .fetch_one(&mut *self.tx)
-        .await?;
+        .fetch_one(db)
+        .await)?;
         Ok(id)
     }
 
     async fn update_city_row(&mut self, id: i64, r: &CityRecord) -> anyhow::Result<()> {
         self.cities = None;
-        sqlx::query(
+        on_tx!(self.tx, db => sqlx::query(
             "UPDATE cities SET name = $1, state = $2, population = $3, eligible = $4, eligible_from = $5, \
              eligible_until = $6, notes = $7, updated_at = $8 WHERE id = $9",
         )
@@ -165,31 +160,31 @@ impl StoreTx {
         .bind(&r.notes)
         .bind(now_ms())
         .bind(id)
-        .execute(&mut *self.tx)
-        .await?;
-        sqlx::query("DELETE FROM city_domains WHERE city_id = $1").bind(id).execute(&mut *self.tx).await?;
+        .execute(db)
+        .await.map(|r| r.rows_affected()))?;
+        on_tx!(self.tx, db => sqlx::query("DELETE FROM city_domains WHERE city_id = $1").bind(id).execute(db).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     /// Gives `id` exactly these domains; a domain owned by another city is an error.
     async fn insert_domains(&mut self, id: i64, r: &CityRecord) -> anyhow::Result<()> {
         for d in &r.domains {
-            let owner: Option<String> = sqlx::query_scalar(
+            let owner: Option<String> = on_tx!(self.tx, db => sqlx::query_scalar(
                 "SELECT c.name || ', ' || c.state || ' (#' || c.id || ')' FROM city_domains d JOIN cities c ON c.id = d.city_id \
                  WHERE d.domain = $1 AND d.city_id <> $2",
             )
             .bind(d)
             .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
+            .fetch_optional(db)
+            .await)?;
             if let Some(owner) = owner {
                 anyhow::bail!("domain {d} already belongs to {owner}");
             }
-            sqlx::query("INSERT INTO city_domains (domain, city_id) VALUES ($1, $2) ON CONFLICT (domain) DO NOTHING")
+            on_tx!(self.tx, db => sqlx::query("INSERT INTO city_domains (domain, city_id) VALUES ($1, $2) ON CONFLICT (domain) DO NOTHING")
                 .bind(d)
                 .bind(id)
-                .execute(&mut *self.tx)
-                .await?;
+                .execute(db)
+                .await.map(|r| r.rows_affected()))?;
         }
         Ok(())
     }
@@ -198,7 +193,7 @@ impl StoreTx {
     pub async fn apply_city_diff(&mut self, diff: &Diff, actor: &str, detail: &str) -> anyhow::Result<()> {
         self.cities = None;
         for r in &diff.removed {
-            sqlx::query("DELETE FROM cities WHERE id = $1").bind(r.id).execute(&mut *self.tx).await?;
+            on_tx!(self.tx, db => sqlx::query("DELETE FROM cities WHERE id = $1").bind(r.id).execute(db).await.map(|r| r.rows_affected()))?;
         }
         // Domains move between cities of the same file: clear the changed ones first.
         for c in &diff.changed {
@@ -232,10 +227,9 @@ impl StoreTx {
         if let Some((cities, by_domain)) = &self.cities {
             return Ok((Arc::clone(cities), Arc::clone(by_domain)));
         }
-        let rows: Vec<StoredCity> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_CITY} ORDER BY c.state, c.name, c.id")))
-                .fetch_all(&mut *self.tx)
-                .await?;
+        let rows: Vec<StoredCity> = on_tx!(self.tx, db => sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_CITY} ORDER BY c.state, c.name, c.id")))
+                .fetch_all(db)
+                .await)?;
         let cities: Vec<CityRow> = rows.into_iter().map(CityRow::from).collect();
         let by_domain: HashMap<String, usize> =
             cities.iter().enumerate().flat_map(|(i, c)| c.record.domains.iter().map(move |d| (d.clone(), i))).collect();
@@ -254,7 +248,7 @@ impl StoreTx {
         source: &str,
         actor: &str,
     ) -> anyhow::Result<()> {
-        sqlx::query(
+        on_tx!(self.tx, db => sqlx::query(
             "INSERT INTO contacts (email, name, title, city_id, source, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (email) DO UPDATE SET name = excluded.name, title = excluded.title, city_id = excluded.city_id, \
              source = excluded.source",
@@ -265,8 +259,8 @@ impl StoreTx {
         .bind(city)
         .bind(source)
         .bind(now_ms())
-        .execute(&mut *self.tx)
-        .await
+        .execute(db)
+        .await.map(|r| r.rows_affected()))
         .with_context(|| format!("saving contact {email}"))?;
         self.audit(actor, "contact add", &format!("{email} → city #{city} ({source})")).await
     }
@@ -275,20 +269,24 @@ impl StoreTx {
 impl Store {
     pub async fn list_cities(&self) -> anyhow::Result<Vec<CityRow>> {
         let rows: Vec<StoredCity> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_CITY} ORDER BY c.state, c.name, c.id")))
-                .fetch_all(&self.pool)
-                .await
+            on_pool!(self.pool, db => sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_CITY} ORDER BY c.state, c.name, c.id")))
+                .fetch_all(db)
+                .await)
                 .context("listing cities")?;
         Ok(rows.into_iter().map(CityRow::from).collect())
     }
 
     pub async fn city_by_id(&self, id: i64) -> anyhow::Result<Option<CityRow>> {
-        city_by_id_in(&self.pool, id).await
+        let sql = city_by_id_sql();
+        let row: Option<StoredCity> = on_pool!(self.pool, db => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(db).await)?;
+        Ok(row.map(CityRow::from))
     }
 
     /// The city of a known contact.
     pub async fn city_of_contact(&self, email: &str) -> anyhow::Result<Option<CityRow>> {
-        city_of_contact_in(&mut *self.pool.acquire().await?, email).await
+        let sql = city_of_contact_sql();
+        let row: Option<StoredCity> = on_pool!(self.pool, db => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(email).fetch_optional(db).await)?;
+        Ok(row.map(CityRow::from))
     }
 
     /// Applies an import's diff in one transaction and records who did it, with `detail` (the
@@ -320,7 +318,7 @@ impl Store {
     pub async fn remove_city(&self, id: i64, actor: &str) -> anyhow::Result<bool> {
         let mut tx = self.begin().await?;
         let Some(city) = tx.city_by_id(id).await? else { return Ok(false) };
-        sqlx::query("DELETE FROM cities WHERE id = $1").bind(id).execute(&mut *tx.tx).await?;
+        on_tx!(tx.tx, db => sqlx::query("DELETE FROM cities WHERE id = $1").bind(id).execute(db).await.map(|r| r.rows_affected()))?;
         tx.audit(actor, "cities remove", &format!("#{id} {}", city.record.label())).await?;
         tx.commit().await?;
         Ok(true)
@@ -328,10 +326,10 @@ impl Store {
 
     /// How many requests name this city.
     pub async fn requests_of_city(&self, id: i64) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM requests WHERE city_id = $1")
+        Ok(on_pool!(self.pool, db => sqlx::query_scalar("SELECT COUNT(*) FROM requests WHERE city_id = $1")
             .bind(id)
-            .fetch_one(&self.pool)
-            .await?)
+            .fetch_one(db)
+            .await)?)
     }
 
     pub async fn add_contact(
@@ -349,11 +347,10 @@ impl Store {
 
     pub async fn remove_contact(&self, email: &str, actor: &str) -> anyhow::Result<bool> {
         let mut tx = self.begin().await?;
-        let n = sqlx::query("DELETE FROM contacts WHERE email = $1")
+        let n = on_tx!(tx.tx, db => sqlx::query("DELETE FROM contacts WHERE email = $1")
             .bind(email)
-            .execute(&mut *tx.tx)
-            .await?
-            .rows_affected();
+            .execute(db)
+            .await.map(|r| r.rows_affected()))?;
         if n > 0 {
             tx.audit(actor, "contact remove", email).await?;
         }
@@ -362,20 +359,22 @@ impl Store {
     }
 
     pub async fn list_contacts(&self, city: Option<i64>) -> anyhow::Result<Vec<ContactRow>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self.pool, db => sqlx::query_as(
             "SELECT k.email, k.name, k.title, k.city_id, c.name || ', ' || c.state AS city, k.source FROM contacts k \
              JOIN cities c ON c.id = k.city_id WHERE $1 IS NULL OR k.city_id = $1 ORDER BY c.state, c.name, k.email",
         )
         .bind(city)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(db)
+        .await)?)
     }
 
     /// The audit log, newest first.
     pub async fn audit_log(&self, limit: i64) -> anyhow::Result<Vec<(i64, String, String, String)>> {
-        Ok(sqlx::query_as("SELECT at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT $1")
+        Ok(
+            on_pool!(self.pool, db => sqlx::query_as("SELECT at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT $1")
             .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+            .fetch_all(db)
+            .await)?,
+        )
     }
 }

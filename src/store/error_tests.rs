@@ -50,16 +50,16 @@ async fn a_write_behind_a_held_write_lock_is_transient() -> anyhow::Result<()> {
 async fn a_unique_violation_is_a_constraint() -> anyhow::Result<()> {
     let (_dir, store) = Store::for_test().await?;
     let insert = "INSERT INTO staff (email, created_at) VALUES ('a@311.test', 1)";
-    sqlx::query(insert).execute(&store.pool).await?;
-    let err = sqlx::query(insert).execute(&store.pool).await.context("adding staff").expect_err("unique");
+    sqlx::query(insert).execute(store.sqlite()).await?;
+    let err = sqlx::query(insert).execute(store.sqlite()).await.context("adding staff").expect_err("unique");
     assert_eq!(fault_of(&err), Fault::Constraint, "{err:#}");
     let err = sqlx::query("INSERT INTO city_domains (domain, city_id) VALUES ('x.gov', 999)")
-        .execute(&store.pool)
+        .execute(store.sqlite())
         .await
         .map_err(StoreError::from)
         .expect_err("no such city");
     assert_eq!(err.fault(), Fault::Constraint, "{err}");
-    let err = sqlx::query("SELECT nope FROM staff").execute(&store.pool).await.map_err(anyhow::Error::from);
+    let err = sqlx::query("SELECT nope FROM staff").execute(store.sqlite()).await.map_err(anyhow::Error::from);
     assert_eq!(err.as_ref().map_err(fault_of).err(), Some(Fault::Other), "a bad statement is not transient");
     Ok(())
 }

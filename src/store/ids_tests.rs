@@ -54,7 +54,7 @@ async fn the_migration_keeps_rows_ids_and_foreign_keys() -> anyhow::Result<()> {
         std::fs::copy(all.join(name), old.join(name))?;
     }
     let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 2).await?;
-    sqlx::migrate::Migrator::new(old.as_path()).await?.run(&store.pool).await?;
+    sqlx::migrate::Migrator::new(old.as_path()).await?.run(store.sqlite()).await?;
     for sql in [
         "INSERT INTO cities (id, name, state, eligible, created_at, updated_at) VALUES \
          (1, 'Akron', 'OH', 1, 1, 1), (2, 'Berea', 'OH', 0, 1, 1), (4, 'Dover', 'OH', 1, 1, 1)",
@@ -69,30 +69,30 @@ async fn the_migration_keeps_rows_ids_and_foreign_keys() -> anyhow::Result<()> {
         "INSERT INTO quarantine (id, message_id, mailbox, uidvalidity, uid, reason, created_at) \
          VALUES (6, 1, 'INBOX', 1, 10, 'unreadable', 1)",
     ] {
-        sqlx::query(sql).execute(&store.pool).await?;
+        sqlx::query(sql).execute(store.sqlite()).await?;
     }
 
-    assert_eq!(store.migrate().await?, 2, "0004 and 0005 are the ones to run");
+    assert_eq!(store.migrate().await?, 3, "0004, 0005 and 0006 are the ones to run");
 
     let ids: Vec<(i64, String, bool)> =
-        sqlx::query_as("SELECT id, name, eligible FROM cities ORDER BY id").fetch_all(&store.pool).await?;
+        sqlx::query_as("SELECT id, name, eligible FROM cities ORDER BY id").fetch_all(store.sqlite()).await?;
     assert_eq!(ids, vec![(1, "Akron".into(), true), (2, "Berea".into(), false), (4, "Dover".into(), true)]);
     let domains: Vec<(String, i64)> =
-        sqlx::query_as("SELECT domain, city_id FROM city_domains ORDER BY domain").fetch_all(&store.pool).await?;
+        sqlx::query_as("SELECT domain, city_id FROM city_domains ORDER BY domain").fetch_all(store.sqlite()).await?;
     assert_eq!(domains.len(), 3, "{domains:?}");
     let request: (Option<i64>, Option<i64>) =
-        sqlx::query_as("SELECT city_id, suggested_city_id FROM requests").fetch_one(&store.pool).await?;
+        sqlx::query_as("SELECT city_id, suggested_city_id FROM requests").fetch_one(store.sqlite()).await?;
     assert_eq!(request, (Some(4), Some(2)), "the request still names its cities");
-    let staff: Vec<i64> = sqlx::query_scalar("SELECT id FROM staff ORDER BY id").fetch_all(&store.pool).await?;
+    let staff: Vec<i64> = sqlx::query_scalar("SELECT id FROM staff ORDER BY id").fetch_all(store.sqlite()).await?;
     assert_eq!(staff, vec![3, 9]);
     let held: (i64, Option<i64>) =
-        sqlx::query_as("SELECT id, message_id FROM quarantine").fetch_one(&store.pool).await?;
+        sqlx::query_as("SELECT id, message_id FROM quarantine").fetch_one(store.sqlite()).await?;
     assert_eq!(held, (6, Some(1)));
 
     for table in ["cities", "staff", "quarantine"] {
         let sql: String = sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1")
             .bind(table)
-            .fetch_one(&store.pool)
+            .fetch_one(store.sqlite())
             .await?;
         assert!(sql.contains("AUTOINCREMENT"), "{sql}");
     }
@@ -100,30 +100,30 @@ async fn the_migration_keeps_rows_ids_and_foreign_keys() -> anyhow::Result<()> {
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('cities', 'staff', 'quarantine') \
          ORDER BY name",
     )
-    .fetch_all(&store.pool)
+    .fetch_all(store.sqlite())
     .await?;
     assert_eq!(indexes, ["cities_name_state", "quarantine_position", "sqlite_autoindex_staff_1"]);
     let violations: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM pragma_foreign_key_check").fetch_one(&store.pool).await?;
+        sqlx::query_scalar("SELECT COUNT(*) FROM pragma_foreign_key_check").fetch_one(store.sqlite()).await?;
     assert_eq!(violations, 0);
-    let fk_on: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&store.pool).await?;
+    let fk_on: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(store.sqlite()).await?;
     assert_eq!(fk_on, 1, "foreign keys are back on for the pool's connection");
 
     // New ids continue above every id ever used, the audit log's #7 included.
     assert_eq!(store.add_city(&city("Fremont", "fremont.gov"), "test").await?, 8);
     assert!(store.upsert_staff("c@311.test", "", crate::store::StaffRole::Staff, "test").await?);
-    let new_staff: i64 = sqlx::query_scalar("SELECT MAX(id) FROM staff").fetch_one(&store.pool).await?;
+    let new_staff: i64 = sqlx::query_scalar("SELECT MAX(id) FROM staff").fetch_one(store.sqlite()).await?;
     assert_eq!(new_staff, 10);
     // The children still follow their city: removing Berea takes its domain and contact along
     // and clears the request's suggestion.
     assert!(store.remove_city(2, "test").await?);
     let left: (i64, i64) =
         sqlx::query_as("SELECT (SELECT COUNT(*) FROM contacts), (SELECT COUNT(*) FROM city_domains WHERE city_id = 2)")
-            .fetch_one(&store.pool)
+            .fetch_one(store.sqlite())
             .await?;
     assert_eq!(left, (0, 0));
     let suggested: Option<i64> =
-        sqlx::query_scalar("SELECT suggested_city_id FROM requests").fetch_one(&store.pool).await?;
+        sqlx::query_scalar("SELECT suggested_city_id FROM requests").fetch_one(store.sqlite()).await?;
     assert_eq!(suggested, None);
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Where the poller stands in each mailbox: UIDVALIDITY and the highest UID handled.
 
+use crate::store::backend::{on_pool, on_tx};
 use anyhow::Context as _;
 
 use super::{Store, StoreTx, now_ms};
@@ -15,17 +16,19 @@ pub struct MailboxState {
 
 impl Store {
     pub async fn mailbox_state(&self, mailbox: &str) -> anyhow::Result<Option<MailboxState>> {
-        Ok(sqlx::query_as("SELECT uidvalidity, last_uid, last_poll_at FROM mailbox_state WHERE mailbox = $1")
+        Ok(
+            on_pool!(self.pool, db => sqlx::query_as("SELECT uidvalidity, last_uid, last_poll_at FROM mailbox_state WHERE mailbox = $1")
             .bind(mailbox)
-            .fetch_optional(&self.pool)
-            .await?)
+            .fetch_optional(db)
+            .await)?,
+        )
     }
 
     /// Records a successful poll. A new UIDVALIDITY resets the position to 0 (re-scan; the
     /// Message-ID check keeps that from creating duplicates).
     pub async fn record_poll(&self, mailbox: &str, uidvalidity: u32) -> anyhow::Result<()> {
         let _writer = self.writer().await;
-        sqlx::query(
+        on_pool!(self.pool, db => sqlx::query(
             "INSERT INTO mailbox_state (mailbox, uidvalidity, last_uid, last_poll_at) VALUES ($1, $2, 0, $3) \
              ON CONFLICT (mailbox) DO UPDATE SET last_poll_at = excluded.last_poll_at, \
              last_uid = CASE WHEN mailbox_state.uidvalidity = excluded.uidvalidity THEN mailbox_state.last_uid ELSE 0 END, \
@@ -34,8 +37,8 @@ impl Store {
         .bind(mailbox)
         .bind(i64::from(uidvalidity))
         .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
+        .execute(db)
+        .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 }
@@ -69,15 +72,15 @@ impl StoreTx {
     pub(super) async fn write_position(&mut self, p: &Position) -> anyhow::Result<()> {
         let Position { mailbox, uidvalidity, uid } = p;
         let (uid, uidvalidity) = (*uid, *uidvalidity);
-        sqlx::query(
+        on_tx!(self.tx, db => sqlx::query(
             "UPDATE mailbox_state SET last_uid = CASE WHEN last_uid < $1 THEN $1 ELSE last_uid END \
              WHERE mailbox = $2 AND uidvalidity = $3",
         )
         .bind(i64::from(uid))
         .bind(mailbox)
         .bind(i64::from(uidvalidity))
-        .execute(&mut *self.tx)
-        .await
+        .execute(db)
+        .await.map(|r| r.rows_affected()))
         .context("recording how far the mailbox is handled")?;
         Ok(())
     }

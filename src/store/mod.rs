@@ -12,8 +12,11 @@
 //! Talks to: the database only.
 
 mod admin;
+pub(crate) mod backend;
 mod cities;
+mod copy;
 mod error;
+mod leases;
 mod loops;
 mod mailbox_state;
 mod messages;
@@ -27,19 +30,19 @@ mod threading;
 mod timeline;
 mod tracking;
 
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions as _, Sqlite, SqlitePool, Transaction};
+pub use backend::Engine;
+use backend::{Pool, Tx, on_pool};
 
 /// Moved to [`crate::domain::city`]; re-exported while callers move.
 pub use crate::domain::city::CityRow;
 pub use admin::AdminToken;
 pub use cities::ContactRow;
+pub use copy::{CopyError, CopyReport, TableCount, check_direction, copy_database, open_for_copy, redact_url};
 pub use error::{Fault, StoreError, fault_of, is_transient};
+pub use leases::{DaemonRow, LeaseRow};
 pub use mailbox_state::MailboxState;
 use mailbox_state::Position;
 pub use messages::{ConversationMessage, Handled, NewAttachment, NewMessage, QuarantineRow};
@@ -49,6 +52,15 @@ pub use staff::{StaffMember, StaffRole};
 pub use timeline::{NewEvent, RequestEvent};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The migrations embedded for `engine`.
+pub(crate) fn migrations_of(engine: Engine) -> &'static sqlx::migrate::Migrator {
+    match engine {
+        Engine::Sqlite => &SQLITE_MIGRATIONS,
+        Engine::Postgres => &POSTGRES_MIGRATIONS,
+    }
+}
 
 /// Moved to [`crate::domain::time`]; re-exported while callers move.
 pub use crate::domain::time::{ms_of, now_ms};
@@ -88,8 +100,8 @@ pub struct Stats {
 /// The pool. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
-    /// SQLite has one writer at a time. Writers of this process queue here, woken in turn the
+    pool: Pool,
+    /// SQLite has one writer at a time. Writers of this process queue here (on SQLite only), woken in turn the
     /// moment the lock is free, instead of in SQLite's busy handler, which sleeps and polls
     /// (1 ms, 2 ms, 5 ms, … 100 ms) and so adds tens of milliseconds under load. Other processes
     /// (the CLI, a second daemon) still meet on SQLite's lock and `busy_timeout`.
@@ -97,6 +109,8 @@ pub struct Store {
     /// This process's claim identity: its random id (an outbox row's `lease_owner`) and the
     /// locked file that tells other processes it is alive.
     owner: Arc<owner::Owner>,
+    /// `database.lease` in ms: a daemon whose heartbeat is older is dead.
+    lease_ms: i64,
 }
 
 /// An outbox row handed from the intake to the worker of the same process after the commit.
@@ -109,8 +123,9 @@ pub struct Handoff {
 
 /// Writes that commit together or not at all. Dropping it without [`StoreTx::commit`] rolls back.
 pub struct StoreTx {
-    tx: Transaction<'static, Sqlite>,
-    _writer: tokio::sync::OwnedMutexGuard<()>,
+    tx: Tx,
+    /// This process's turn to write, on SQLite (PostgreSQL has many writers).
+    _writer: Option<tokio::sync::OwnedMutexGuard<()>>,
     /// Outbox rows born leased to this process, for the worker once this commits.
     handoff: Vec<Handoff>,
     /// Open savepoints, each with what ROLLBACK TO it must restore on this side.
@@ -139,33 +154,40 @@ pub struct StoreTx {
 }
 
 impl Store {
-    /// Opens (creating the file if missing) and configures the database. Does not migrate.
+    /// Connects to the database `url` names (`sqlite://…`, `postgres://…` or
+    /// `postgresql://…`); a SQLite file is created if missing. Does not migrate.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Store> {
-        let opts = SqliteConnectOptions::from_str(url)
-            .with_context(|| format!("database.url `{url}` is not a valid sqlite URL"))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10))
-            // Savepoint sub-journals (one per message of a group commit) and temporary sort
-            // structures stay in memory instead of a temp file written through syscalls: a
-            // sub-journal holds only the pages one message changed.
-            .pragma("temp_store", "memory")
-            // Every statement would otherwise be formatted for a debug log line nobody reads;
-            // statements slower than a second are still logged as warnings.
-            .log_statements(log::LevelFilter::Off);
-        let opts_path = opts.get_filename().to_path_buf();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .connect_with(opts)
-            .await
-            .with_context(|| format!("opening database {url}"))?;
-        let on_disk = !(url.contains(":memory:") || url.contains("mode=memory"));
-        // Every process must name the same owner files, however it reached the database.
-        let db_path = std::fs::canonicalize(&opts_path).unwrap_or(opts_path);
-        let owner = owner::Owner::new(on_disk.then_some(db_path));
-        Ok(Store { pool, write_lock: Arc::new(tokio::sync::Mutex::new(())), owner: Arc::new(owner) })
+        let (pool, owner) = match Engine::of_url(url) {
+            Some(Engine::Sqlite) => {
+                let (pool, path) = backend::sqlite::connect(url, max_connections).await?;
+                (Pool::Sqlite(pool), owner::Owner::new(path))
+            }
+            Some(Engine::Postgres) => {
+                let pool = backend::postgres::connect(url, max_connections).await?;
+                (Pool::Postgres(pool), owner::Owner::new(None))
+            }
+            None => anyhow::bail!(
+                "database.url `{}` names no engine intake311 knows: use sqlite://PATH or postgres://…",
+                backend::postgres::redact(url)
+            ),
+        };
+        Ok(Store { pool, write_lock: Arc::new(tokio::sync::Mutex::new(())), owner: Arc::new(owner), lease_ms: 15_000 })
+    }
+
+    /// Sets `database.lease`: how long a daemon's heartbeat and mailbox lease last.
+    pub fn with_lease(mut self, lease: std::time::Duration) -> Store {
+        self.lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// `database.lease` in milliseconds.
+    pub fn lease_ms(&self) -> i64 {
+        self.lease_ms
+    }
+
+    /// The engine behind this store.
+    pub fn engine(&self) -> Engine {
+        self.pool.engine()
     }
 
     /// A migrated database in a temporary directory (removed when the guard drops).
@@ -177,24 +199,41 @@ impl Store {
         Ok((dir, store))
     }
 
+    /// The SQLite pool of a test store (tests reach into tables directly).
+    #[cfg(test)]
+    pub(crate) fn sqlite(&self) -> &sqlx::SqlitePool {
+        match &self.pool {
+            Pool::Sqlite(p) => p,
+            Pool::Postgres(_) => panic!("a SQLite test store was expected"),
+        }
+    }
+
     /// Applies every migration not yet applied. Safe to run at every start.
     pub async fn migrate(&self) -> anyhow::Result<usize> {
         let before = self.applied_migrations().await.unwrap_or(0);
-        SQLITE_MIGRATIONS.run(&self.pool).await.context("running database migrations")?;
+        let migrator = migrations_of(self.engine());
+        on_pool!(self.pool, db => migrator.run(db).await).context("running database migrations")?;
         let after = self.applied_migrations().await?;
         Ok(after.saturating_sub(before))
     }
 
     async fn applied_migrations(&self) -> anyhow::Result<usize> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success").fetch_one(&self.pool).await?;
+        let n: i64 = on_pool!(self.pool, db => sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success").fetch_one(db).await)?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    /// Opens a write transaction (`BEGIN IMMEDIATE`), after this process's other writers.
+    /// Opens a write transaction: on SQLite `BEGIN IMMEDIATE`, after this process's other
+    /// writers; on PostgreSQL a plain `BEGIN` (READ COMMITTED), whose conflicts are settled by
+    /// row locks.
     pub async fn begin(&self) -> anyhow::Result<StoreTx> {
-        let writer = Arc::clone(&self.write_lock).lock_owned().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.context("starting a transaction")?;
+        let (tx, writer) = match &self.pool {
+            Pool::Sqlite(p) => {
+                let writer = Arc::clone(&self.write_lock).lock_owned().await;
+                let tx = p.begin_with("BEGIN IMMEDIATE").await.context("starting a transaction")?;
+                (Tx::Sqlite(tx), Some(writer))
+            }
+            Pool::Postgres(p) => (Tx::Postgres(p.begin().await.context("starting a transaction")?), None),
+        };
         Ok(StoreTx {
             tx,
             _writer: writer,
@@ -211,34 +250,43 @@ impl Store {
         })
     }
 
-    /// Waits for this process's turn to write, for a single-statement write outside [`StoreTx`].
-    async fn writer(&self) -> tokio::sync::OwnedMutexGuard<()> {
-        Arc::clone(&self.write_lock).lock_owned().await
+    /// Waits for this process's turn to write, for a single-statement write outside [`StoreTx`]
+    /// (SQLite only: PostgreSQL has many writers).
+    async fn writer(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self.pool {
+            Pool::Sqlite(_) => Some(Arc::clone(&self.write_lock).lock_owned().await),
+            Pool::Postgres(_) => None,
+        }
     }
 
-    /// Size of the database in bytes (page_count * page_size), for stats and benchmarks.
+    /// Size of the database in bytes, for stats and benchmarks.
     pub async fn size_bytes(&self) -> anyhow::Result<i64> {
-        let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(&self.pool).await?;
-        let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&self.pool).await?;
-        Ok(pages * size)
+        match &self.pool {
+            Pool::Sqlite(p) => backend::sqlite::size_bytes(p).await,
+            Pool::Postgres(p) => backend::postgres::size_bytes(p).await,
+        }
+    }
+
+    /// The engine and its version ("SQLite 3.50.2", "PostgreSQL 15.8 (Debian …)"), for `check`.
+    pub async fn server_version(&self) -> anyhow::Result<String> {
+        match &self.pool {
+            Pool::Sqlite(p) => backend::sqlite::version(p).await,
+            Pool::Postgres(p) => backend::postgres::version(p).await,
+        }
     }
 
     /// Figures for `intake311 stats` and the stall watchdog.
     pub async fn stats(&self) -> anyhow::Result<Stats> {
-        let by_status: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, COUNT(*) AS n FROM requests GROUP BY status ORDER BY status")
-                .fetch_all(&self.pool)
-                .await?;
-        let last_poll: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(last_poll_at) FROM mailbox_state").fetch_one(&self.pool).await?;
-        let held: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM quarantine WHERE status = 'held'").fetch_one(&self.pool).await?;
-        let suppressed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM suppressions WHERE until > $1")
+        let by_status: Vec<(String, i64)> = on_pool!(self.pool, db => sqlx::query_as("SELECT status, COUNT(*) AS n FROM requests GROUP BY status ORDER BY status")
+                .fetch_all(db)
+                .await)?;
+        let last_poll: Option<i64> = on_pool!(self.pool, db => sqlx::query_scalar("SELECT MAX(last_poll_at) FROM mailbox_state").fetch_one(db).await)?;
+        let held: i64 = on_pool!(self.pool, db => sqlx::query_scalar("SELECT COUNT(*) FROM quarantine WHERE status = 'held'").fetch_one(db).await)?;
+        let suppressed: i64 = on_pool!(self.pool, db => sqlx::query_scalar("SELECT COUNT(*) FROM suppressions WHERE until > $1")
             .bind(now_ms())
-            .fetch_one(&self.pool)
-            .await?;
-        let review: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM requests WHERE review_reason <> ''").fetch_one(&self.pool).await?;
+            .fetch_one(db)
+            .await)?;
+        let review: i64 = on_pool!(self.pool, db => sqlx::query_scalar("SELECT COUNT(*) FROM requests WHERE review_reason <> ''").fetch_one(db).await)?;
         Ok(Stats {
             inbound: self.inbound_counts().await?,
             requests_by_status: by_status,
@@ -255,10 +303,18 @@ impl Store {
     }
 }
 
-/// Blobs larger than this are written in pieces with SQLite's incremental blob I/O instead of
-/// being bound whole: a bound 20 MB blob is copied by sqlx, by SQLite's bind and again into the
-/// record, which with the mail itself held over 100 MB at once.
-pub(crate) const STREAM_BLOB_MIN: usize = 1024 * 1024;
+pub(crate) use backend::sqlite::STREAM_BLOB_MIN;
+
+/// The row a streamed blob is written into.
+#[derive(Debug, Clone, Copy)]
+enum BlobRow<'a> {
+    /// SQLite: the rowid.
+    Rowid(i64),
+    /// PostgreSQL: the row whose integer column is this.
+    Id(&'static str, i64),
+    /// PostgreSQL: the row whose text column is this.
+    Text(&'static str, &'a str),
+}
 
 /// A savepoint, and the state kept on this side of the connection when it was taken: how many
 /// handoff ids existed, the pending position and the tracking counter, which a ROLLBACK TO it
@@ -271,56 +327,25 @@ struct Mark {
 }
 
 impl StoreTx {
-    /// Writes `data` into the (zero-filled, same-sized) blob at `table.column`, row `rowid`, in
-    /// 1 MiB pieces, on this transaction's connection.
-    async fn write_blob(&mut self, table: &str, column: &str, rowid: i64, data: &[u8]) -> anyhow::Result<()> {
-        use libsqlite3_sys as ffi;
-        use std::ffi::{CStr, CString};
-        let table_c = CString::new(table).context("table name")?;
-        let column_c = CString::new(column).context("column name")?;
-        let mut handle = self.tx.lock_handle().await.context("locking the SQLite handle")?;
-        let db = handle.as_raw_handle().as_ptr();
-        let errmsg = |db: *mut ffi::sqlite3| -> String {
-            // SAFETY: `db` is the live handle we hold the lock on; sqlite3_errmsg returns a
-            // NUL-terminated string owned by SQLite, copied out at once.
-            unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)).to_string_lossy().into_owned() }
-        };
-        let mut blob: *mut ffi::sqlite3_blob = std::ptr::null_mut();
-        // SAFETY: the handle is locked for us (no other thread uses it), the names are
-        // NUL-terminated, and `blob` is closed on every path below.
-        let rc = unsafe {
-            ffi::sqlite3_blob_open(db, c"main".as_ptr(), table_c.as_ptr(), column_c.as_ptr(), rowid, 1, &mut blob)
-        };
-        let fail = |what: &str, code: i32, message: String| StoreError::Sqlite {
-            what: format!("{what} blob {table}.{column} #{rowid}"),
-            code,
-            message,
-        };
-        if rc != ffi::SQLITE_OK {
-            return Err(fail("opening", rc, errmsg(db)).into());
-        }
-        let mut failure = None;
-        for (i, piece) in data.chunks(STREAM_BLOB_MIN).enumerate() {
-            let (Ok(len), Ok(offset)) = (i32::try_from(piece.len()), i32::try_from(i * STREAM_BLOB_MIN)) else {
-                failure = Some((ffi::SQLITE_TOOBIG, "blob over 2 GiB".to_string()));
-                break;
-            };
-            // SAFETY: `blob` is open for writing and `piece` is valid for `len` bytes.
-            let rc = unsafe { ffi::sqlite3_blob_write(blob, piece.as_ptr().cast(), len, offset) };
-            if rc != ffi::SQLITE_OK {
-                failure = Some((rc, errmsg(db)));
-                break;
+    /// The engine this transaction runs on.
+    pub(crate) fn engine(&self) -> Engine {
+        self.tx.engine()
+    }
+
+    /// Writes `data` into the blob at `table.column` of the row `key`, which was inserted
+    /// zero-filled (SQLite: the row by its rowid) or empty (PostgreSQL: the row whose
+    /// `key_column` is `key`), in 1 MiB pieces.
+    async fn write_blob(&mut self, table: &str, column: &str, key: BlobRow<'_>, data: &[u8]) -> anyhow::Result<()> {
+        match (&mut self.tx, key) {
+            (Tx::Sqlite(t), BlobRow::Rowid(id)) => backend::sqlite::write_blob(t, table, column, id, data).await,
+            (Tx::Postgres(t), BlobRow::Id(col, id)) => {
+                backend::postgres::write_blob(t, table, column, col, id, data).await
             }
+            (Tx::Postgres(t), BlobRow::Text(col, id)) => {
+                backend::postgres::write_blob(t, table, column, col, id.to_string(), data).await
+            }
+            _ => anyhow::bail!("blob row {key:?} does not fit this engine"),
         }
-        // SAFETY: `blob` came from a successful sqlite3_blob_open and is closed exactly once.
-        let rc = unsafe { ffi::sqlite3_blob_close(blob) };
-        if let Some((code, e)) = failure {
-            return Err(fail("writing", code, e).into());
-        }
-        if rc != ffi::SQLITE_OK {
-            return Err(fail("closing", rc, errmsg(db)).into());
-        }
-        Ok(())
     }
 
     pub async fn commit(mut self) -> anyhow::Result<()> {
@@ -339,7 +364,16 @@ impl StoreTx {
             Some(name) => format!("RELEASE {name}; {sql}"),
             None => sql,
         };
-        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *self.tx).await.context(what)?;
+        match &mut self.tx {
+            Tx::Sqlite(t) => {
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut **t).await.context(what)?;
+            }
+            // PostgreSQL refuses two commands in one prepared statement; the simple protocol
+            // takes both in one round trip.
+            Tx::Postgres(t) => {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut **t).await.context(what)?;
+            }
+        }
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! Owns the `request_participants` table. Talks to: SQLite; [`super::requests`] batches the
 //! first participants into the request's insert with [`PARTICIPANT_INSERT`].
 
+use crate::store::backend::{on_pool, on_tx};
 use anyhow::Context as _;
 
 use super::{Store, StoreTx};
@@ -13,21 +14,14 @@ use crate::domain::RequestId;
 pub(super) const PARTICIPANT_INSERT: &str = "INSERT INTO request_participants (request_id, email, role) VALUES ";
 pub(super) const PARTICIPANT_KEEP: &str = " ON CONFLICT (request_id, email) DO NOTHING";
 
-async fn is_participant_in<'e>(db: impl sqlx::SqliteExecutor<'e>, request: i64, email: &str) -> anyhow::Result<bool> {
-    let hit: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM request_participants WHERE request_id = $1 AND email = $2")
-            .bind(request)
-            .bind(email)
-            .fetch_optional(db)
-            .await?;
-    Ok(hit.is_some())
-}
+const IS_PARTICIPANT: &str = "SELECT TRUE FROM request_participants WHERE request_id = $1 AND email = $2";
 
 impl StoreTx {
     /// The request as this transaction sees it.
     /// [`Store::is_participant`] inside this transaction.
     pub async fn is_participant(&mut self, request: i64, email: &str) -> anyhow::Result<bool> {
-        is_participant_in(&mut *self.tx, request, email).await
+        let hit: Option<bool> = on_tx!(self.tx, db => sqlx::query_scalar(IS_PARTICIPANT).bind(request).bind(email).fetch_optional(db).await)?;
+        Ok(hit.is_some())
     }
 
     /// Records the official and the people they copied (existing entries are kept).
@@ -39,30 +33,31 @@ impl StoreTx {
     }
 
     pub(super) async fn add_participant(&mut self, id: RequestId, email: &str, role: &str) -> anyhow::Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!("{PARTICIPANT_INSERT}($1, $2, $3){PARTICIPANT_KEEP}")))
+        on_tx!(self.tx, db => sqlx::query(sqlx::AssertSqlSafe(format!("{PARTICIPANT_INSERT}($1, $2, $3){PARTICIPANT_KEEP}")))
             .bind(id.0)
             .bind(email)
             .bind(role)
-            .execute(&mut *self.tx)
-            .await
+            .execute(db)
+            .await.map(|r| r.rows_affected()))
             .context("adding a participant")?;
         Ok(())
     }
 
     /// `(email, role)` of a request's participants.
     pub async fn participants(&mut self, id: RequestId) -> anyhow::Result<Vec<(String, String)>> {
-        Ok(sqlx::query_as(
+        Ok(on_tx!(self.tx, db => sqlx::query_as(
             "SELECT email, role FROM request_participants WHERE request_id = $1 ORDER BY role DESC, email",
         )
         .bind(id.0)
-        .fetch_all(&mut *self.tx)
-        .await?)
+        .fetch_all(db)
+        .await)?)
     }
 }
 
 impl Store {
     /// Whether `email` is the request's official or someone they copied.
     pub async fn is_participant(&self, request: i64, email: &str) -> anyhow::Result<bool> {
-        is_participant_in(&self.pool, request, email).await
+        let hit: Option<bool> = on_pool!(self.pool, db => sqlx::query_scalar(IS_PARTICIPANT).bind(request).bind(email).fetch_optional(db).await)?;
+        Ok(hit.is_some())
     }
 }

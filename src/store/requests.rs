@@ -7,8 +7,10 @@
 
 use super::participants::{PARTICIPANT_INSERT, PARTICIPANT_KEEP};
 use super::timeline::EVENT_INSERT;
-use super::{NewEvent, Source, Store, StoreTx, now_ms};
+use super::{Engine, NewEvent, Source, Store, StoreTx, now_ms};
 use crate::domain::{CityId, Eligibility, RequestId, RequestStatus, TrackingNumber};
+use crate::store::backend::Tx;
+use crate::store::backend::{on_pool, on_tx};
 use anyhow::Context as _;
 use serde::Serialize;
 
@@ -74,22 +76,12 @@ const SELECT_REQUEST: &str = "SELECT r.id, r.tracking, r.city_id, \
      r.created_at, r.updated_at \
      FROM requests r LEFT JOIN cities c ON c.id = r.city_id";
 
-async fn request_by_tracking_in<'e>(
-    db: impl sqlx::SqliteExecutor<'e>,
-    tracking: &TrackingNumber,
-) -> anyhow::Result<Option<RequestRow>> {
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_REQUEST} WHERE r.tracking = $1")))
-        .bind(tracking.to_string())
-        .fetch_optional(db)
-        .await?)
+fn by_tracking_sql() -> String {
+    format!("{SELECT_REQUEST} WHERE r.tracking = $1")
 }
 
-async fn request_by_id_in<'e>(db: impl sqlx::SqliteExecutor<'e>, id: i64) -> anyhow::Result<Option<RequestRow>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_REQUEST} WHERE r.id = $1")))
-        .bind(id)
-        .fetch_optional(db)
-        .await
-        .with_context(|| format!("reading request {id}"))
+fn by_id_sql() -> String {
+    format!("{SELECT_REQUEST} WHERE r.id = $1")
 }
 
 impl StoreTx {
@@ -107,59 +99,101 @@ impl StoreTx {
         // after it, so the bound values stay far below SQLite's limit of 32,766.
         const INLINE: usize = 50;
         let (participants, rest) = participants.split_at(participants.len().min(INLINE));
-        let mut sql = String::from(
+        let pg = self.engine() == Engine::Postgres;
+        // SQLite: the statements one after the other in one prepared query, the new row's id
+        // found by its tracking number (last_insert_rowid() moves on with every insert).
+        // PostgreSQL refuses several commands in one prepared statement: there the inserts are
+        // one statement of data-modifying CTEs, reading the new id from the first.
+        let (id, sep) =
+            if pg { ("(SELECT id FROM r)", "") } else { ("(SELECT id FROM requests WHERE tracking = $1)", "; ") };
+        let mut sql = String::new();
+        if pg {
+            sql.push_str("WITH r AS (");
+        }
+        sql.push_str(
             "INSERT INTO requests (tracking, city_id, official_email, official_name, subject, status, \
              eligibility, eligibility_reason, due_date, parent_id, review_reason, suggested_city_id, received_on, \
              created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14); ",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
         );
-        // The new row's id, found by its tracking number: last_insert_rowid() moves on with
-        // every insert after the first.
-        let id = "(SELECT id FROM requests WHERE tracking = $1)";
+        if pg {
+            sql.push_str(" RETURNING id)");
+        }
+        sql.push_str(sep);
         let mut n = 14;
         for (i, _) in participants.iter().enumerate() {
-            let head = if i == 0 { PARTICIPANT_INSERT } else { ", " };
+            let head = match (i, pg) {
+                (0, true) => format!(", p AS ({PARTICIPANT_INSERT}"),
+                (0, false) => PARTICIPANT_INSERT.to_string(),
+                _ => ", ".to_string(),
+            };
             let _ = write!(sql, "{head}({id}, ${}, ${})", n + 1, n + 2);
             n += 2;
         }
         if !participants.is_empty() {
             sql.push_str(PARTICIPANT_KEEP);
-            sql.push_str("; ");
+            sql.push_str(if pg { ")" } else { sep });
         }
         for (i, _) in events.iter().enumerate() {
-            let head = if i == 0 { EVENT_INSERT } else { ", " };
+            let head = match (i, pg) {
+                (0, true) => format!(", e AS ({EVENT_INSERT}"),
+                (0, false) => EVENT_INSERT.to_string(),
+                _ => ", ".to_string(),
+            };
             let _ = write!(sql, "{head}({id}, $14, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4);
             n += 4;
         }
         if !events.is_empty() {
-            sql.push_str("; ");
+            sql.push_str(if pg { ")" } else { sep });
         }
-        let _ = write!(sql, "{SELECT_REQUEST} WHERE r.tracking = $1");
+        if pg {
+            sql.push_str(" SELECT id FROM r");
+        } else {
+            let _ = write!(sql, "{SELECT_REQUEST} WHERE r.tracking = $1");
+        }
 
-        let mut q = sqlx::query_as::<_, RequestRow>(sqlx::AssertSqlSafe(sql))
-            .bind(r.tracking.to_string())
-            .bind(r.city_id.map(|c| c.0))
-            .bind(r.official_email)
-            .bind(r.official_name)
-            .bind(r.subject)
-            .bind(r.status.as_str())
-            .bind(r.eligibility.as_str())
-            .bind(r.eligibility_reason)
-            .bind(r.due_date.map(|d| d.to_string()))
-            .bind(r.parent_id.map(|p| p.0))
-            .bind(r.review_reason)
-            .bind(r.suggested_city_id)
-            .bind(r.received_on.to_string())
-            .bind(now_ms());
-        for (email, role) in participants {
-            q = q.bind(*email).bind(*role);
+        macro_rules! binds {
+            ($q:expr) => {{
+                let mut q = $q
+                    .bind(r.tracking.to_string())
+                    .bind(r.city_id.map(|c| c.0))
+                    .bind(r.official_email)
+                    .bind(r.official_name)
+                    .bind(r.subject)
+                    .bind(r.status.as_str())
+                    .bind(r.eligibility.as_str())
+                    .bind(r.eligibility_reason)
+                    .bind(r.due_date.map(|d| d.to_string()))
+                    .bind(r.parent_id.map(|p| p.0))
+                    .bind(r.review_reason)
+                    .bind(r.suggested_city_id)
+                    .bind(r.received_on.to_string())
+                    .bind(now_ms());
+                for (email, role) in participants {
+                    q = q.bind(*email).bind(*role);
+                }
+                for e in events {
+                    q = q.bind(e.actor).bind(e.source.as_str()).bind(e.event).bind(e.detail);
+                }
+                q
+            }};
         }
-        for e in events {
-            q = q.bind(e.actor).bind(e.source.as_str()).bind(e.event).bind(e.detail);
-        }
-        // fetch_all: every statement must run, and only the last one returns a row.
-        let rows = q.fetch_all(&mut *self.tx).await.with_context(|| format!("opening request {}", r.tracking))?;
-        let row = rows.into_iter().next_back().context("the new request was not read back")?;
+        let what = || format!("opening request {}", r.tracking);
+        let row = match &mut self.tx {
+            Tx::Sqlite(t) => {
+                // fetch_all: every statement must run, and only the last one returns a row.
+                let rows: Vec<RequestRow> =
+                    binds!(sqlx::query_as(sqlx::AssertSqlSafe(sql))).fetch_all(&mut **t).await.with_context(what)?;
+                rows.into_iter().next_back().context("the new request was not read back")?
+            }
+            Tx::Postgres(t) => {
+                let new: i64 = binds!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)))
+                    .fetch_one(&mut **t)
+                    .await
+                    .with_context(what)?;
+                self.request_by_id(RequestId(new)).await?
+            }
+        };
         self.fresh_requests.insert(row.id);
         for (email, role) in rest {
             self.add_participant(RequestId(row.id), email, role).await?;
@@ -169,11 +203,18 @@ impl StoreTx {
 
     /// [`Store::request_by_tracking`] inside this transaction.
     pub async fn request_by_tracking(&mut self, tracking: &TrackingNumber) -> anyhow::Result<Option<RequestRow>> {
-        request_by_tracking_in(&mut *self.tx, tracking).await
+        let sql = by_tracking_sql();
+        Ok(
+            on_tx!(self.tx, db => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(tracking.to_string()).fetch_optional(db).await)?,
+        )
     }
 
     pub async fn request_by_id(&mut self, id: RequestId) -> anyhow::Result<RequestRow> {
-        request_by_id_in(&mut *self.tx, id.0).await?.with_context(|| format!("request {} does not exist", id.0))
+        let sql = by_id_sql();
+        let row: Option<RequestRow> =
+            on_tx!(self.tx, db => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id.0).fetch_optional(db).await)
+                .with_context(|| format!("reading request {}", id.0))?;
+        row.with_context(|| format!("request {} does not exist", id.0))
     }
 
     /// The official's latest message on a request: `(Message-ID, References)`, for threading
@@ -183,14 +224,14 @@ impl StoreTx {
         request: RequestId,
         official: &str,
     ) -> anyhow::Result<Option<(String, String)>> {
-        Ok(sqlx::query_as(
+        Ok(on_tx!(self.tx, db => sqlx::query_as(
             "SELECT message_id, refs FROM messages WHERE request_id = $1 AND direction = 'in' AND from_addr = $2 \
              AND kind IN ('question', 'follow_up') ORDER BY id DESC LIMIT 1",
         )
         .bind(request.0)
         .bind(official)
-        .fetch_optional(&mut *self.tx)
-        .await?)
+        .fetch_optional(db)
+        .await)?)
     }
 
     /// Moves a request to `to` when the transition table allows it, and records who did it.
@@ -209,12 +250,12 @@ impl StoreTx {
         if !current.status.can_move_to(to) {
             return Ok(Err(IllegalTransition { tracking: current.tracking, from: current.status, to }));
         }
-        sqlx::query("UPDATE requests SET status = $1, updated_at = $2 WHERE id = $3")
+        on_tx!(self.tx, db => sqlx::query("UPDATE requests SET status = $1, updated_at = $2 WHERE id = $3")
             .bind(to.as_str())
             .bind(now_ms())
             .bind(id.0)
-            .execute(&mut *self.tx)
-            .await?;
+            .execute(db)
+            .await.map(|r| r.rows_affected()))?;
         self.add_event(id, actor, source, "status", &format!("{} → {}", current.status, to)).await?;
         Ok(Ok(true))
     }
@@ -226,23 +267,23 @@ impl StoreTx {
         actor: &str,
         source: Source,
     ) -> anyhow::Result<()> {
-        sqlx::query("UPDATE requests SET assignee = $1, updated_at = $2 WHERE id = $3")
+        on_tx!(self.tx, db => sqlx::query("UPDATE requests SET assignee = $1, updated_at = $2 WHERE id = $3")
             .bind(assignee)
             .bind(now_ms())
             .bind(id.0)
-            .execute(&mut *self.tx)
-            .await?;
+            .execute(db)
+            .await.map(|r| r.rows_affected()))?;
         self.add_event(id, actor, source, "assigned", assignee).await
     }
 
     /// The text of the question that opened a request.
     pub async fn question_text(&mut self, id: RequestId) -> anyhow::Result<String> {
-        let text: Option<String> = sqlx::query_scalar(
+        let text: Option<String> = on_tx!(self.tx, db => sqlx::query_scalar(
             "SELECT body_text FROM messages WHERE request_id = $1 AND direction = 'in' AND kind = 'question' ORDER BY id LIMIT 1",
         )
         .bind(id.0)
-        .fetch_optional(&mut *self.tx)
-        .await?;
+        .fetch_optional(db)
+        .await)?;
         Ok(text.unwrap_or_default())
     }
 
@@ -256,7 +297,7 @@ impl StoreTx {
         actor: &str,
         source: Source,
     ) -> anyhow::Result<()> {
-        sqlx::query(
+        on_tx!(self.tx, db => sqlx::query(
             "UPDATE requests SET city_id = $1, eligibility = $2, eligibility_reason = $3, review_reason = '', \
              suggested_city_id = NULL, updated_at = $4 WHERE id = $5",
         )
@@ -265,8 +306,8 @@ impl StoreTx {
         .bind(reason)
         .bind(now_ms())
         .bind(id.0)
-        .execute(&mut *self.tx)
-        .await?;
+        .execute(db)
+        .await.map(|r| r.rows_affected()))?;
         self.add_event(id, actor, source, "city decided", reason).await
     }
 
@@ -279,23 +320,23 @@ impl StoreTx {
         actor: &str,
         source: Source,
     ) -> anyhow::Result<()> {
-        sqlx::query("UPDATE requests SET review_reason = $1, suggested_city_id = $2, updated_at = $3 WHERE id = $4")
+        on_tx!(self.tx, db => sqlx::query("UPDATE requests SET review_reason = $1, suggested_city_id = $2, updated_at = $3 WHERE id = $4")
             .bind(reason)
             .bind(suggested)
             .bind(now_ms())
             .bind(id.0)
-            .execute(&mut *self.tx)
-            .await?;
+            .execute(db)
+            .await.map(|r| r.rows_affected()))?;
         let event = if reason.is_empty() { "review closed" } else { "needs review" };
         self.add_event(id, actor, source, event, reason).await
     }
 
     pub async fn set_staff_thread(&mut self, id: RequestId, message_id: &str) -> anyhow::Result<()> {
-        sqlx::query("UPDATE requests SET staff_thread_id = $1 WHERE id = $2")
+        on_tx!(self.tx, db => sqlx::query("UPDATE requests SET staff_thread_id = $1 WHERE id = $2")
             .bind(message_id)
             .bind(id.0)
-            .execute(&mut *self.tx)
-            .await?;
+            .execute(db)
+            .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 }
@@ -304,43 +345,48 @@ impl Store {
     /// Requests, newest first, optionally of one status.
     pub async fn list_requests(&self, status: Option<RequestStatus>, limit: i64) -> anyhow::Result<Vec<RequestRow>> {
         let rows = match status {
-            Some(s) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            Some(s) => on_pool!(self.pool, db => sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "{SELECT_REQUEST} WHERE r.status = $1 ORDER BY r.id DESC LIMIT $2"
                 )))
                 .bind(s.as_str())
                 .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
-            }
+                .fetch_all(db)
+                .await)?,
             None => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_REQUEST} ORDER BY r.id DESC LIMIT $1")))
+                on_pool!(self.pool, db => sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_REQUEST} ORDER BY r.id DESC LIMIT $1")))
                     .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?
+                    .fetch_all(db)
+                    .await)?
             }
         };
         Ok(rows)
     }
 
     pub async fn request_by_id(&self, id: i64) -> anyhow::Result<Option<RequestRow>> {
-        request_by_id_in(&self.pool, id).await
+        let sql = by_id_sql();
+        on_pool!(self.pool, db => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(db).await)
+            .with_context(|| format!("reading request {id}"))
     }
 
     pub async fn request_by_tracking(&self, tracking: &TrackingNumber) -> anyhow::Result<Option<RequestRow>> {
-        request_by_tracking_in(&self.pool, tracking).await
+        let sql = by_tracking_sql();
+        Ok(
+            on_pool!(self.pool, db => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(tracking.to_string()).fetch_optional(db).await)?,
+        )
     }
 
     /// Requests waiting for a person to decide the city, oldest first.
     pub async fn review_queue(&self) -> anyhow::Result<Vec<RequestRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_REQUEST} WHERE r.review_reason <> '' ORDER BY r.id")))
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(
+            on_pool!(self.pool, db => sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_REQUEST} WHERE r.review_reason <> '' ORDER BY r.id")))
+            .fetch_all(db)
+            .await)?,
+        )
     }
 
     /// Number of requests per status, for `stats` and tests.
     pub async fn count_requests(&self) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM requests").fetch_one(&self.pool).await?)
+        Ok(on_pool!(self.pool, db => sqlx::query_scalar("SELECT COUNT(*) FROM requests").fetch_one(db).await)?)
     }
 }
 

@@ -29,7 +29,7 @@ async fn open_request_writes_the_row_participants_and_events_and_reads_it_back()
     let city: i64 = sqlx::query_scalar(
         "INSERT INTO cities (name, state, created_at, updated_at) VALUES ('Dayton', 'OH', 0, 0) RETURNING id",
     )
-    .fetch_one(&store.pool)
+    .fetch_one(store.sqlite())
     .await?;
     let mut tx = store.begin().await?;
     let tracking = tx.next_tracking_number("311", 2026).await?;
@@ -79,7 +79,7 @@ async fn open_request_writes_the_row_participants_and_events_and_reads_it_back()
         ("intake311", "acknowledgement queued", "ack_eligible"),
     ];
     assert_eq!(events, want.map(|(a, e, d)| (a.to_string(), e.to_string(), d.to_string())));
-    let all: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM request_events").fetch_one(&store.pool).await?;
+    let all: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM request_events").fetch_one(store.sqlite()).await?;
     assert_eq!(all, 3, "mail of no request writes no timeline line");
     Ok(())
 }
@@ -126,7 +126,7 @@ async fn tracking_numbers_go_with_the_commit_and_the_savepoints() -> anyhow::Res
     drop(tx);
     let stored: Vec<(i32, i64)> =
         sqlx::query_as("SELECT year, last_seq FROM tracking_counters WHERE prefix = '311' ORDER BY year")
-            .fetch_all(&store.pool)
+            .fetch_all(store.sqlite())
             .await?;
     assert_eq!(stored, vec![(2026, 2), (2027, 1)], "a transaction that never commits gives its numbers back");
     Ok(())

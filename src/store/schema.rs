@@ -7,12 +7,13 @@
 //! needs (see [`Store::quarantine_entry`]) until `messages.rs` takes it over.
 //! Talks to: the database only (read-only statements).
 
+use crate::store::backend::on_pool;
 use std::fmt;
 
 use serde::Serialize;
-use sqlx::Row as _;
 
-use super::{QuarantineRow, SQLITE_MIGRATIONS, Store};
+use super::backend::Pool;
+use super::{QuarantineRow, Store, migrations_of};
 
 /// How the database's schema compares with this binary's migrations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,6 +62,7 @@ impl fmt::Display for SchemaState {
 }
 
 /// One row of `_sqlx_migrations`.
+#[derive(sqlx::FromRow)]
 struct Applied {
     version: i64,
     success: bool,
@@ -98,29 +100,28 @@ fn compare(applied: Option<Vec<Applied>>, known: &[(i64, &[u8])]) -> SchemaState
 impl Store {
     /// The schema's state, read without changing anything.
     pub async fn schema_state(&self) -> anyhow::Result<SchemaState> {
-        let has_table: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
-                .fetch_one(&self.pool)
+        let has_table = match &self.pool {
+            Pool::Sqlite(p) => {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+                )
+                .fetch_one(p)
                 .await?;
-        let applied = if has_table == 0 {
-            None
-        } else {
-            let rows = sqlx::query("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")
-                .fetch_all(&self.pool)
-                .await?;
-            let rows = rows
-                .iter()
-                .map(|r| {
-                    Ok(Applied {
-                        version: r.try_get("version")?,
-                        success: r.try_get("success")?,
-                        checksum: r.try_get("checksum")?,
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            Some(rows)
+                n > 0
+            }
+            Pool::Postgres(p) => {
+                sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(p).await?
+            }
         };
-        let known: Vec<(i64, &[u8])> = SQLITE_MIGRATIONS
+        let applied = if has_table {
+            let rows: Vec<Applied> = on_pool!(self.pool, db => {
+                sqlx::query_as("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version").fetch_all(db).await
+            })?;
+            Some(rows)
+        } else {
+            None
+        };
+        let known: Vec<(i64, &[u8])> = migrations_of(self.engine())
             .iter()
             .filter(|m| m.migration_type.is_up_migration())
             .map(|m| (m.version, &*m.checksum))
@@ -130,29 +131,13 @@ impl Store {
 
     /// One quarantine record by id (`quarantine show/retry/release`), without listing them all.
     pub async fn quarantine_entry(&self, id: i64) -> anyhow::Result<Option<QuarantineRow>> {
-        let row = sqlx::query(
+        Ok(on_pool!(self.pool, db => sqlx::query_as(
             "SELECT id, mailbox, uidvalidity, uid, from_addr, subject, size, header_id, reason, status, created_at \
              FROM quarantine WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(QuarantineRow {
-                id: r.try_get("id")?,
-                mailbox: r.try_get("mailbox")?,
-                uidvalidity: r.try_get("uidvalidity")?,
-                uid: r.try_get("uid")?,
-                from_addr: r.try_get("from_addr")?,
-                subject: r.try_get("subject")?,
-                size: r.try_get("size")?,
-                header_id: r.try_get("header_id")?,
-                reason: r.try_get("reason")?,
-                status: r.try_get("status")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .transpose()
+        .fetch_optional(db)
+        .await)?)
     }
 }
 
@@ -195,7 +180,7 @@ mod tests {
         store.migrate().await?;
         assert!(store.schema_state().await?.is_current(), "{}", store.schema_state().await?);
         sqlx::query("DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)")
-            .execute(&store.pool)
+            .execute(store.sqlite())
             .await?;
         assert!(matches!(store.schema_state().await?, SchemaState::Older { .. }));
         assert_eq!(store.quarantine_entry(1).await?.map(|q| q.id), None);

@@ -2,6 +2,7 @@
 //!
 //! Owns the `staff` table (and its lines of the audit log). Talks to: SQLite.
 
+use crate::store::backend::{on_pool, on_tx};
 use anyhow::Context as _;
 use serde::Serialize;
 
@@ -31,19 +32,10 @@ pub struct StaffMember {
     pub active: bool,
 }
 
-async fn staff_member_in<'e>(db: impl sqlx::SqliteExecutor<'e>, email: &str) -> anyhow::Result<Option<StaffMember>> {
-    Ok(sqlx::query_as("SELECT email, name, role, active FROM staff WHERE email = $1 AND active = TRUE")
-        .bind(email)
-        .fetch_optional(db)
-        .await?)
-}
+const STAFF_MEMBER: &str = "SELECT email, name, role, active FROM staff WHERE email = $1 AND active = TRUE";
 
 /// The active staff, by address.
-async fn active_staff_in<'e>(db: impl sqlx::SqliteExecutor<'e>) -> anyhow::Result<Vec<StaffMember>> {
-    Ok(sqlx::query_as("SELECT email, name, role, active FROM staff WHERE active = TRUE ORDER BY email")
-        .fetch_all(db)
-        .await?)
-}
+const ACTIVE_STAFF: &str = "SELECT email, name, role, active FROM staff WHERE active = TRUE ORDER BY email";
 
 impl StoreTx {
     /// As [`Store::staff_member`], inside this transaction. The active staff are read once per
@@ -51,7 +43,7 @@ impl StoreTx {
     /// their own, so the list cannot change under it.
     pub async fn staff_member(&mut self, email: &str) -> anyhow::Result<Option<StaffMember>> {
         if self.staff.is_none() {
-            let staff = active_staff_in(&mut *self.tx).await?;
+            let staff: Vec<StaffMember> = on_tx!(self.tx, db => sqlx::query_as(ACTIVE_STAFF).fetch_all(db).await)?;
             self.staff = Some(staff.into_iter().map(|m| (m.email.clone(), m)).collect());
         }
         Ok(self.staff.as_ref().and_then(|s| s.get(email)).cloned())
@@ -62,9 +54,8 @@ impl Store {
     /// Adds a staff member, or updates name and role of an existing one. Returns true when added.
     pub async fn upsert_staff(&self, email: &str, name: &str, role: StaffRole, actor: &str) -> anyhow::Result<bool> {
         let mut tx = self.begin().await?;
-        let existed: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM staff WHERE email = $1").bind(email).fetch_optional(&mut *tx.tx).await?;
-        sqlx::query(
+        let existed: Option<i64> = on_tx!(tx.tx, db => sqlx::query_scalar("SELECT id FROM staff WHERE email = $1").bind(email).fetch_optional(db).await)?;
+        on_tx!(tx.tx, db => sqlx::query(
             "INSERT INTO staff (email, name, role, active, created_at) VALUES ($1, $2, $3, TRUE, $4) \
              ON CONFLICT (email) DO UPDATE SET name = excluded.name, role = excluded.role, active = TRUE",
         )
@@ -72,45 +63,44 @@ impl Store {
         .bind(name)
         .bind(role.as_str())
         .bind(now_ms())
-        .execute(&mut *tx.tx)
-        .await
+        .execute(db)
+        .await.map(|r| r.rows_affected()))
         .with_context(|| format!("saving staff member {email}"))?;
-        sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, 'staff add', $3)")
+        on_tx!(tx.tx, db => sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, 'staff add', $3)")
             .bind(now_ms())
             .bind(actor)
             .bind(format!("{email} ({})", role.as_str()))
-            .execute(&mut *tx.tx)
-            .await?;
+            .execute(db)
+            .await.map(|r| r.rows_affected()))?;
         tx.commit().await?;
         Ok(existed.is_none())
     }
 
     /// The active staff member with this address, if any.
     pub async fn staff_member(&self, email: &str) -> anyhow::Result<Option<StaffMember>> {
-        staff_member_in(&self.pool, email).await
+        Ok(on_pool!(self.pool, db => sqlx::query_as(STAFF_MEMBER).bind(email).fetch_optional(db).await)?)
     }
 
     /// Takes someone off the staff list (their history stays). Returns false if not on it.
     pub async fn deactivate_staff(&self, email: &str, actor: &str) -> anyhow::Result<bool> {
         let mut tx = self.begin().await?;
-        let n = sqlx::query("UPDATE staff SET active = FALSE WHERE email = $1 AND active = TRUE")
+        let n = on_tx!(tx.tx, db => sqlx::query("UPDATE staff SET active = FALSE WHERE email = $1 AND active = TRUE")
             .bind(email)
-            .execute(&mut *tx.tx)
-            .await?
-            .rows_affected();
+            .execute(db)
+            .await.map(|r| r.rows_affected()))?;
         if n > 0 {
-            sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, 'staff remove', $3)")
+            on_tx!(tx.tx, db => sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, 'staff remove', $3)")
                 .bind(now_ms())
                 .bind(actor)
                 .bind(email)
-                .execute(&mut *tx.tx)
-                .await?;
+                .execute(db)
+                .await.map(|r| r.rows_affected()))?;
         }
         tx.commit().await?;
         Ok(n > 0)
     }
 
     pub async fn list_staff(&self) -> anyhow::Result<Vec<StaffMember>> {
-        active_staff_in(&self.pool).await
+        Ok(on_pool!(self.pool, db => sqlx::query_as(ACTIVE_STAFF).fetch_all(db).await)?)
     }
 }

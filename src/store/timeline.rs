@@ -3,6 +3,7 @@
 //! Owns the `request_events` table. Talks to: SQLite; [`super::requests`] and the outbox batch
 //! their first lines into their own inserts with [`EVENT_INSERT`].
 
+use crate::store::backend::{on_pool, on_tx};
 use anyhow::Context as _;
 use serde::Serialize;
 
@@ -41,27 +42,27 @@ impl StoreTx {
         event: &str,
         detail: &str,
     ) -> anyhow::Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!("{EVENT_INSERT}($1, $2, $3, $4, $5, $6)")))
+        on_tx!(self.tx, db => sqlx::query(sqlx::AssertSqlSafe(format!("{EVENT_INSERT}($1, $2, $3, $4, $5, $6)")))
             .bind(request.0)
             .bind(now_ms())
             .bind(actor)
             .bind(source.as_str())
             .bind(event)
             .bind(detail)
-            .execute(&mut *self.tx)
-            .await
-            .context("recording a timeline event")?;
+            .execute(db)
+            .await.map(|r| r.rows_affected()))
+        .context("recording a timeline event")?;
         Ok(())
     }
 }
 
 impl Store {
     pub async fn request_events(&self, request: i64) -> anyhow::Result<Vec<RequestEvent>> {
-        Ok(sqlx::query_as(
+        Ok(on_pool!(self.pool, db => sqlx::query_as(
             "SELECT at, actor, source, event, detail FROM request_events WHERE request_id = $1 ORDER BY at, id",
         )
         .bind(request)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(db)
+        .await)?)
     }
 }

@@ -4,10 +4,11 @@
 //! Owns: claims held by this process. Talks to: SQLite through the pool and the process's owner
 //! file ([`crate::store::owner`]).
 
+use crate::store::backend::{on_pool, on_tx};
 use anyhow::Context as _;
 
 use super::{MARK_SENT, OUTBOX_ROW, OutboxRow, StoredOutbox, id_list};
-use crate::store::{Store, now_ms};
+use crate::store::{Engine, Store, now_ms};
 
 impl Store {
     /// Rows handed over by the intake after its commit, still pending and still held by us until
@@ -22,12 +23,12 @@ impl Store {
              ORDER BY id",
             id_list(ids)
         );
-        let rows: Vec<StoredOutbox> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let rows: Vec<StoredOutbox> = on_pool!(self.pool, db => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(held_past)
             .bind(self.owner.id())
-            .fetch_all(&self.pool)
-            .await
-            .context("reading handed-over outbox rows")?;
+            .fetch_all(db)
+            .await)
+        .context("reading handed-over outbox rows")?;
         Ok(rows.into_iter().map(OutboxRow::from).collect())
     }
 
@@ -39,11 +40,15 @@ impl Store {
     pub async fn claim_due_outbox(&self, now: i64, limit: i64, lease_ms: i64) -> anyhow::Result<Vec<OutboxRow>> {
         self.owner.ensure()?;
         let _writer = self.writer().await;
-        let rows: Vec<StoredOutbox> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        // On PostgreSQL several workers claim at once: rows another worker is claiming right
+        // now are skipped rather than waited for, and the outer condition is checked again on
+        // the locked row.
+        let skip_locked = if self.engine() == Engine::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let rows: Vec<StoredOutbox> = on_pool!(self.pool, db => sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE outbox SET lease_until = $1, lease_owner = $4 WHERE id IN (SELECT id FROM outbox \
              WHERE status = 'pending' AND next_attempt_at <= $2 AND lease_until <= $2 \
              AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.request_id = outbox.request_id \
-             AND earlier.status = 'pending' AND earlier.id < outbox.id) ORDER BY id LIMIT $3) \
+             AND earlier.status = 'pending' AND earlier.id < outbox.id) ORDER BY id LIMIT $3{skip_locked}) \
              AND status = 'pending' AND lease_until <= $2 \
              RETURNING {OUTBOX_ROW}"
         )))
@@ -51,8 +56,8 @@ impl Store {
         .bind(now)
         .bind(limit)
         .bind(self.owner.id())
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(db)
+        .await)
         .context("claiming due outbox rows")?;
         let mut out: Vec<OutboxRow> = rows.into_iter().map(OutboxRow::from).collect();
         out.sort_by_key(|r| r.id);
@@ -61,12 +66,12 @@ impl Store {
 
     /// When the next pending row falls due, if any.
     pub async fn next_outbox_due(&self) -> anyhow::Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
+        Ok(on_pool!(self.pool, db => sqlx::query_scalar(
             "SELECT MIN(CASE WHEN lease_until > next_attempt_at THEN lease_until ELSE next_attempt_at END) \
              FROM outbox WHERE status = 'pending'",
         )
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_one(db)
+        .await)?)
     }
 
     /// Extends this worker's claim on pending rows it still holds.
@@ -83,13 +88,13 @@ impl Store {
                  AND lease_until > $3 AND id IN ({})",
                 id_list(chunk)
             );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
+            on_tx!(tx.tx, db => sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(until)
                 .bind(self.owner.id())
                 .bind(now)
-                .execute(&mut *tx.tx)
-                .await
-                .context("renewing outbox claims")?;
+                .execute(db)
+                .await.map(|r| r.rows_affected()))
+            .context("renewing outbox claims")?;
         }
         tx.commit().await
     }
@@ -109,9 +114,24 @@ impl Store {
     /// [`crate::store::owner`]), without waiting for the write lock: from then on a crash before
     /// they are marked sent does not send them again. Returns how many were journaled (none
     /// for an in-memory database, or when the write failed: then only their lease decides).
+    ///
+    /// On PostgreSQL, where a daemon's files are out of other hosts' reach, the rows are marked
+    /// sent in the database at once instead.
     pub async fn journal_sent(&self, sent: &[i64]) -> usize {
         if sent.is_empty() {
             return 0;
+        }
+        if self.engine() == Engine::Postgres {
+            return match self.mark_sent_and_released(sent, &[]).await {
+                Ok(()) => sent.len(),
+                Err(e) => {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "marking sent mail failed; a crash before it is marked resends it"
+                    );
+                    0
+                }
+            };
         }
         let (owner, ids) = (std::sync::Arc::clone(&self.owner), sent.to_vec());
         let job = tokio::task::spawn_blocking(move || owner.journal_sent(&ids)).await;
@@ -128,24 +148,28 @@ impl Store {
         let mut tx = self.begin().await?;
         let now = now_ms();
         for chunk in sent.chunks(500) {
-            let sql = format!("{MARK_SENT} WHERE id IN ({})", id_list(chunk));
-            sqlx::query(sqlx::AssertSqlSafe(sql))
+            // Only rows still pending: a row marked when the server accepted it is not counted twice.
+            let sql = format!("{MARK_SENT} WHERE status = 'pending' AND id IN ({})", id_list(chunk));
+            on_tx!(tx.tx, db => sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(now)
-                .execute(&mut *tx.tx)
-                .await
-                .context("marking outbox rows sent")?;
+                .execute(db)
+                .await.map(|r| r.rows_affected()))
+            .context("marking outbox rows sent")?;
         }
         for chunk in released.chunks(500) {
             let sql = format!("UPDATE outbox SET lease_until = 0 WHERE id IN ({})", id_list(chunk));
-            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *tx.tx).await.context("releasing outbox rows")?;
+            on_tx!(tx.tx, db => sqlx::query(sqlx::AssertSqlSafe(sql)).execute(db).await.map(|r| r.rows_affected()))
+                .context("releasing outbox rows")?;
         }
         tx.commit().await
     }
 
     /// Takes this process's claim lock now rather than at its first claim, so that a database
     /// directory it cannot write to fails the start instead of the first mail.
-    pub fn hold_claims(&self) -> anyhow::Result<()> {
-        self.owner.ensure()
+    /// On PostgreSQL the heartbeat does that: it is written before any claim.
+    pub async fn hold_claims(&self) -> anyhow::Result<()> {
+        self.owner.ensure()?;
+        self.heartbeat().await
     }
 
     /// Records a failed attempt and when to try again; `permanent` marks the row failed for good.
@@ -157,7 +181,7 @@ impl Store {
         permanent: bool,
     ) -> anyhow::Result<()> {
         let _writer = self.writer().await;
-        sqlx::query(
+        on_pool!(self.pool, db => sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2, lease_until = 0, \
              status = CASE WHEN $3 THEN 'failed' ELSE status END WHERE id = $4",
         )
@@ -165,8 +189,8 @@ impl Store {
         .bind(next_attempt_at)
         .bind(permanent)
         .bind(id)
-        .execute(&self.pool)
-        .await
+        .execute(db)
+        .await.map(|r| r.rows_affected()))
         .context("recording a failed send")?;
         Ok(())
     }

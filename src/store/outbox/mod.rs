@@ -12,10 +12,7 @@ mod recovery;
 mod stats;
 
 use serde::Serialize;
-use sqlx::Sqlite;
-use sqlx::sqlite::SqliteArguments;
 
-use super::now_ms;
 use crate::domain::RequestId;
 
 #[derive(Debug, Clone)]
@@ -105,23 +102,24 @@ const OUTBOX_INSERT: &str = "INSERT INTO outbox (request_id, kind, message_id, e
      rate_key, next_attempt_at, created_at, lease_until, lease_owner) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, CASE WHEN $9 > 0 THEN $10 ELSE '' END) RETURNING id";
 
-/// Binds an outbox row's ten values in [`OUTBOX_INSERT`]'s order.
-fn bind_outbox<'q, O>(
-    q: sqlx::query::QueryScalar<'q, Sqlite, O, SqliteArguments>,
-    m: &NewOutbox<'q>,
-    instance: &'q str,
-) -> sqlx::query::QueryScalar<'q, Sqlite, O, SqliteArguments> {
-    q.bind(m.request_id.map(|r| r.0))
-        .bind(m.kind)
-        .bind(m.message_id)
-        .bind(m.envelope_from)
-        .bind(m.recipients.join("\n"))
-        .bind(m.raw)
-        .bind(m.rate_key)
-        .bind(now_ms())
-        .bind(m.lease_until)
-        .bind(instance)
+/// Binds an outbox row's ten values (a [`NewOutbox`] `$m`, and this process's claim id
+/// `$instance`) in [`OUTBOX_INSERT`]'s order.
+macro_rules! bind_outbox {
+    ($q:expr, $m:expr, $instance:expr) => {{
+        let m: &NewOutbox<'_> = $m;
+        $q.bind(m.request_id.map(|r| r.0))
+            .bind(m.kind)
+            .bind(m.message_id)
+            .bind(m.envelope_from)
+            .bind(m.recipients.join("\n"))
+            .bind(m.raw)
+            .bind(m.rate_key)
+            .bind($crate::store::now_ms())
+            .bind(m.lease_until)
+            .bind($instance)
+    }};
 }
+use bind_outbox;
 
 /// What marking a row sent (accepted by the server, at `$1`) writes, whoever marks it.
 const MARK_SENT: &str =

@@ -4,10 +4,12 @@
 //!
 //! Owns: the outbox writes of a [`StoreTx`]. Talks to: SQLite through the transaction.
 
+use crate::store::backend::on_tx;
 use anyhow::Context as _;
 
 use super::{NewOutbox, OUTBOX_INSERT, bind_outbox, humanize_ms};
 use crate::domain::RequestId;
+use crate::store::Engine;
 use crate::store::messages::NewMessage;
 use crate::store::{StoreTx, now_ms};
 
@@ -21,25 +23,40 @@ impl StoreTx {
         record: &NewMessage<'_>,
         event: Option<&crate::store::NewEvent<'_>>,
     ) -> anyhow::Result<i64> {
-        let mut sql =
-            format!("{OUTBOX_INSERT}; {}", crate::store::messages::message_insert(11, Some("last_insert_rowid()")));
         let event = event.filter(|_| m.request_id.is_some());
+        // SQLite: three statements in one prepared query, one round trip. PostgreSQL refuses
+        // that: there they are one statement of data-modifying CTEs.
+        let pg = self.engine() == Engine::Postgres;
+        let outbox_id = if pg { "(SELECT id FROM o)" } else { "last_insert_rowid()" };
+        let record_sql = crate::store::messages::message_insert(11, Some(outbox_id));
+        let mut sql = if pg {
+            format!("WITH o AS ({OUTBOX_INSERT}), m AS ({record_sql})")
+        } else {
+            format!("{OUTBOX_INSERT}; {record_sql}")
+        };
         if event.is_some() {
             // The outbox row's request ($1) and creation time ($8); the messages row took $11..$31.
-            sql.push_str(&format!("; {}($1, $8, $32, $33, $34, $35)", crate::store::timeline::EVENT_INSERT));
+            let insert = format!("{}($1, $8, $32, $33, $34, $35)", crate::store::timeline::EVENT_INSERT);
+            sql.push_str(&if pg { format!(", e AS ({insert})") } else { format!("; {insert}") });
+        }
+        if pg {
+            sql.push_str(" SELECT id FROM o");
         }
         if m.lease_until > 0 {
             self.owner.ensure()?;
         }
         let owner = std::sync::Arc::clone(&self.owner);
-        let q = bind_outbox(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)), m, owner.id());
-        let mut q = crate::store::messages::bind_message(q, record, None);
-        if let Some(e) = event {
-            q = q.bind(e.actor).bind(e.source.as_str()).bind(e.event).bind(e.detail);
-        }
+        let what = || format!("queueing {} {}", m.kind, m.message_id);
         // fetch_all: every statement must run (a fetch_one could stop at the first row).
-        let ids: Vec<i64> =
-            q.fetch_all(&mut *self.tx).await.with_context(|| format!("queueing {} {}", m.kind, m.message_id))?;
+        let ids: Vec<i64> = on_tx!(self.tx, db => {
+            let q = bind_outbox!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str())), m, owner.id());
+            let mut q = crate::store::messages::bind_message!(q, record, None::<&[u8]>);
+            if let Some(e) = event {
+                q = q.bind(e.actor).bind(e.source.as_str()).bind(e.event).bind(e.detail);
+            }
+            q.fetch_all(db).await
+        })
+        .with_context(what)?;
         let id = ids.first().copied().context("the outbox insert returned no id")?;
         self.enqueued(m, id);
         Ok(id)
@@ -62,14 +79,14 @@ impl StoreTx {
         if self.fresh_requests.contains(&request.0) && !self.queued_threads.contains(&(request.0, staff)) {
             return Ok(false);
         }
-        let hit: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM outbox WHERE request_id = $1 AND status = 'pending' \
+        let hit: Option<bool> = on_tx!(self.tx, db => sqlx::query_scalar(
+            "SELECT TRUE FROM outbox WHERE request_id = $1 AND status = 'pending' \
              AND (substr(kind, 1, 6) = 'staff_') = $2 LIMIT 1",
         )
         .bind(request.0)
         .bind(staff)
-        .fetch_optional(&mut *self.tx)
-        .await?;
+        .fetch_optional(db)
+        .await)?;
         Ok(hit.is_some())
     }
 
@@ -83,15 +100,15 @@ impl StoreTx {
     ) -> anyhow::Result<Option<String>> {
         let now = now_ms();
         // One statement for both questions: this runs for every acknowledgement.
-        let (suppressed, recent): (Option<String>, i64) = sqlx::query_as(
+        let (suppressed, recent): (Option<String>, i64) = on_tx!(self.tx, db => sqlx::query_as(
             "SELECT (SELECT reason FROM suppressions WHERE email = $1 AND until > $2), \
              (SELECT COUNT(*) FROM outbox WHERE rate_key = $1 AND created_at > $3)",
         )
         .bind(email)
         .bind(now)
         .bind(now - window_ms)
-        .fetch_one(&mut *self.tx)
-        .await?;
+        .fetch_one(db)
+        .await)?;
         if let Some(reason) = suppressed {
             return Ok(Some(format!("{email} is suppressed after a hard bounce ({reason})")));
         }
@@ -113,7 +130,7 @@ impl StoreTx {
         error: &str,
         hard: bool,
     ) -> anyhow::Result<Option<(i64, Option<i64>)>> {
-        Ok(sqlx::query_as(
+        Ok(on_tx!(self.tx, db => sqlx::query_as(
             "UPDATE outbox SET bounce_status = $1, last_error = $2, \
              status = CASE WHEN $4 AND status = 'sent' THEN 'failed' ELSE status END WHERE message_id = $3 \
              RETURNING id, request_id",
@@ -122,21 +139,21 @@ impl StoreTx {
         .bind(error)
         .bind(message_id)
         .bind(hard)
-        .fetch_optional(&mut *self.tx)
-        .await?)
+        .fetch_optional(db)
+        .await)?)
     }
 
     /// `(kind, request id)` of the outbox row with this Message-ID.
     pub async fn outbox_row_of(&mut self, message_id: &str) -> anyhow::Result<Option<(String, Option<i64>)>> {
-        Ok(sqlx::query_as("SELECT kind, request_id FROM outbox WHERE message_id = $1")
+        Ok(on_tx!(self.tx, db => sqlx::query_as("SELECT kind, request_id FROM outbox WHERE message_id = $1")
             .bind(message_id)
-            .fetch_optional(&mut *self.tx)
-            .await?)
+            .fetch_optional(db)
+            .await)?)
     }
 
     /// No automatic mail to `email` until `until` (a later hard bounce extends it).
     pub async fn suppress(&mut self, email: &str, until: i64, reason: &str) -> anyhow::Result<()> {
-        sqlx::query(
+        on_tx!(self.tx, db => sqlx::query(
             "INSERT INTO suppressions (email, until, reason, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (email) DO UPDATE SET until = excluded.until, reason = excluded.reason",
         )
@@ -144,8 +161,8 @@ impl StoreTx {
         .bind(until)
         .bind(reason)
         .bind(now_ms())
-        .execute(&mut *self.tx)
-        .await?;
+        .execute(db)
+        .await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 }

@@ -5,10 +5,11 @@
 //! Owns: claims of other (dead) processes. Talks to: SQLite and the owner files next to the
 //! database ([`crate::store::owner`]).
 
+use crate::store::backend::{on_pool, on_tx};
 use anyhow::Context as _;
 
 use super::{MARK_SENT, Recovered, id_list};
-use crate::store::{Store, now_ms, owner};
+use crate::store::{Engine, Store, now_ms, owner};
 
 impl Store {
     /// Finds the claimants of pending rows (and the owner files next to the database) whose
@@ -17,17 +18,20 @@ impl Store {
     /// freed to be claimed at once. Its file is removed.
     pub async fn recover_dead_claims(&self) -> anyhow::Result<Recovered> {
         let mut out = Recovered::default();
+        if self.engine() == Engine::Postgres {
+            return self.recover_silent_claimants().await;
+        }
         if self.owner.db().is_none() {
             return Ok(out);
         }
         // Claimants from the database first, then their files: one that starts in between has
         // its lock before it writes a claim, so it is never taken for dead.
-        let mut candidates: std::collections::BTreeSet<String> = sqlx::query_scalar(
+        let mut candidates: std::collections::BTreeSet<String> = on_pool!(self.pool, db => sqlx::query_scalar(
             "SELECT DISTINCT lease_owner FROM outbox WHERE status = 'pending' AND lease_owner <> '' AND lease_owner <> $1",
         )
         .bind(self.owner.id())
-        .fetch_all(&self.pool)
-        .await
+        .fetch_all(db)
+        .await)
         .context("listing outbox claimants")?
         .into_iter()
         .collect();
@@ -80,23 +84,38 @@ impl Store {
                 "{MARK_SENT}, lease_owner = '' WHERE status = 'pending' AND lease_owner = $2 AND id IN ({})",
                 id_list(chunk)
             );
-            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let done = on_tx!(tx.tx, db => sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(now)
                 .bind(owner)
-                .execute(&mut *tx.tx)
-                .await
-                .context("marking journaled rows sent")?;
-            marked_sent += done.rows_affected();
+                .execute(db)
+                .await.map(|r| r.rows_affected()))
+            .context("marking journaled rows sent")?;
+            marked_sent += done;
         }
-        let freed = sqlx::query(
+        let freed = on_tx!(tx.tx, db => sqlx::query(
             "UPDATE outbox SET lease_until = 0, lease_owner = '' WHERE status = 'pending' AND lease_owner = $1",
         )
         .bind(owner)
-        .execute(&mut *tx.tx)
-        .await
+        .execute(db)
+        .await.map(|r| r.rows_affected()))
         .context("freeing outbox claims")?;
         tx.commit().await?;
-        Ok((marked_sent, freed.rows_affected()))
+        Ok((marked_sent, freed))
+    }
+
+    /// PostgreSQL: daemons may run on other hosts, so liveness is the heartbeat in the
+    /// database, not a locked file. Rows a silent daemon's server accepted were marked sent
+    /// at once (see [`Store::journal_sent`]); its other claims are freed now.
+    async fn recover_silent_claimants(&self) -> anyhow::Result<Recovered> {
+        let mut out = Recovered::default();
+        for id in self.silent_claimants(self.lease_ms).await.context("listing silent claimants")? {
+            let (_, released) = self.settle_claims(&id, &[]).await?;
+            tracing::info!(claimant = %id, released, "a daemon stopped sending heartbeats: its mail is sent by the others");
+            out.claimants += 1;
+            out.released += released;
+        }
+        self.forget_daemons(self.lease_ms * 4, None).await.context("forgetting silent daemons")?;
+        Ok(out)
     }
 
     /// Settles this process's remaining claims for a clean stop: rows its journal names that a
@@ -109,6 +128,7 @@ impl Store {
         });
         let (_, freed) = self.settle_claims(self.owner.id(), &accepted).await?;
         self.owner.settled();
+        self.forget_daemons(self.lease_ms * 4, Some(self.owner.id())).await?;
         Ok(freed)
     }
 }

@@ -35,7 +35,7 @@ async fn a_queued_mail_is_recorded_with_its_outbox_row() -> anyhow::Result<()> {
         "SELECT m.message_id, m.outbox_id, o.id FROM messages m JOIN outbox o ON o.message_id = m.message_id \
          ORDER BY o.id",
     )
-    .fetch_all(&store.pool)
+    .fetch_all(store.sqlite())
     .await?;
     assert_eq!(rows.len(), 2, "{rows:?}");
     for (row, id) in rows.iter().zip(&ids) {
@@ -80,7 +80,7 @@ async fn a_dead_claimants_journaled_rows_are_marked_sent_and_the_rest_freed() ->
     let r = b.recover_dead_claims().await?;
     assert_eq!(r, Recovered { claimants: 1, marked_sent: 2, released: 2 });
     let statuses: Vec<(i64, String, i64)> =
-        sqlx::query_as("SELECT id, status, attempts FROM outbox ORDER BY id").fetch_all(&b.pool).await?;
+        sqlx::query_as("SELECT id, status, attempts FROM outbox ORDER BY id").fetch_all(b.sqlite()).await?;
     assert_eq!(
         statuses,
         vec![
@@ -111,7 +111,7 @@ async fn a_clean_stop_settles_its_claims_and_an_owner_without_a_file_keeps_them(
     sqlx::query("UPDATE outbox SET lease_until = $1, lease_owner = 'abc123' WHERE id = $2")
         .bind(now_ms() + 600_000)
         .bind(ids[2])
-        .execute(&a.pool)
+        .execute(a.sqlite())
         .await?;
     let b = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()), 2).await?;
     assert_eq!(b.recover_dead_claims().await?, Recovered::default());
@@ -119,7 +119,8 @@ async fn a_clean_stop_settles_its_claims_and_an_owner_without_a_file_keeps_them(
     a.close().await;
     drop(a);
     assert!(b.owner.files_on_disk().is_empty(), "a clean stop removes its file");
-    let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM outbox ORDER BY id").fetch_all(&b.pool).await?;
+    let statuses: Vec<String> =
+        sqlx::query_scalar("SELECT status FROM outbox ORDER BY id").fetch_all(b.sqlite()).await?;
     assert_eq!(statuses, ["sent", "pending", "pending"], "the journaled row is marked sent");
     let again = b.claim_due_outbox(now_ms(), 10, 600_000).await?;
     assert_eq!(again.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ids[1]], "freed by the clean stop only");
