@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Installs what the integration-test mail servers need (Dovecot IMAP + LMTP, Postfix, openssl)
-# when any of it is missing. Idempotent; safe to call from many tests at once (flock).
+# Installs what the integration tests' private servers need (Dovecot IMAP + LMTP, Postfix,
+# openssl, and Debian's PostgreSQL server) when any of it is missing. Idempotent; safe to call
+# from many tests at once (flock).
 #
 # It never starts or stops the system services: while it installs, a temporary
 # /usr/sbin/policy-rc.d forbids service starts (unless one already exists), and Postfix is
 # preseeded as "No configuration". The tests run their own private instances on high loopback
-# ports, so system services that are already running on 25/143/993 are simply left alone.
+# ports, so system services that are already running on 25/143/993/5432 are simply left alone.
+# The postgresql package's postinst creates a "main" cluster under /etc/postgresql/NN/main; it is
+# left in place but never started (invoke-rc.d and deb-systemd-invoke both obey policy-rc.d). As
+# a second guard, a system cluster that was not running before and runs after the installation
+# (a pre-existing policy-rc.d that allows starts) is stopped again with pg_ctlcluster.
 #
 # Usage: tests/support/install.sh            (exit 0 = everything present)
 set -euo pipefail
 
-PACKAGES=(dovecot-imapd dovecot-lmtpd postfix openssl)
+PACKAGES=(dovecot-imapd dovecot-lmtpd postfix openssl postgresql)
 LOCK_FILE="${INTAKE311_INSTALL_LOCK:-/tmp/intake311-mailservers-install.lock}"
 
 log() { printf 'install.sh: %s\n' "$*" >&2; }
@@ -23,11 +28,27 @@ missing() {
     [[ -x /usr/lib/dovecot/lmtp ]] || m+=("/usr/lib/dovecot/lmtp")
     [[ -x /usr/sbin/postfix ]] || m+=("/usr/sbin/postfix")
     command -v openssl >/dev/null 2>&1 || m+=("openssl")
+    have_postgres || m+=("/usr/lib/postgresql/*/bin/{initdb,postgres}")
     printf '%s\n' "${m[@]}"
 }
 
+# Some /usr/lib/postgresql/NN/bin holds both initdb and the server binary.
+have_postgres() {
+    local bin
+    for bin in /usr/lib/postgresql/*/bin; do
+        [[ -x $bin/initdb && -x $bin/postgres ]] && return 0
+    done
+    return 1
+}
+
+# System clusters running now, as "VERSION NAME" lines (pg_lsclusters is postgresql-common's).
+running_clusters() {
+    command -v pg_lsclusters >/dev/null 2>&1 || return 0
+    pg_lsclusters --no-header 2>/dev/null | awk '$4 == "online" { print $1, $2 }' || true
+}
+
 if [[ -z "$(missing)" ]]; then
-    log "dovecot (imap, lmtp), postfix and openssl are present; nothing to install"
+    log "dovecot (imap, lmtp), postfix, openssl and postgresql are present; nothing to install"
     exit 0
 fi
 
@@ -74,12 +95,23 @@ if command -v debconf-set-selections >/dev/null 2>&1; then
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections || true
 fi
 
+clusters_before="$(running_clusters)"
+
 log "running: apt-get update"
 apt-get -o DPkg::Lock::Timeout=300 update >&2 || die "apt-get update failed"
 
 log "running: apt-get install -y --no-install-recommends ${PACKAGES[*]}"
 apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${PACKAGES[@]}" >&2 \
     || die "apt-get install ${PACKAGES[*]} failed"
+
+# Second guard: a system cluster the installation started (it should not have) is stopped.
+while read -r version name; do
+    [[ -n $version ]] || continue
+    if ! grep -qx "$version $name" <<<"$clusters_before"; then
+        log "the installation started system cluster $version/$name; stopping it"
+        pg_ctlcluster "$version" "$name" stop -m fast >&2 || die "could not stop system cluster $version/$name"
+    fi
+done <<<"$(running_clusters)"
 
 still="$(missing)"
 [[ -z "$still" ]] || die "still missing after installation: $(echo "$still" | tr '\n' ' ')"

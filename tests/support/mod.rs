@@ -5,6 +5,7 @@
 
 pub mod corpora;
 pub mod mailservers;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -32,11 +33,49 @@ pub enum Security {
     Tls,
 }
 
+/// The store engine the integration tests run on, from `INTAKE311_TEST_ENGINE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// An SQLite file in the test's temp dir (the default).
+    Sqlite,
+    /// A fresh database in the process's private cluster ([`postgres::shared`]).
+    Postgres,
+}
+
+impl Engine {
+    pub const ENV: &str = "INTAKE311_TEST_ENGINE";
+
+    /// `None`, empty or `sqlite` → SQLite; `postgres` or `postgresql` → PostgreSQL (any case);
+    /// anything else is an error that names the variable.
+    pub fn parse(value: Option<&str>) -> Result<Engine, String> {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("" | "sqlite") => Ok(Engine::Sqlite),
+            Some("postgres" | "postgresql") => Ok(Engine::Postgres),
+            Some(_) => Err(format!(
+                "{}={:?}: unknown engine (expected `sqlite` or `postgres`)",
+                Engine::ENV,
+                value.unwrap_or_default()
+            )),
+        }
+    }
+}
+
+/// The engine this test run uses: `INTAKE311_TEST_ENGINE` (`sqlite`, the default, or `postgres`).
+/// Panics on an unknown value, naming the variable.
+pub fn test_engine() -> Engine {
+    let value = std::env::var_os(Engine::ENV).map(|v| v.to_string_lossy().into_owned());
+    Engine::parse(value.as_deref()).unwrap_or_else(|e| panic!("{e}"))
+}
+
 pub struct TestEnv {
     pub servers: MailServers,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
+    /// The SQLite file (on SQLite; unused on PostgreSQL).
     pub db_path: PathBuf,
+    /// `database.url`: the SQLite file, or a fresh database of this process's private
+    /// PostgreSQL cluster when `INTAKE311_TEST_ENGINE=postgres`.
+    pub db_url: String,
 }
 
 pub fn repo_root() -> PathBuf {
@@ -60,7 +99,11 @@ impl TestEnv {
         let dir = tempfile::tempdir()?;
         let db_path = dir.path().join("intake311.db");
         let config_path = dir.path().join("intake311.toml");
-        let env = TestEnv { servers, dir, config_path, db_path };
+        let db_url = match test_engine() {
+            Engine::Sqlite => format!("sqlite://{}", db_path.display()),
+            Engine::Postgres => postgres::shared()?.fresh_database()?,
+        };
+        let env = TestEnv { servers, dir, config_path, db_path, db_url };
         std::fs::write(&env.config_path, env.config_text(security, extra_outbox))?;
         // Only `migrate` and `run` create or change the schema.
         let out = env.cli(&["migrate"])?;
@@ -86,7 +129,7 @@ impl TestEnv {
         };
         format!(
             r#"[database]
-url = "sqlite://{db}"
+url = "{db}"
 
 [imap]
 host = "{host}"
@@ -115,7 +158,7 @@ auto_limit = 1000
 idle_interval = "1s"
 {extra_outbox}
 "#,
-            db = self.db_path.display(),
+            db = self.db_url,
             host = if security == Security::Tls { "localhost" } else { "127.0.0.1" },
         )
     }
@@ -136,7 +179,7 @@ idle_interval = "1s"
     }
 
     pub async fn store(&self) -> anyhow::Result<Store> {
-        Store::connect(&format!("sqlite://{}", self.db_path.display()), 2).await
+        Store::connect(&self.db_url, 2).await
     }
 
     /// Sends a question from `from` to the intake address by SMTP; returns its Message-ID.
