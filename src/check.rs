@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::deadlines::Calendar;
 use crate::mailbox::ImapConn;
 use crate::outbound::Templates;
 use crate::outbound::smtp::Smtp;
@@ -90,6 +91,8 @@ pub async fn run(config_path: Option<&Path>) -> Report {
         ),
     });
     lines.push(senders(&cfg));
+    let today = chrono::Utc::now().with_timezone(&cfg.intake.timezone).date_naive();
+    lines.push(calendar(cfg.deadlines.holidays.as_deref(), today));
     lines.push(line("database", check_database(&cfg).await));
     lines.push(line("templates", check_templates(&cfg)));
     lines.push(line("imap", check_imap(&cfg).await));
@@ -129,6 +132,41 @@ async fn check_database(cfg: &Config) -> anyhow::Result<String> {
     };
     store.close().await;
     result
+}
+
+/// The business-day calendar: the holiday file loads, and still covers the next 12 months.
+fn calendar(holidays: Option<&Path>, today: chrono::NaiveDate) -> CheckLine {
+    let Some(path) = holidays else {
+        return CheckLine {
+            name: "calendar",
+            ok: true,
+            warn: true,
+            detail: "no holiday file (deadlines.holidays): promised dates count only weekends as days off".into(),
+        };
+    };
+    match Calendar::load(path) {
+        Err(e) => CheckLine { name: "calendar", ok: false, warn: false, detail: e.to_string() },
+        Ok(cal) => {
+            let horizon = today.checked_add_months(chrono::Months::new(12)).unwrap_or(today);
+            let last = cal.last_holiday();
+            let detail = match last {
+                Some(last) => format!("{} holiday(s) from {}, the last on {last}", cal.len(), path.display()),
+                None => format!("{} lists no holiday", path.display()),
+            };
+            if last.is_none_or(|last| last < horizon) {
+                CheckLine {
+                    name: "calendar",
+                    ok: true,
+                    warn: true,
+                    detail: format!(
+                        "{detail}: the list ends within 12 months (before {horizon}); add the next years' holidays"
+                    ),
+                }
+            } else {
+                CheckLine { name: "calendar", ok: true, warn: false, detail }
+            }
+        }
+    }
 }
 
 /// Sender verification: without a trusted Authentication-Results id nothing is verified.
@@ -221,4 +259,35 @@ async fn check_smtp(cfg: &Config) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("{}:{} ({}): {e}", smtp.host, smtp.port, smtp.tls))?;
     let auth = if smtp.user.is_empty() { "no AUTH".to_string() } else { format!("authenticated as {}", smtp.user) };
     Ok(format!("{}:{} ({}) EHLO ok, {auth}", smtp.host, smtp.port, smtp.tls))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_calendar_line_warns_before_the_holiday_list_runs_out() {
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).expect("date");
+        let shipped = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/holidays.us-federal.txt"));
+        let fine = calendar(Some(shipped), day(2026, 12, 5));
+        assert!(fine.ok && !fine.warn, "{}", fine.detail);
+        assert!(fine.detail.starts_with("110 holiday(s) from ") && fine.detail.ends_with("the last on 2035-12-25"));
+        let late = calendar(Some(shipped), day(2035, 1, 2));
+        assert!(late.ok && late.warn, "{}", late.detail);
+        assert!(late.detail.contains("the list ends within 12 months (before 2036-01-02)"), "{}", late.detail);
+        let none = calendar(None, day(2026, 12, 5));
+        assert!(none.ok && none.warn && none.detail.contains("deadlines.holidays"));
+        let dir = tempfile::tempdir().expect("dir");
+        let bad = dir.path().join("h.txt");
+        std::fs::write(&bad, "2027-01-01 New Year\n2027-02-30 Nope\n").expect("write");
+        let broken = calendar(Some(&bad), day(2026, 12, 5));
+        assert!(!broken.ok, "a broken holiday file fails check");
+        assert!(
+            broken
+                .detail
+                .ends_with("h.txt line 2: `2027-02-30` is not a date (expected YYYY-MM-DD, then the holiday's name)"),
+            "{}",
+            broken.detail
+        );
+    }
 }

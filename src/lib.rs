@@ -9,6 +9,7 @@
 pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod deadlines;
 pub mod domain;
 pub mod inbound;
 pub mod intake;

@@ -173,3 +173,63 @@ fn staff_and_requests_commands() {
     let out = intake311(&config, &[], &["requests", "show", "nonsense"]);
     assert!(!out.status.success() && text(&out).contains("is not a tracking number"), "{}", text(&out));
 }
+
+#[test]
+fn the_calendar_lists_business_days_and_holidays_and_names_a_bad_holiday_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = dir.path().join("smtp-password");
+    std::fs::write(&pw, "s3cret\n").expect("write");
+    let pw_path = pw.display().to_string();
+    let envs = [("INTAKE311_IMAP_PASSWORD", "from-env"), ("INTAKE311__SMTP__PASSWORD_FILE", pw_path.as_str())];
+    let example = repo().join("config/intake311.toml");
+    let out = intake311(&example, &envs, &["calendar", "show", "--from", "2026-11-23", "--to", "2026-11-30"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    assert_eq!(
+        lines[..5],
+        [
+            "2026-11-23 Mon  business day",
+            "2026-11-24 Tue  business day",
+            "2026-11-25 Wed  business day",
+            "2026-11-26 Thu  holiday       Thanksgiving Day",
+            "2026-11-27 Fri  business day",
+        ],
+        "{lines:#?}"
+    );
+    assert_eq!(lines[5], "2026-11-30 Mon  business day", "weekends are left out without --all");
+    assert!(lines[6].starts_with("5 business day(s), 1 holiday(s) from 2026-11-23 to 2026-11-30"), "{}", lines[6]);
+
+    let out = intake311(
+        &example,
+        &envs,
+        &["calendar", "show", "--from", "2027-07-03", "--to", "2027-07-05", "--all", "--json"],
+    );
+    let days: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let kinds: Vec<&str> = days.as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["weekend", "weekend", "holiday"], "{days}");
+    assert_eq!(days[2]["holiday"], "Independence Day (observed)");
+
+    let bad = dir.path().join("holidays.txt");
+    std::fs::write(&bad, "# ours\n2027-01-01 New Year's Day\n2027-01-18\n").expect("write");
+    let bad_path = bad.display().to_string();
+    let mut with_bad = envs.to_vec();
+    with_bad.push(("INTAKE311__DEADLINES__HOLIDAYS", bad_path.as_str()));
+    let out = intake311(&example, &with_bad, &["calendar", "show"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out)
+            .contains(&format!("{bad_path} line 3: 2027-01-18 has no name (write the holiday's name after the date)")),
+        "{}",
+        text(&out)
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_intake311"))
+        .args(["calendar", "us-federal", "--from", "2026", "--to", "2035"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        std::fs::read_to_string(repo().join("config/holidays.us-federal.txt")).unwrap(),
+        "the shipped file is what the rule prints"
+    );
+}

@@ -7,6 +7,7 @@
 //! Each `cli/<group>.rs` maps arguments to a library call ([`intake311::services`] or the store)
 //! and prints the result with [`output::emit`]. Talks to: the library only.
 
+mod calendar;
 mod check;
 mod cities;
 mod contacts;
@@ -93,6 +94,9 @@ enum Command {
     /// Whole-database operations: `db copy` moves a deployment from SQLite to PostgreSQL.
     #[command(subcommand)]
     Db(db::DbCmd),
+    /// The business-day calendar: business days and holidays, as the promised dates count them.
+    #[command(subcommand)]
+    Calendar(calendar::CalendarCmd),
     /// Counts per outcome, the outbox backlog, the oldest unsent mail, the last successful poll.
     Stats {
         /// Print as JSON.
@@ -223,6 +227,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats { json } => stats::run(Context::open(path).await?, json).await,
         Command::Templates(cmd) => templates::run(cmd),
         Command::Db(cmd) => db::run(cmd).await,
+        Command::Calendar(cmd) => calendar::run(path, cmd),
     }
 }
 

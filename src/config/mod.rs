@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use secret::resolve_secret;
 pub use secret::{Secret, SecretSource};
 pub use sections::{
-    DatabaseSection, ImapSection, IntakeSection, OutboxSection, ReplyToClosed, SmtpSection, TlsMode, Verification,
-    parse_timezone,
+    DatabaseSection, DeadlinesSection, ImapSection, IntakeSection, OutboxSection, ReplyToClosed, SmtpSection, TlsMode,
+    Verification, parse_timezone,
 };
 use validate::validate;
 
@@ -59,6 +59,7 @@ pub struct RawConfig {
     pub smtp: SmtpSection,
     pub intake: IntakeSection,
     pub outbox: OutboxSection,
+    pub deadlines: DeadlinesSection,
 }
 
 impl Default for RawConfig {
@@ -129,6 +130,7 @@ impl Default for RawConfig {
                 auto_window: Duration::from_secs(3600),
                 bounce_suppress: Duration::from_secs(7 * 24 * 3600),
             },
+            deadlines: DeadlinesSection::default(),
         }
     }
 }

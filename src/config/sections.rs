@@ -211,6 +211,17 @@ pub struct OutboxSection {
     pub bounce_suppress: Duration,
 }
 
+/// `[deadlines]`: the calendar the promised dates are counted in.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadlinesSection {
+    /// A holiday file (one `YYYY-MM-DD Name` per line; `config/holidays.us-federal.txt` is
+    /// shipped): business days are Monday to Friday in `intake.timezone`, less these. Unset:
+    /// weekends only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holidays: Option<PathBuf>,
+}
+
 /// `intake.timezone` as written: an IANA zone name, parsed into a [`chrono_tz::Tz`]. A name the
 /// time-zone database does not know is refused with the value (figment adds the key).
 mod tz_name {

@@ -9,7 +9,6 @@ pub mod time;
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{Datelike, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
 
 /// Row id of a request.
@@ -260,19 +259,6 @@ impl CityRef {
     }
 }
 
-/// `date` plus `days` business days (Monday to Friday).
-pub fn add_business_days(date: NaiveDate, days: u32) -> NaiveDate {
-    let mut d = date;
-    let mut left = days;
-    while left > 0 {
-        d = d.succ_opt().unwrap_or(d);
-        if !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
-            left -= 1;
-        }
-    }
-    d
-}
-
 /// Lower-cased, trimmed address; `None` when it has no `local@domain` shape.
 pub fn normalize_email(address: &str) -> Option<String> {
     let a = address.trim().trim_start_matches('<').trim_end_matches('>').trim();
@@ -326,16 +312,6 @@ mod tests {
         }
         assert!("waiting-on-city".parse::<RequestStatus>().is_ok());
         assert!("done".parse::<RequestStatus>().unwrap_err().to_string().contains("one of"));
-    }
-
-    #[test]
-    fn business_days_skip_weekends() {
-        let thu = NaiveDate::from_ymd_opt(2026, 11, 26).expect("date");
-        assert_eq!(add_business_days(thu, 1), NaiveDate::from_ymd_opt(2026, 11, 27).expect("date"));
-        assert_eq!(add_business_days(thu, 2), NaiveDate::from_ymd_opt(2026, 11, 30).expect("date"));
-        assert_eq!(add_business_days(thu, 10), NaiveDate::from_ymd_opt(2026, 12, 10).expect("date"));
-        let sat = NaiveDate::from_ymd_opt(2026, 11, 28).expect("date");
-        assert_eq!(add_business_days(sat, 1), NaiveDate::from_ymd_opt(2026, 11, 30).expect("date"));
     }
 
     #[test]

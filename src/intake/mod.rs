@@ -64,6 +64,8 @@ pub struct Intake {
     from: Mailbox,
     intake_mailbox: Mailbox,
     staff_mailbox: Mailbox,
+    /// Business days for the promised date (`deadlines.holidays`).
+    calendar: crate::deadlines::Calendar,
     wake_outbox: Arc<Notify>,
     /// In the daemon: where the ids of freshly queued mail go once committed (see
     /// [`Intake::with_fast_lane`]).
@@ -142,6 +144,7 @@ impl Intake {
         let from: Mailbox = cfg.smtp.from.parse().with_context(|| format!("smtp.from `{}`", cfg.smtp.from))?;
         let intake_mailbox = mailbox(&cfg.intake.service_name, &cfg.intake.address)?;
         let staff_mailbox = mailbox("", &cfg.intake.staff_address)?;
+        let calendar = crate::deadlines::Calendar::of(&cfg).context("deadlines.holidays")?;
         Ok(Intake {
             store,
             cfg,
@@ -149,6 +152,7 @@ impl Intake {
             from,
             intake_mailbox,
             staff_mailbox,
+            calendar,
             wake_outbox,
             fast_lane: None,
             failures: Default::default(),

@@ -7,7 +7,7 @@ use chrono::Datelike as _;
 use super::mailer::{Limit, mailbox};
 use super::outcome::NewRequestError;
 use super::{Decision, Intake, Outcome, Position, size_i64};
-use crate::domain::{RequestId, RequestStatus, add_business_days};
+use crate::domain::{RequestId, RequestStatus};
 use crate::inbound::InboundMail;
 use crate::store::{NewAttachment, NewEvent, NewMessage, NewRequest, Source, StoreTx};
 
@@ -104,7 +104,7 @@ impl Intake {
 
         let tracking = tx.next_tracking_number(&cfg.intake.tracking_prefix, today.year()).await?;
         tracing::Span::current().record("tracking", tracing::field::display(&tracking));
-        let due = add_business_days(today, cfg.intake.response_days);
+        let due = self.calendar.add_business_days(today, cfg.intake.response_days);
         let elig = &decision.eligibility;
         let mut detail = format!("question received; {}", elig.reason);
         if let Some(p) = parent {

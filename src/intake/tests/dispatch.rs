@@ -59,6 +59,22 @@ async fn the_arrival_date_decides_the_year_and_eligibility_not_the_processing_da
 }
 
 #[tokio::test]
+async fn the_promised_date_skips_the_holidays_of_the_holiday_file() {
+    let shipped = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/config/holidays.us-federal.txt"));
+    let mut h = Harness::with(|c| c.deadlines.holidays = Some(shipped)).await;
+    let internal = chrono::DateTime::parse_from_rfc3339("2026-12-31T15:30:00+00:00").ok();
+    let o = h.deliver_at(&question("Clerk <clerk@cityofflint.com>", "Water", "", "Lead service lines"), internal).await;
+    let Outcome::Request { tracking, .. } = o else { panic!("{o:?}") };
+    let row = h.store.request_by_tracking(&tracking).await.expect("row").expect("request");
+    // 10 business days after Thursday 31 December 2026, less New Year's Day (Friday 1 January):
+    // one day later than on weekends alone (2027-01-14, above).
+    assert_eq!(row.due_date.as_deref(), Some("2027-01-15"));
+    let sent = h.sent().await;
+    let ack = sent.iter().find(|s| s.kind == "ack_eligible").expect("acknowledged");
+    assert!(ack.raw.contains("January 15, 2027") || ack.raw.contains("2027-01-15"), "{}", ack.raw);
+}
+
+#[tokio::test]
 async fn without_internaldate_the_topmost_received_header_dates_it() {
     let mut h = Harness::new().await;
     let extra = "Received: from mx.cityofflint.com by imap.311.example; Thu, 31 Dec 2026 09:00:00 -0500\r\n";
