@@ -326,7 +326,7 @@ fn templates_export_writes_the_built_in_set_that_loads_back_as_overrides() {
     let env = Env::migrated();
     let dir = env.dir.path().join("exported");
     let out = env.ok(&["templates", "export", &dir.display().to_string()]);
-    assert!(out.contains("46 file(s) written"), "{out}");
+    assert!(out.contains("49 file(s) written"), "{out}");
     assert!(dir.join("ack_eligible.txt.hbs").is_file() && dir.join("partials/footer_html.hbs").is_file());
     let again = env.run(&["templates", "export", &dir.display().to_string()]);
     assert!(!again.status.success(), "must refuse to overwrite: {}", text(&again));

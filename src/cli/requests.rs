@@ -67,6 +67,21 @@ pub enum RequestsCmd {
         #[command(flatten)]
         who: ActorArgs,
     },
+    /// Promise a new response date, with the reason; the official is told in the thread
+    /// (template due_changed). The date must be a business day, today or later.
+    Due {
+        /// The tracking number.
+        #[arg(value_parser = tracking_arg)]
+        tracking: TrackingNumber,
+        /// The new date (YYYY-MM-DD).
+        #[arg(value_name = "DATE")]
+        date: chrono::NaiveDate,
+        /// Why, in words for the official (it is in the mail).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        who: ActorArgs,
+    },
     /// Close the request.
     Close {
         /// The tracking number.
@@ -174,6 +189,13 @@ pub async fn run(ctx: Context, cmd: RequestsCmd) -> anyhow::Result<ExitCode> {
         }
         RequestsCmd::Status { tracking, status, who } => {
             act(&ctx, &tracking, StaffMessage::status(status.into()), &who, &[]).await
+        }
+        RequestsCmd::Due { tracking, date, reason, who } => {
+            anyhow::ensure!(
+                !reason.trim().is_empty(),
+                "--reason must say why the date changes (the official reads it)"
+            );
+            act(&ctx, &tracking, StaffMessage::due(date, reason.trim()), &who, &[]).await
         }
         RequestsCmd::Close { tracking, who } => act(&ctx, &tracking, StaffMessage::close(), &who, &[]).await,
     }

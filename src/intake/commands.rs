@@ -8,10 +8,12 @@
 //! Commands are the consecutive lines starting with `#` at the top of the new content (blank
 //! lines between them are allowed); everything after is the body. `#note` (the default when there
 //! is no body-carrying command), `#reply` and `#respond` say what the body is; `#assign me`,
-//! `#assign EMAIL`, `#status STATUS` and `#close` change the request. Anything else starting with
+//! `#assign EMAIL`, `#status STATUS`, `#due DATE REASON` and `#close` change the request. Anything else starting with
 //! `#` at the top is an error, and nothing is applied.
 
 use std::fmt;
+
+use chrono::NaiveDate;
 
 use crate::domain::{RequestStatus, normalize_email};
 
@@ -38,6 +40,11 @@ pub enum Assignee {
 pub enum Change {
     Assign(Assignee),
     Status(RequestStatus),
+    /// A new promised date, and why (the official is told both).
+    Due {
+        date: NaiveDate,
+        reason: String,
+    },
     Close,
 }
 
@@ -81,14 +88,20 @@ impl StaffMessage {
         Self::with(BodyKind::Note, vec![Change::Status(status)], String::new())
     }
 
+    /// `#due DATE REASON`.
+    pub fn due(date: NaiveDate, reason: impl Into<String>) -> StaffMessage {
+        Self::with(BodyKind::Note, vec![Change::Due { date, reason: reason.into() }], String::new())
+    }
+
     /// `#close`.
     pub fn close() -> StaffMessage {
         Self::with(BodyKind::Note, vec![Change::Close], String::new())
     }
 
-    /// Whether applying it queues mail to the official (`#reply` or `#respond`).
+    /// Whether applying it queues mail to the official (`#reply`, `#respond`, or `#due`'s note).
     pub fn sends_mail(&self) -> bool {
         matches!(self.kind, BodyKind::Reply | BodyKind::Respond)
+            || self.changes.iter().any(|c| matches!(c, Change::Due { .. }))
     }
 }
 
@@ -109,6 +122,7 @@ pub const HELP: &str = "Reply to this mail to work on the request. Start your re
   #respond           send the text below and any attachments as the finished response (status: responded)\n\
   #assign me         assign the request to yourself; #assign EMAIL assigns it to another staff member\n\
   #status STATUS     set the status (new, acknowledged, assigned, in_progress, waiting_on_city, responded, closed)\n\
+  #due DATE REASON   promise a new date (YYYY-MM-DD, a business day) and say why; the official is told\n\
   #close             close the request\n\
 Reply to this very mail (your reply proves it comes from staff; a new mail with only the [tracking number] in the \
 subject is refused unless the receiving server verified you). Nothing you write here reaches the city unless you \
@@ -180,10 +194,28 @@ pub fn parse(new_content: &str) -> Result<StaffMessage, CommandError> {
                 },
                 _ => return Err(CommandError(format!("`{line}`: #status needs one status, e.g. #status in_progress"))),
             },
+            "due" => match args.split_first() {
+                Some((date, reason)) if !reason.is_empty() => match NaiveDate::parse_from_str(date, "%Y-%m-%d") {
+                    Ok(date) => changes.push(Change::Due { date, reason: reason.join(" ") }),
+                    Err(_) => {
+                        return Err(CommandError(format!("`{line}`: `{date}` is not a date (write it YYYY-MM-DD)")));
+                    }
+                },
+                Some(_) => {
+                    return Err(CommandError(format!(
+                        "`{line}`: #due needs a reason after the date, e.g. #due 2027-02-03 waiting for the state's data"
+                    )));
+                }
+                None => {
+                    return Err(CommandError(format!(
+                        "`{line}`: #due needs a date and a reason, e.g. #due 2027-02-03 waiting for the state's data"
+                    )));
+                }
+            },
             "" => return Err(CommandError(format!("`{line}`: a command name must follow `#`"))),
             other => {
                 return Err(CommandError(format!(
-                    "`{line}`: unknown command #{other} (commands: #note, #reply, #respond, #assign, #status, #close)"
+                    "`{line}`: unknown command #{other} (commands: #note, #reply, #respond, #assign, #status, #due, #close)"
                 )));
             }
         }
@@ -261,6 +293,12 @@ mod tests {
         assert_eq!(StaffMessage::assign(Assignee::Me), parsed("#assign me"));
         assert_eq!(StaffMessage::status(RequestStatus::InProgress), parsed("#status in_progress"));
         assert_eq!(StaffMessage::close(), parsed("#close"));
+        let feb3 = NaiveDate::from_ymd_opt(2027, 2, 3).expect("date");
+        assert_eq!(
+            StaffMessage::due(feb3, "waiting for the state's data"),
+            parsed("#due 2027-02-03 waiting for the state's data")
+        );
+        assert!(StaffMessage::due(feb3, "x").sends_mail(), "the official is told of a new date");
         assert!(StaffMessage::respond("x").sends_mail() && StaffMessage::reply("x").sends_mail());
         assert!(!StaffMessage::note("x").sends_mail() && !StaffMessage::close().sends_mail());
     }
@@ -273,6 +311,9 @@ mod tests {
             ("#assign someone", "is not `me` or an email"),
             ("#status done", "unknown status `done`"),
             ("#status", "#status needs one status"),
+            ("#due", "#due needs a date and a reason"),
+            ("#due 2027-02-03", "#due needs a reason after the date"),
+            ("#due 3 Feb 2027 late data", "`3` is not a date (write it YYYY-MM-DD)"),
             ("#respond", "#respond needs the text"),
             ("#reply\n#respond\nbody", "only one of #note, #reply and #respond"),
             ("#close now", "#close takes no argument"),

@@ -15,6 +15,7 @@ use crate::store::{CityRow, RequestRow, Source, StoreTx};
 use crate::text::strip_reply_prefixes;
 
 impl Intake {
+    #[allow(clippy::too_many_arguments)] // the message, where it came from, and the day it arrived
     pub(super) async fn follow_up(
         &self,
         tx: &mut StoreTx,
@@ -23,6 +24,7 @@ impl Intake {
         mail: &InboundMail,
         request: &RequestRow,
         quiet: bool,
+        today: chrono::NaiveDate,
     ) -> Result<Outcome, NewRequestError> {
         let id = RequestId(request.id);
         let new_text = reply::new_content(&mail.text);
@@ -48,7 +50,7 @@ impl Intake {
             _ => None,
         };
         if let Some(to) = reopen
-            && let Err(e) = tx.set_status(id, to, &mail.from, Source::Mail).await?
+            && let Err(e) = self.set_status(tx, id, to, &mail.from, Source::Mail, today).await?
         {
             tracing::warn!(error = %e, "follow-up could not change the status");
         }
@@ -151,7 +153,7 @@ impl Intake {
         let decided = registry::decide(city, via, date);
         tx.set_city_decision(id, Some(city.id), decided.outcome, &decided.reason, actor, source).await?;
         let to = decided.outcome.initial_status();
-        if let Err(e) = tx.set_status(id, to, actor, source).await? {
+        if let Err(e) = self.set_status(tx, id, to, actor, source, self.local_date(chrono::Utc::now())).await? {
             tracing::warn!(error = %e, "city decided, status unchanged");
         }
         // Staff hear of the question once it is theirs to answer, even when earlier mail (a

@@ -9,7 +9,7 @@ use lettre::message::Mailbox;
 use super::{Actor, Intake, commands, size_i64, threads};
 use crate::domain::{RequestId, TrackingNumber};
 use crate::inbound::InboundMail;
-use crate::outbound::context::{ResponseContext, StaffContext};
+use crate::outbound::context::{DueChangedContext, ResponseContext, StaffContext};
 use crate::outbound::markdown::markdown_to_html;
 use crate::outbound::{self, AckContext, OutAttachment, Rendered};
 use crate::store::{NewEvent, NewMessage, NewOutbox, RequestRow, Source, StoreTx};
@@ -410,6 +410,46 @@ impl Intake {
             intake_address: self.cfg.intake.address.clone(),
         };
         let rendered = self.templates.render(template, &ctx)?;
+        self.queue_rendered_to_city(tx, &row, template, rendered, attachments).await
+    }
+
+    /// A new promised date, told to the official in the thread (`due_changed`).
+    pub(super) async fn queue_due_changed(
+        &self,
+        tx: &mut StoreTx,
+        id: RequestId,
+        old: Option<chrono::NaiveDate>,
+        reason: &str,
+        actor: &Actor,
+    ) -> anyhow::Result<String> {
+        let row = tx.request_by_id(id).await?;
+        let ctx = DueChangedContext {
+            service_name: self.cfg.intake.service_name.clone(),
+            tracking: row.tracking.clone(),
+            tag: format!("[{}]", row.tracking),
+            subject: strip_reply_prefixes(&row.subject),
+            official_name: row.official_name.clone(),
+            old_due_date: old.map(format_date).unwrap_or_default(),
+            due_date: row.due_date.as_deref().and_then(|d| d.parse().ok()).map(format_date).unwrap_or_default(),
+            reason: reason.to_string(),
+            staff_name: actor.name.clone(),
+            intake_address: self.cfg.intake.address.clone(),
+        };
+        let rendered = self.templates.render("due_changed", &ctx)?;
+        self.queue_rendered_to_city(tx, &row, "due_changed", rendered, &[]).await
+    }
+
+    /// Queues rendered mail to the official in the request's thread, copying whoever they
+    /// copied (`intake.copy_cc`); returns its Message-ID.
+    async fn queue_rendered_to_city(
+        &self,
+        tx: &mut StoreTx,
+        row: &RequestRow,
+        template: &str,
+        rendered: Rendered,
+        attachments: &[OutAttachment],
+    ) -> anyhow::Result<String> {
+        let id = RequestId(row.id);
         let (in_reply_to, references) = self.city_thread(tx, id, &row.official_email).await?;
         let mut cc = Vec::new();
         if self.cfg.intake.copy_cc {

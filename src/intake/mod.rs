@@ -21,6 +21,7 @@ pub mod admin;
 mod admin_mail;
 mod arrival;
 mod automatic;
+mod clock;
 pub mod commands;
 pub mod decide;
 pub mod fault;
@@ -363,7 +364,7 @@ impl Intake {
                     tracing::warn!(from = %mail.from, tracking = %request.tracking, "staff mail without proof refused");
                     return self.staff_rejected(tx, pos, raw, &mail, &actor, Some(&request), &why).await;
                 }
-                return self.staff_reply(tx, pos, raw, &mail, &actor, &request).await;
+                return self.staff_reply(tx, pos, raw, &mail, &actor, &request, today).await;
             }
             (Some(member), None) if commands::looks_like_commands(&reply::new_content(&mail.text)) => {
                 let actor = Actor { email: member.email, name: member.name, source: Source::Mail };
@@ -378,7 +379,7 @@ impl Intake {
                 decision.no_reply = decision.no_reply.or(quiet);
                 self.new_request(tx, pos, raw, &mail, &decision, Some(RequestId(request.id))).await
             }
-            (_, Some(request)) => self.follow_up(tx, pos, raw, &mail, &request, quiet.is_some()).await,
+            (_, Some(request)) => self.follow_up(tx, pos, raw, &mail, &request, quiet.is_some(), today).await,
             (_, None) => {
                 let mut decision = self.decide(tx, &mail, today).await?;
                 decision.no_reply = decision.no_reply.or(quiet);

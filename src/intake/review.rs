@@ -88,9 +88,16 @@ impl Intake {
         let mut tx = self.store.begin().await?;
         tx.set_review(id, "", None, &actor.email, actor.source).await?;
         tx.add_event(id, &actor.email, actor.source, "review rejected", reason).await?;
-        tx.set_status(id, RequestStatus::Closed, &actor.email, actor.source)
-            .await?
-            .map_err(|e| ApplyError::Command(CommandError(e.to_string())))?;
+        self.set_status(
+            &mut tx,
+            id,
+            RequestStatus::Closed,
+            &actor.email,
+            actor.source,
+            self.local_date(chrono::Utc::now()),
+        )
+        .await?
+        .map_err(|e| ApplyError::Command(CommandError(e.to_string())))?;
         tx.commit().await?;
         Ok(format!("{} rejected and closed", row.tracking))
     }

@@ -6,6 +6,10 @@ use super::mailer::{Queued, mailbox};
 use super::matching::thread_ids;
 use super::question::Filed;
 use super::{Actor, ApplyError, Intake, Outcome, Position, commands};
+use chrono::NaiveDate;
+
+use crate::deadlines::{Clock, DayKind};
+
 use crate::domain::{RequestId, RequestStatus, TrackingNumber};
 use crate::inbound::{InboundMail, auth_results, reply};
 use crate::intake::commands::{Assignee, BodyKind, Change, CommandError, StaffMessage};
@@ -45,6 +49,7 @@ impl Intake {
         )))
     }
 
+    #[allow(clippy::too_many_arguments)] // the message, where it came from, and the day it arrived
     pub(super) async fn staff_reply(
         &self,
         tx: &mut StoreTx,
@@ -53,6 +58,7 @@ impl Intake {
         mail: &InboundMail,
         actor: &Actor,
         request: &RequestRow,
+        today: NaiveDate,
     ) -> anyhow::Result<Outcome> {
         let new_text = reply::new_content(&mail.text);
         let message = match commands::parse(&new_text) {
@@ -79,7 +85,7 @@ impl Intake {
             Filed { request: Some(id), kind: "staff_reply", new_text: &new_text, note: "" },
         )
         .await?;
-        match self.apply_in(tx, id, &message, actor, &attachments).await {
+        match self.apply_in(tx, id, &message, actor, &attachments, today).await {
             Ok(summary) => {
                 tx.release("staff_commands");
                 tx.advance_position(pos.mailbox, pos.uidvalidity, pos.uid).await?;
@@ -159,8 +165,9 @@ impl Intake {
             .request_by_tracking(tracking)
             .await?
             .ok_or_else(|| ApplyError::Command(CommandError(format!("no request {tracking}"))))?;
+        let today = self.local_date(chrono::Utc::now());
         let mut tx = self.store.begin().await?;
-        let summary = self.apply_in(&mut tx, RequestId(request.id), message, actor, attachments).await?;
+        let summary = self.apply_in(&mut tx, RequestId(request.id), message, actor, attachments, today).await?;
         tx.commit().await?;
         self.wake_outbox.notify_one();
         Ok(summary)
@@ -175,6 +182,7 @@ impl Intake {
         message: &StaffMessage,
         actor: &Actor,
         attachments: &[OutAttachment],
+        today: NaiveDate,
     ) -> Result<String, ApplyError> {
         let mut done: Vec<String> = Vec::new();
         let status = |r: Result<bool, crate::store::IllegalTransition>| -> Result<bool, ApplyError> {
@@ -201,13 +209,50 @@ impl Intake {
                             | RequestStatus::Ineligible
                             | RequestStatus::NeedsCity
                     ) {
-                        status(tx.set_status(id, RequestStatus::Assigned, &actor.email, actor.source).await?)?;
+                        status(
+                            self.set_status(tx, id, RequestStatus::Assigned, &actor.email, actor.source, today).await?,
+                        )?;
                     }
                     done.push(format!("assigned to {email}"));
                 }
                 Change::Status(to) => {
-                    status(tx.set_status(id, *to, &actor.email, actor.source).await?)?;
+                    status(self.set_status(tx, id, *to, &actor.email, actor.source, today).await?)?;
                     done.push(format!("status {to}"));
+                }
+                Change::Due { date, reason } => {
+                    let row = tx.request_by_id(id).await?;
+                    let refuse = |why: String| Err(ApplyError::Command(CommandError(format!("#due {date}: {why}"))));
+                    if matches!(row.status, RequestStatus::Responded | RequestStatus::Closed) {
+                        return refuse(format!(
+                            "{} is {}; reopen it first (#status in_progress)",
+                            row.tracking, row.status
+                        ));
+                    }
+                    if *date < today {
+                        return refuse(format!("the date is in the past (today is {today})"));
+                    }
+                    match self.calendar.kind(*date) {
+                        DayKind::Business => {}
+                        DayKind::Weekend => {
+                            return refuse(format!("{date} is a {}; choose a business day", date.format("%A")));
+                        }
+                        DayKind::Holiday(name) => {
+                            return refuse(format!("{date} is a holiday ({name}); choose a business day"));
+                        }
+                    }
+                    let mut clock = Clock::of(&row);
+                    let old = clock.set_due(*date, today);
+                    if old == Some(*date) {
+                        done.push(format!("due date already {date}"));
+                        continue;
+                    }
+                    tx.set_clock(id, &clock.fields()).await?;
+                    let from = old.map_or_else(|| "none".to_string(), |d| d.to_string());
+                    tx.add_event(id, &actor.email, actor.source, "due date", &format!("{from} → {date}: {reason}"))
+                        .await?;
+                    let message_id = self.queue_due_changed(tx, id, old, reason, actor).await?;
+                    tx.add_event(id, &actor.email, actor.source, "due date sent", &format!("<{message_id}>")).await?;
+                    done.push(format!("due date {date}; the official is told"));
                 }
                 Change::Close => {}
             }
@@ -224,7 +269,8 @@ impl Intake {
                     BodyKind::Reply => ("reply", RequestStatus::WaitingOnCity),
                     _ => ("response", RequestStatus::Responded),
                 };
-                status(tx.set_status(id, to, &actor.email, actor.source).await?)?;
+                status(self.set_status(tx, id, to, &actor.email, actor.source, today).await?)?;
+                self.human_response(tx, id, today).await?;
                 let message_id = self.queue_to_city(tx, id, template, &message.body, actor, attachments).await?;
                 let files: Vec<&str> = attachments.iter().map(|a| a.filename.as_str()).collect();
                 let detail = if files.is_empty() {
@@ -244,7 +290,7 @@ impl Intake {
             }
         }
         if message.changes.contains(&Change::Close) {
-            status(tx.set_status(id, RequestStatus::Closed, &actor.email, actor.source).await?)?;
+            status(self.set_status(tx, id, RequestStatus::Closed, &actor.email, actor.source, today).await?)?;
             done.push("closed".into());
         }
         if done.is_empty() {

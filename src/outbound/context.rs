@@ -103,6 +103,24 @@ pub fn human_bytes(n: u64) -> String {
     if mb >= 1.0 { format!("{mb:.1} MB") } else { format!("{} KB", n.div_ceil(1000)) }
 }
 
+/// A new promised date, told to the official (`due_changed`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DueChangedContext {
+    pub service_name: String,
+    pub tracking: String,
+    pub tag: String,
+    pub subject: String,
+    pub official_name: String,
+    /// The date promised before, e.g. `Thursday, January 14, 2027` (empty when none was).
+    pub old_due_date: String,
+    /// The new date, in the same words.
+    pub due_date: String,
+    /// Why, in the staff member's words.
+    pub reason: String,
+    pub staff_name: String,
+    pub intake_address: String,
+}
+
 /// Replies to administrators' commands by mail (`admin_reply`).
 #[derive(Debug, Clone, Serialize)]
 pub struct AdminContext {
@@ -198,6 +216,24 @@ pub(crate) fn sample_shapes(name: &str) -> Option<Vec<serde_json::Value>> {
         }
         "staff_new_request" | "staff_followup" | "staff_delivery_failed" | "staff_mail_held" => vec![json(&staff)],
         "reply" | "response" => vec![json(&response(false)), json(&response(true))],
+        "due_changed" => {
+            let due = DueChangedContext {
+                service_name: ack.service_name.clone(),
+                tracking: ack.tracking.clone(),
+                tag: ack.tag.clone(),
+                subject: ack.subject.clone(),
+                official_name: ack.official_name.clone(),
+                old_due_date: ack.due_date.clone(),
+                due_date: s("Wednesday, February 3, 2027"),
+                reason: s("We are waiting for the state's data."),
+                staff_name: s("Ana Staff"),
+                intake_address: ack.intake_address.clone(),
+            };
+            vec![
+                json(&due),
+                json(&DueChangedContext { old_due_date: String::new(), official_name: String::new(), ..due.clone() }),
+            ]
+        }
         "staff_command_error" => vec![json(&command_error(&ack.tag)), json(&command_error(""))],
         "too_large" => vec![json(&too_large)],
         "admin_reply" => vec![json(&admin)],

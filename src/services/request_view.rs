@@ -89,7 +89,19 @@ impl fmt::Display for RequestView {
         writeln!(f, "Official    {} <{}>", printable(&r.official_name), r.official_email)?;
         writeln!(f, "City        {}", r.city.as_deref().unwrap_or("-"))?;
         writeln!(f, "Eligibility {} — {}", r.eligibility, r.eligibility_reason)?;
-        writeln!(f, "Due         {}", r.due_date.as_deref().unwrap_or("-"))?;
+        let paused = match &r.clock_paused_on {
+            Some(day) => format!(" (clock stopped since {day}: waiting on the city)"),
+            None => String::new(),
+        };
+        writeln!(f, "Due         {}{paused}", r.due_date.as_deref().unwrap_or("-"))?;
+        let days = |d: Option<i64>| d.map_or_else(|| "-".to_string(), |n| format!("{n} business day(s)"));
+        writeln!(
+            f,
+            "Clock       first response {}, resolved in {}, waited on the city {} business day(s)",
+            days(r.first_response_days),
+            days(r.resolution_days),
+            r.waited_days
+        )?;
         writeln!(f, "Assignee    {}", if r.assignee.is_empty() { "-" } else { &r.assignee })?;
         if let Some(parent) = &self.follows {
             writeln!(f, "Follows     {parent} (the request this reply reopened)")?;

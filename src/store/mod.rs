@@ -47,7 +47,7 @@ pub use mailbox_state::MailboxState;
 use mailbox_state::Position;
 pub use messages::{ConversationMessage, Handled, NewAttachment, NewMessage, QuarantineRow};
 pub use outbox::{NewOutbox, OutboxRow, OutboxStats, Recovered};
-pub use requests::{IllegalTransition, NewRequest, RequestRow};
+pub use requests::{ClockFields, IllegalTransition, NewRequest, RequestRow};
 pub use staff::{StaffMember, StaffRole};
 pub use timeline::{NewEvent, RequestEvent};
 

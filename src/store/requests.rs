@@ -38,8 +38,26 @@ pub struct RequestRow {
     pub suggested_city_id: Option<i64>,
     /// The arrival date (YYYY-MM-DD): eligibility is evaluated on it.
     pub received_on: String,
+    /// The local date the request began to wait on the city (the clock is stopped), or `None`.
+    pub clock_paused_on: Option<String>,
+    /// Business days the request waited on the city, all told (the due date moved by them).
+    pub waited_days: i64,
+    /// Business days from arrival to the first reply or response a person sent.
+    pub first_response_days: Option<i64>,
+    /// Business days from arrival to the response (or to closing, when none was sent).
+    pub resolution_days: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A request's clock fields, as [`StoreTx::set_clock`] writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClockFields {
+    pub due_date: Option<String>,
+    pub clock_paused_on: Option<String>,
+    pub waited_days: i64,
+    pub first_response_days: Option<i64>,
+    pub resolution_days: Option<i64>,
 }
 
 /// What a new request is made of.
@@ -73,7 +91,7 @@ const SELECT_REQUEST: &str = "SELECT r.id, r.tracking, r.city_id, \
      CASE WHEN c.id IS NULL THEN NULL ELSE c.name || ', ' || c.state END AS city, \
      r.official_email, r.official_name, r.subject, r.status, r.eligibility, r.eligibility_reason, \
      r.due_date, r.assignee, r.staff_thread_id, r.parent_id, r.review_reason, r.suggested_city_id, r.received_on, \
-     r.created_at, r.updated_at \
+     r.clock_paused_on, r.waited_days, r.first_response_days, r.resolution_days, r.created_at, r.updated_at \
      FROM requests r LEFT JOIN cities c ON c.id = r.city_id";
 
 fn by_tracking_sql() -> String {
@@ -258,6 +276,25 @@ impl StoreTx {
             .await.map(|r| r.rows_affected()))?;
         self.add_event(id, actor, source, "status", &format!("{} → {}", current.status, to)).await?;
         Ok(Ok(true))
+    }
+
+    /// Writes a request's clock: its due date, whether it is stopped, and its business-day
+    /// figures (see `deadlines::Clock`).
+    pub async fn set_clock(&mut self, id: RequestId, c: &ClockFields) -> anyhow::Result<()> {
+        on_tx!(self.tx, db => sqlx::query(
+            "UPDATE requests SET due_date = $1, clock_paused_on = $2, waited_days = $3, first_response_days = $4, \
+             resolution_days = $5, updated_at = $6 WHERE id = $7",
+        )
+        .bind(c.due_date.as_deref())
+        .bind(c.clock_paused_on.as_deref())
+        .bind(c.waited_days)
+        .bind(c.first_response_days)
+        .bind(c.resolution_days)
+        .bind(now_ms())
+        .bind(id.0)
+        .execute(db)
+        .await.map(|r| r.rows_affected()))?;
+        Ok(())
     }
 
     pub async fn set_assignee(

@@ -45,6 +45,7 @@ mails![
     "followup_added",
     "reply",
     "response",
+    "due_changed",
     "staff_new_request",
     "staff_followup",
     "staff_command_error",
