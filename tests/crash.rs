@@ -64,16 +64,24 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_no_request() -> 
     const N: usize = 500;
     const KILLS: usize = 10;
     let env = TestEnv::new(Security::Plain)?;
+    // The shortest lease, so the next daemon takes the mailbox over soon after a kill.
+    env.configure("database", "lease = \"3s\"")?;
     let officials = officials(&env, 5).await?;
     let ids = backlog(&env, N, &officials).await?;
 
     let mut daemon = env.daemon()?;
+    let db = env.db().await?;
     let mut rng = rand::rng();
     for _ in 0..KILLS {
+        // Each kill hits a daemon that polls: a new one stands by until the killed one's mailbox
+        // lease runs out (3 s, set below), and killing a stand-by would test nothing.
+        polling(&db, &daemon).await?;
         tokio::time::sleep(Duration::from_millis(rng.random_range(150..700))).await;
         drop(daemon); // SIGKILL
         daemon = env.daemon()?;
     }
+    // The last one takes the mailbox over once the killed one's lease runs out.
+    polling(&db, &daemon).await?;
     let started = std::time::Instant::now();
     let store = env.store().await?;
     drained(&env, N as i64).await.map_err(|e| {
@@ -112,17 +120,41 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_no_request() -> 
         "SIGKILL: {N} questions, {KILLS} kills: {N} requests, {delivered} acknowledgements delivered, {duplicates} duplicate deliveries (same Message-ID, resent after a kill)"
     );
     assert!(imap_fetch_all(&env.servers, INTAKE, "INBOX").await?.is_empty(), "everything moved out of the inbox");
-    // The killed daemons' claim files were taken over and removed; the running one's goes with
-    // a clean stop.
-    // (A recovery that failed once is tried again 10 s later.)
-    eventually(Duration::from_secs(30), "only the running daemon's claim file", || async {
-        Ok((owner_files(&env)?.len() == 1).then_some(()))
+    if env.engine == Engine::Sqlite {
+        // The killed daemons' claim files (SQLite's flock journal; PostgreSQL goes by the
+        // heartbeats instead) were taken over and removed; the running one's goes with a clean
+        // stop. (A recovery that failed once is tried again 10 s later.)
+        eventually(Duration::from_secs(30), "only the running daemon's claim file", || async {
+            Ok((owner_files(&env)?.len() == 1).then_some(()))
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}: {:?}", owner_files(&env)))?;
+    }
+    let pid = i64::from(daemon.pid());
+    assert!(daemon.terminate(Duration::from_secs(15))?, "clean exit; log:\n{}", daemon.log_text());
+    // A clean stop gives the mailbox up at once and forgets its own heartbeat.
+    assert_eq!(db.scalar_i64("SELECT COUNT(*) FROM mailbox_leases", &[]).await?, 0, "the lease is given up");
+    assert_eq!(db.scalar_i64("SELECT COUNT(*) FROM daemons WHERE pid = $1", &[pid.into()]).await?, 0);
+    if env.engine == Engine::Sqlite {
+        assert_eq!(owner_files(&env)?, Vec::<String>::new());
+    }
+    Ok(())
+}
+
+/// Waits until `daemon` holds the mailbox lease (it polls, it does not stand by).
+async fn polling(db: &support::db::TestDb, daemon: &Daemon) -> anyhow::Result<()> {
+    let pid = i64::from(daemon.pid());
+    eventually(WAIT, &format!("daemon {pid} to hold the mailbox lease"), || async {
+        let held = db
+            .scalar_i64(
+                "SELECT COUNT(*) FROM mailbox_leases l JOIN daemons d ON d.owner = l.owner WHERE d.pid = $1",
+                &[pid.into()],
+            )
+            .await?;
+        Ok((held > 0).then_some(()))
     })
     .await
-    .map_err(|e| anyhow::anyhow!("{e}: {:?}", owner_files(&env)))?;
-    assert!(daemon.terminate(Duration::from_secs(15))?, "clean exit; log:\n{}", daemon.log_text());
-    assert_eq!(owner_files(&env)?, Vec::<String>::new());
-    Ok(())
+    .map_err(|e| anyhow::anyhow!("{e}; log:\n{}", daemon.log_text()))
 }
 
 /// The claim files (`<db>-owner-<id>`) next to the database.
@@ -169,15 +201,14 @@ async fn after_an_smtp_outage_everything_goes_out_in_order() -> anyhow::Result<(
         String::from_utf8_lossy(&out.stdout)
     );
     // A few retries with backoff while SMTP is down: the acknowledgement's row (the request's
-    // first) has failed at least twice. Read straight from SQLite: the store has no reader for
-    // the attempt count.
+    // first) has failed at least twice. Read straight from the database: the store has no
+    // reader for the attempt count.
     let request =
         store.request_by_tracking(&t).await?.map(|r| r.id).ok_or_else(|| anyhow::anyhow!("no request {t}"))?;
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", env.db_path.display())).await?;
+    let db = env.db().await?;
     eventually(WAIT, "a second failed attempt on the acknowledgement", || async {
-        let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE request_id = $1 ORDER BY id LIMIT 1")
-            .bind(request)
-            .fetch_one(&db)
+        let attempts = db
+            .scalar_i64("SELECT attempts FROM outbox WHERE request_id = $1 ORDER BY id LIMIT 1", &[request.into()])
             .await?;
         Ok((attempts >= 2).then_some(()))
     })

@@ -74,7 +74,7 @@ async fn one_batch_one_commit_and_each_message_sees_the_one_before() -> anyhow::
     Ok(())
 }
 
-/// A message over 1 MiB is fetched in 1 MiB pieces and written to SQLite in pieces; both must
+/// A message over 1 MiB is fetched in 1 MiB pieces and written to the database in pieces; both must
 /// give back exactly the bytes that arrived, the raw mail and its attachment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_message_is_fetched_and_stored_in_pieces_byte_for_byte() -> anyhow::Result<()> {
@@ -90,22 +90,29 @@ async fn a_large_message_is_fetched_and_stored_in_pieces_byte_for_byte() -> anyh
     let _daemon = env.daemon()?;
     wait_for_messages(&env.servers, INTAKE, "Processed", 1, WAIT).await?;
 
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", env.db_path.display())).await?;
-    // Over 1 MiB, the raw mail lives in message_raw, where SQLite can write it in place.
-    let (inline, stored): (Option<Vec<u8>>, Vec<u8>) = sqlx::query_as(
-        "SELECT m.raw, r.raw FROM messages m JOIN message_raw r ON r.message_id = m.id WHERE m.kind = 'question'",
-    )
-    .fetch_one(&pool)
-    .await?;
+    let db = env.db().await?;
+    // Over 1 MiB, the raw mail lives in message_raw, where it is written in pieces (in place on
+    // SQLite, appended to on PostgreSQL).
+    let rows: Vec<(Option<Vec<u8>>, Vec<u8>)> = db
+        .rows(
+            "SELECT m.raw, r.raw FROM messages m JOIN message_raw r ON r.message_id = m.id WHERE m.kind = 'question'",
+            &[],
+        )
+        .await?;
+    assert_eq!(rows.len(), 1, "one question, its raw mail in message_raw");
+    let (inline, stored) = &rows[0];
     assert!(inline.is_none(), "no second copy in messages.raw");
     assert_eq!(stored.len(), raw.len());
     assert!(stored == raw.as_bytes(), "the raw message is stored byte for byte");
-    let blob: Vec<u8> = sqlx::query_scalar(
-        "SELECT b.data FROM attachment_blobs b JOIN attachments a ON a.sha256 = b.sha256 WHERE a.filename = 'plans.bin'",
-    )
-    .fetch_one(&pool)
-    .await?;
-    assert!(blob == data, "the attachment is stored byte for byte ({} of {} bytes)", blob.len(), data.len());
+    let blobs: Vec<(Vec<u8>,)> = db
+        .rows(
+            "SELECT b.data FROM attachment_blobs b JOIN attachments a ON a.sha256 = b.sha256 WHERE a.filename = 'plans.bin'",
+            &[],
+        )
+        .await?;
+    assert_eq!(blobs.len(), 1, "one stored attachment");
+    let blob = &blobs[0].0;
+    assert!(*blob == data, "the attachment is stored byte for byte ({} of {} bytes)", blob.len(), data.len());
     Ok(())
 }
 

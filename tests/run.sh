@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (Dovecot, Postfix, openssl from Debian's
 # packages, when missing), then runs every unit test, integration test (against real servers
-# started on loopback by tests/support), the demo build and the benchmark at a small size (it
+# started on loopback by tests/support; those that touch the store a second time on
+# PostgreSQL), the demo build and the benchmark at a small size (it
 # prints figures, never fails on them). A server that cannot be started
 # fails the suite; only the corpus suites may not run (see below).
 set -euo pipefail
@@ -28,5 +29,11 @@ cargo bench --locked --bench throughput -- --quick
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --locked --all-targets -- --test-threads="${INTAKE311_TEST_THREADS:-4}" 2>&1 | tee "$log"
-# One closing line for the whole suite (cargo's last line is the demo's, which has no tests).
+# The tests that touch the store once more on PostgreSQL (each test binary starts its own
+# private cluster, tests/support/postgres.rs); the full run above was on SQLite. Tests that mean
+# something on SQLite only print a "SKIPPED ON POSTGRESQL" line with the reason.
+pg_tests=(cli corpus_drain crash daemon_fetch dates_and_faults group_commit hygiene intake_flow registry_mail robots_drain threads)
+INTAKE311_TEST_ENGINE=postgres cargo test --locked "${pg_tests[@]/#/--test=}" \
+    -- --test-threads="${INTAKE311_PG_TEST_THREADS:-2}" 2>&1 | tee -a "$log"
+# One closing line for the whole suite, both runs (cargo's last line is not the suite's).
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "total: %d passed, %d failed\n", passed, failed }' "$log"

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod corpora;
+pub mod db;
 pub mod mailservers;
 pub mod postgres;
 
@@ -76,6 +77,8 @@ pub struct TestEnv {
     /// `database.url`: the SQLite file, or a fresh database of this process's private
     /// PostgreSQL cluster when `INTAKE311_TEST_ENGINE=postgres`.
     pub db_url: String,
+    /// The engine behind `db_url` ([`test_engine`]).
+    pub engine: Engine,
 }
 
 pub fn repo_root() -> PathBuf {
@@ -99,11 +102,12 @@ impl TestEnv {
         let dir = tempfile::tempdir()?;
         let db_path = dir.path().join("intake311.db");
         let config_path = dir.path().join("intake311.toml");
-        let db_url = match test_engine() {
+        let engine = test_engine();
+        let db_url = match engine {
             Engine::Sqlite => format!("sqlite://{}", db_path.display()),
             Engine::Postgres => postgres::shared()?.fresh_database()?,
         };
-        let env = TestEnv { servers, dir, config_path, db_path, db_url };
+        let env = TestEnv { servers, dir, config_path, db_path, db_url, engine };
         std::fs::write(&env.config_path, env.config_text(security, extra_outbox))?;
         // Only `migrate` and `run` create or change the schema.
         let out = env.cli(&["migrate"])?;
@@ -188,6 +192,45 @@ idle_interval = "1s"
         let raw = question(from, name, subject, body, &id);
         smtp_send(&self.servers, from, &[INTAKE], raw.as_bytes()).await?;
         Ok(id)
+    }
+}
+
+// --- Both engines (issue 14): the database as rows, config lines, SQLite-only tests. ---
+
+impl Engine {
+    /// The engine a `database.url` names: `postgres://` or `postgresql://`, else SQLite.
+    pub fn of_url(url: &str) -> Engine {
+        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
+        if scheme == "postgres" || scheme == "postgresql" { Engine::Postgres } else { Engine::Sqlite }
+    }
+}
+
+/// For a test that only means something on SQLite (it corrupts the file, uses the flock
+/// journal, …): true on SQLite; on PostgreSQL prints one `SKIPPED ON POSTGRESQL` line with the
+/// reason (never a silent pass) and returns false.
+pub fn sqlite_only(test: &str, why: &str) -> bool {
+    if test_engine() == Engine::Sqlite {
+        return true;
+    }
+    // Straight to the stderr handle, which libtest does not capture (as corpora.rs does).
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED ON POSTGRESQL: {test}: {why}");
+    false
+}
+
+impl TestEnv {
+    /// The database the daemon writes, for reading (or changing) rows directly on either engine.
+    pub async fn db(&self) -> anyhow::Result<db::TestDb> {
+        db::TestDb::connect(&self.db_url).await
+    }
+
+    /// Adds `line` at the top of `[section]` in the config file (the section must exist).
+    pub fn configure(&self, section: &str, line: &str) -> anyhow::Result<()> {
+        let config = std::fs::read_to_string(&self.config_path)?;
+        let header = format!("[{section}]\n");
+        anyhow::ensure!(config.contains(&header), "no [{section}] in {}", self.config_path.display());
+        std::fs::write(&self.config_path, config.replacen(&header, &format!("{header}{line}\n"), 1))?;
+        Ok(())
     }
 }
 
