@@ -350,6 +350,29 @@ async fn the_command_line_does_what_mail_commands_do() -> anyhow::Result<()> {
     assert!(ok && out.contains("assigned to ana@311.test"), "{out}");
     let (ok, out) = run(&["requests", "assign", &t1, "stranger@x.test"])?;
     assert!(!ok && out.contains("not on the staff list"), "{out}");
+    // A new promised date: a business day three weeks on (weekends only: no holiday file here).
+    use chrono::Datelike as _;
+    let mut date = chrono::Utc::now().date_naive() + chrono::Days::new(21);
+    while matches!(date.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun) {
+        date = date.succ_opt().unwrap();
+    }
+    let saturday = date + chrono::Days::new(u64::from(5 - date.weekday().num_days_from_monday()));
+    let (ok, out) = run(&["requests", "due", &t1, &saturday.to_string(), "--reason", "x", "--as", ANA])?;
+    assert!(!ok && out.contains(&format!("{saturday} is a Saturday; choose a business day")), "{out}");
+    let (ok, out) =
+        run(&["requests", "due", &t1, &date.to_string(), "--reason", "The state's data is late.", "--as", ANA])?;
+    assert!(ok && out.contains(&format!("due date {date}; the official is told")), "{out}");
+    let mayor = wait_for_messages(&env.servers, DAYTON, "INBOX", 2, WAIT).await?;
+    let told = mail_parser::MessageParser::default().parse(&mayor[1]).ok_or_else(|| anyhow::anyhow!("unparseable"))?;
+    assert!(told.subject().unwrap_or_default().contains("New date for your question: Library hours"));
+    let text = told.body_text(0).unwrap_or_default().to_string();
+    assert!(
+        text.contains(&date.format("%A, %B %-d, %Y").to_string()) && text.contains("The state's data is late."),
+        "{text}"
+    );
+    let ack = mail_parser::MessageParser::default().parse(&mayor[0]).ok_or_else(|| anyhow::anyhow!("unparseable"))?;
+    assert_eq!(told.in_reply_to().as_text(), ack.in_reply_to().as_text(), "in the official's thread");
+
     let (ok, out) = run(&[
         "requests",
         "respond",
@@ -363,9 +386,9 @@ async fn the_command_line_does_what_mail_commands_do() -> anyhow::Result<()> {
     ])?;
     assert!(ok && out.contains("response queued"), "{out}");
 
-    let mayor = wait_for_messages(&env.servers, DAYTON, "INBOX", 2, WAIT).await?;
+    let mayor = wait_for_messages(&env.servers, DAYTON, "INBOX", 3, WAIT).await?;
     let parsed =
-        mail_parser::MessageParser::default().parse(&mayor[1]).ok_or_else(|| anyhow::anyhow!("unparseable"))?;
+        mail_parser::MessageParser::default().parse(&mayor[2]).ok_or_else(|| anyhow::anyhow!("unparseable"))?;
     assert!(parsed.subject().unwrap_or_default().contains("Response: Library hours"));
     let att = parsed.attachments().next().ok_or_else(|| anyhow::anyhow!("no attachment"))?;
     assert_eq!(att.contents(), b"%PDF-1.4 fake memo");
@@ -385,6 +408,8 @@ async fn the_command_line_does_what_mail_commands_do() -> anyhow::Result<()> {
         "responded → closed",
         "cli",
         "Assignee    ana@311.test",
+        &format!("→ {date}: The state's data is late."),
+        "Clock       first response 0 business day(s), resolved in 0 business day(s)",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
