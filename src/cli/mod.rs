@@ -13,6 +13,7 @@ mod cities;
 mod contacts;
 mod context;
 mod db;
+mod deadlines;
 mod output;
 mod quarantine;
 mod requests;
@@ -94,6 +95,9 @@ enum Command {
     /// Whole-database operations: `db copy` moves a deployment from SQLite to PostgreSQL.
     #[command(subcommand)]
     Db(db::DbCmd),
+    /// Reminders and the daily digest: what the daemon sends on schedule, run by hand.
+    #[command(subcommand)]
+    Deadlines(deadlines::DeadlinesCmd),
     /// The business-day calendar: business days and holidays, as the promised dates count them.
     #[command(subcommand)]
     Calendar(calendar::CalendarCmd),
@@ -228,6 +232,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Templates(cmd) => templates::run(cmd),
         Command::Db(cmd) => db::run(cmd).await,
         Command::Calendar(cmd) => calendar::run(path, cmd),
+        Command::Deadlines(cmd) => deadlines::run(Context::open(path).await?, cmd).await,
     }
 }
 

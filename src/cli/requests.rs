@@ -25,6 +25,15 @@ pub enum RequestsCmd {
         /// Only requests with this status.
         #[arg(long, value_enum, ignore_case = true)]
         status: Option<StatusArg>,
+        /// Only open requests past their due date (oldest due first), as the digest lists them.
+        #[arg(long, conflicts_with_all = ["status", "due_within"])]
+        overdue: bool,
+        /// Only open requests due within N business days (0: today), soonest first.
+        #[arg(long, value_name = "N", conflicts_with = "status")]
+        due_within: Option<u32>,
+        /// Count --overdue and --due-within as on this date (YYYY-MM-DD; default: today).
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<chrono::NaiveDate>,
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: i64,
@@ -115,9 +124,10 @@ fn read_body(path: &Path) -> anyhow::Result<String> {
 
 fn request_line(r: &RequestRow) -> String {
     format!(
-        "{:<16} {:<16} {:<13} {:<22} {:<30} {}",
+        "{:<16} {:<16} {:<10} {:<13} {:<22} {:<30} {}",
         r.tracking,
         r.status,
+        r.due_date.as_deref().unwrap_or("-"),
         r.eligibility,
         r.city.as_deref().unwrap_or("-"),
         r.official_email,
@@ -159,11 +169,30 @@ async fn act(
 
 pub async fn run(ctx: Context, cmd: RequestsCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        RequestsCmd::List { status, limit, json } => {
-            let rows = ctx.store.list_requests(status.map(RequestStatus::from), limit).await?;
+        RequestsCmd::List { status, overdue, due_within, as_of, limit, json } => {
+            let rows = if overdue || due_within.is_some() {
+                let cal = intake311::deadlines::Calendar::of(&ctx.cfg)?;
+                let today =
+                    as_of.unwrap_or_else(|| chrono::Utc::now().with_timezone(&ctx.cfg.intake.timezone).date_naive());
+                let mut dated: Vec<_> = ctx
+                    .store
+                    .open_requests()
+                    .await?
+                    .into_iter()
+                    .filter_map(|r| intake311::deadlines::notices::days_left(&r, today, &cal).map(|left| (left, r)))
+                    .filter(|(left, _)| match due_within {
+                        Some(n) => (0..=i64::from(n)).contains(left),
+                        None => *left < 0,
+                    })
+                    .collect();
+                dated.sort_by_key(|(left, r)| (*left, r.id));
+                dated.into_iter().map(|(_, r)| r).take(usize::try_from(limit).unwrap_or(usize::MAX)).collect()
+            } else {
+                ctx.store.list_requests(status.map(RequestStatus::from), limit).await?
+            };
             let header = format!(
-                "{:<16} {:<16} {:<13} {:<22} {:<30} subject",
-                "tracking", "status", "eligibility", "city", "official"
+                "{:<16} {:<16} {:<10} {:<13} {:<22} {:<30} subject",
+                "tracking", "status", "due", "eligibility", "city", "official"
             );
             let footer = format!("{} request(s)", rows.len());
             emit(json.json, &Table { rows: &rows, header: Some(header), line: request_line, footer })?;

@@ -211,8 +211,9 @@ pub struct OutboxSection {
     pub bounce_suppress: Duration,
 }
 
-/// `[deadlines]`: the calendar the promised dates are counted in.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// `[deadlines]`: the calendar the promised dates are counted in, and the reminders and the
+/// daily digest that keep them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeadlinesSection {
     /// A holiday file (one `YYYY-MM-DD Name` per line; `config/holidays.us-federal.txt` is
@@ -220,6 +221,28 @@ pub struct DeadlinesSection {
     /// weekends only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holidays: Option<PathBuf>,
+    /// Remind the assignee this many business days before the due date (0: no early reminder).
+    pub remind_before: u32,
+    /// The local time (`HH:MM`, in `intake.timezone`) of the daily digest; reminders go out from
+    /// then on each business day.
+    pub digest_at: String,
+    /// A request waiting on the city for more than this many business days is listed as stale.
+    pub stale_after: u32,
+    /// Whether the daemon sends reminders and the digest itself.
+    pub enabled: bool,
+}
+
+impl Default for DeadlinesSection {
+    fn default() -> Self {
+        DeadlinesSection { holidays: None, remind_before: 2, digest_at: "08:00".into(), stale_after: 5, enabled: true }
+    }
+}
+
+impl DeadlinesSection {
+    /// `digest_at` as a time (validated when the config loads).
+    pub fn digest_time(&self) -> Option<chrono::NaiveTime> {
+        chrono::NaiveTime::parse_from_str(self.digest_at.trim(), "%H:%M").ok()
+    }
 }
 
 /// `intake.timezone` as written: an IANA zone name, parsed into a [`chrono_tz::Tz`]. A name the

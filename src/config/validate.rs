@@ -140,6 +140,19 @@ pub(super) fn validate(raw: &RawConfig) -> Result<(), ConfigError> {
         return Err(invalid("intake.trusted_authserv_ids", "an authserv-id is one word, e.g. \"mx.311.example.org\""));
     }
 
+    let deadlines = &raw.deadlines;
+    if deadlines.digest_time().is_none() {
+        return Err(invalid(
+            "deadlines.digest_at",
+            format!("`{}` is not a time of day (write HH:MM, e.g. 08:00)", deadlines.digest_at),
+        ));
+    }
+    if deadlines.remind_before > 30 {
+        return Err(invalid("deadlines.remind_before", "must be 0-30 business days"));
+    }
+    if deadlines.stale_after == 0 || deadlines.stale_after > 90 {
+        return Err(invalid("deadlines.stale_after", "must be 1-90 business days"));
+    }
     let outbox = &raw.outbox;
     if outbox.retry_base.is_zero() {
         return Err(invalid("outbox.retry_base", "must be more than 0s"));

@@ -74,6 +74,7 @@ pub async fn run_until(cfg: Config, cancel: CancellationToken) -> anyhow::Result
     let wake = Arc::new(Notify::new());
     let (handoff, handed_over) = tokio::sync::mpsc::unbounded_channel();
     let backlog = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scheduler = Intake::new(store.clone(), Arc::clone(&cfg), Arc::clone(&templates), Arc::clone(&wake))?;
     let intake = Intake::new(store.clone(), Arc::clone(&cfg), templates, Arc::clone(&wake))?.with_fast_lane(
         handoff,
         worker::fast_lane_lease(&transport),
@@ -97,6 +98,13 @@ pub async fn run_until(cfg: Config, cancel: CancellationToken) -> anyhow::Result
         heartbeat(beat_store, beat_every, beat_cancel).await;
         Ok(())
     });
+    if cfg.deadlines.enabled {
+        let sched_cancel = cancel.clone();
+        tasks.spawn("deadline scheduler", async move {
+            deadline_scheduler(scheduler, sched_cancel).await;
+            Ok(())
+        });
+    }
     let (watch_store, watch_cfg, watch_cancel) = (store.clone(), Arc::clone(&cfg), cancel.clone());
     tasks.spawn("watchdog", async move {
         watchdog(watch_store, watch_cfg, watch_cancel).await;
@@ -112,6 +120,23 @@ pub async fn run_until(cfg: Config, cancel: CancellationToken) -> anyhow::Result
         Err(e) => {
             tracing::error!(error = %e, "intake311 stopped because a task ended; exiting non-zero");
             Err(e.into())
+        }
+    }
+}
+
+/// Sends the reminders and the daily digest as they fall due: once a minute it runs
+/// [`Intake::run_deadlines`], which sends each notice once however often it runs and however
+/// many daemons run it. A failure (the database away) is logged and tried again next minute.
+async fn deadline_scheduler(intake: Intake, cancel: CancellationToken) {
+    loop {
+        match intake.run_deadlines(chrono::Utc::now()).await {
+            Ok(run) if !run.sent.is_empty() => tracing::info!(sent = run.sent.len(), "{run}"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "deadline reminders: will try again in a minute"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod calendar;
 mod clock;
+pub mod notices;
 pub mod us_federal;
 
 pub use calendar::{Calendar, CalendarError, DayKind};

@@ -23,6 +23,7 @@ mod arrival;
 mod automatic;
 mod clock;
 pub mod commands;
+mod deadlines;
 pub mod decide;
 pub mod fault;
 mod follow_up;
@@ -37,6 +38,7 @@ mod staff;
 mod tests;
 pub mod threads;
 
+pub use deadlines::DeadlineRun;
 pub use decide::Decision;
 use mailer::mailbox;
 use outcome::NewRequestError;

@@ -121,6 +121,58 @@ pub struct DueChangedContext {
     pub intake_address: String,
 }
 
+/// A deadline reminder to the assignee, or to the staff address (`staff_reminder`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReminderContext {
+    pub service_name: String,
+    pub tracking: String,
+    pub tag: String,
+    pub subject: String,
+    pub city: String,
+    pub official_name: String,
+    /// The staff member it is assigned to, or `nobody yet`.
+    pub assignee: String,
+    /// The promised date, e.g. `Tuesday, January 19, 2027`.
+    pub due_date: String,
+    /// `due in 2 business days`, `due today`, `overdue by 1 business day`.
+    pub when: String,
+    /// `remind_before`, `due_today` or `overdue`.
+    pub kind: String,
+    pub status: String,
+    pub intake_address: String,
+    pub help: String,
+}
+
+/// One line of the daily digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestLineContext {
+    pub tracking: String,
+    pub city: String,
+    pub subject: String,
+    pub assignee: String,
+    pub when: String,
+}
+
+/// One section of the daily digest, e.g. `Overdue`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestSectionContext {
+    pub title: String,
+    pub count: usize,
+    pub lines: Vec<DigestLineContext>,
+}
+
+/// The daily digest to the staff address (`staff_digest`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestContext {
+    pub service_name: String,
+    /// e.g. `Wednesday, January 20, 2027`.
+    pub date: String,
+    /// e.g. `2 overdue, 1 due soon, 1 in review`.
+    pub summary: String,
+    pub sections: Vec<DigestSectionContext>,
+    pub intake_address: String,
+}
+
 /// Replies to administrators' commands by mail (`admin_reply`).
 #[derive(Debug, Clone, Serialize)]
 pub struct AdminContext {
@@ -216,6 +268,41 @@ pub(crate) fn sample_shapes(name: &str) -> Option<Vec<serde_json::Value>> {
         }
         "staff_new_request" | "staff_followup" | "staff_delivery_failed" | "staff_mail_held" => vec![json(&staff)],
         "reply" | "response" => vec![json(&response(false)), json(&response(true))],
+        "staff_reminder" => {
+            let reminder = ReminderContext {
+                service_name: ack.service_name.clone(),
+                tracking: ack.tracking.clone(),
+                tag: ack.tag.clone(),
+                subject: ack.subject.clone(),
+                city: s("Dayton, OH"),
+                official_name: ack.official_name.clone(),
+                assignee: s("ana@311.test"),
+                due_date: ack.due_date.clone(),
+                when: s("due in 2 business days"),
+                kind: s("remind_before"),
+                status: s("in_progress"),
+                intake_address: ack.intake_address.clone(),
+                help: s("#note, #reply, #respond, #due"),
+            };
+            vec![json(&reminder)]
+        }
+        "staff_digest" => {
+            let line = DigestLineContext {
+                tracking: ack.tracking.clone(),
+                city: s("Dayton, OH"),
+                subject: ack.subject.clone(),
+                assignee: s("unassigned"),
+                when: s("overdue by 2 business days"),
+            };
+            let digest = DigestContext {
+                service_name: ack.service_name.clone(),
+                date: s("Wednesday, January 20, 2027"),
+                summary: s("1 overdue"),
+                sections: vec![DigestSectionContext { title: s("Overdue"), count: 1, lines: vec![line] }],
+                intake_address: ack.intake_address.clone(),
+            };
+            vec![json(&digest)]
+        }
         "due_changed" => {
             let due = DueChangedContext {
                 service_name: ack.service_name.clone(),

@@ -72,7 +72,7 @@ async fn the_migration_keeps_rows_ids_and_foreign_keys() -> anyhow::Result<()> {
         sqlx::query(sql).execute(store.sqlite()).await?;
     }
 
-    assert_eq!(store.migrate().await?, 4, "0004 to 0007 are the ones to run");
+    assert_eq!(store.migrate().await?, 5, "0004 to 0008 are the ones to run");
 
     let ids: Vec<(i64, String, bool)> =
         sqlx::query_as("SELECT id, name, eligible FROM cities ORDER BY id").fetch_all(store.sqlite()).await?;

@@ -87,7 +87,7 @@ pub struct IllegalTransition {
     pub to: RequestStatus,
 }
 
-const SELECT_REQUEST: &str = "SELECT r.id, r.tracking, r.city_id, \
+pub(super) const SELECT_REQUEST: &str = "SELECT r.id, r.tracking, r.city_id, \
      CASE WHEN c.id IS NULL THEN NULL ELSE c.name || ', ' || c.state END AS city, \
      r.official_email, r.official_name, r.subject, r.status, r.eligibility, r.eligibility_reason, \
      r.due_date, r.assignee, r.staff_thread_id, r.parent_id, r.review_reason, r.suggested_city_id, r.received_on, \

@@ -161,6 +161,11 @@ retry_max = "2s"
 auto_limit = 1000
 idle_interval = "1s"
 {extra_outbox}
+
+[deadlines]
+# Off in tests: on a business day after 08:00 the scheduler would add reminders and a digest to
+# the staff mailbox. tests/deadlines.rs runs it through `deadlines run --at`.
+enabled = false
 "#,
             db = self.db_url,
             host = if security == Security::Tls { "localhost" } else { "127.0.0.1" },

@@ -46,6 +46,8 @@ mails![
     "reply",
     "response",
     "due_changed",
+    "staff_reminder",
+    "staff_digest",
     "staff_new_request",
     "staff_followup",
     "staff_command_error",

@@ -275,7 +275,7 @@ fn strict_mode_rejects_unknown_fields() {
 #[test]
 fn samples_render_every_shipped_mail_and_catch_a_misspelt_field() {
     let t = Templates::load(None).expect("templates load");
-    assert_eq!(t.render_samples().expect("samples"), 24);
+    assert_eq!(t.render_samples().expect("samples"), 26);
     let dir = copy_shipped();
     let file = dir.path().join("response.txt.hbs");
     let text = std::fs::read_to_string(&file).expect("read").replace("{{body_text}}", "{{body_txt}}");

@@ -127,6 +127,18 @@ pub async fn imap_append(servers: &MailServers, user: &str, folder: &str, raw: &
     result.with_context(|| format!("imap_append for {user}"))
 }
 
+/// [`imap_append`] into INBOX with an INTERNALDATE (`"23-Dec-2026 10:00:00 -0600"`): the arrival
+/// date intake takes a mail's dates from.
+pub async fn imap_append_at(servers: &MailServers, user: &str, raw: &[u8], internal_date: &str) -> Result<()> {
+    let mut session = imap_login(servers, user).await?;
+    let result = session
+        .append("INBOX", None, Some(&format!("\"{internal_date}\"")), raw)
+        .await
+        .with_context(|| format!("APPEND with INTERNALDATE {internal_date:?}"));
+    let _ = session.logout().await;
+    result.with_context(|| format!("imap_append_at for {user}"))
+}
+
 /// All folder names of `user` (LIST "" "*"), sorted.
 pub async fn imap_folders(servers: &MailServers, user: &str) -> Result<Vec<String>> {
     let mut session = imap_login(servers, user).await?;
