@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod corpora;
+pub mod fleet;
 pub mod mailservers;
 pub mod postgres;
 
