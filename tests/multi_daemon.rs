@@ -2,7 +2,9 @@
 //! `INTAKE311_TEST_ENGINE` says), against real Dovecot, Postfix and PostgreSQL on loopback:
 //! - each daemon SIGKILLed and restarted several times while 500 questions drain: every question
 //!   gets exactly one request and is acknowledged under exactly one Message-ID (a Message-ID
-//!   delivered twice after a kill is at-least-once sending: counted and printed).
+//!   delivered twice after a kill is at-least-once sending: counted and printed);
+//! - mailbox failover: the lease holder SIGKILLed (the other takes over once the lease runs out)
+//!   and SIGTERMed (a clean stop gives the lease up, so the other takes over at once).
 //!
 //! The tests run one at a time (they measure times on a small machine) and print their figures.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
@@ -12,7 +14,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use rand::Rng as _;
-use support::fleet::{self, FleetSettings};
+use support::fleet::{self, FleetSettings, Question};
 use support::postgres;
 use support::*;
 
@@ -109,5 +111,153 @@ async fn two_daemons_killed_again_and_again_handle_every_question_exactly_once()
         assert!(d.is_running(), "a daemon exited\n{}", d.log_text());
         assert!(d.terminate(Duration::from_secs(30))?, "clean exit after SIGTERM\n{}", d.log_text());
     }
+    Ok(())
+}
+
+/// The index in `daemons` of the lease holder, once one holds the lease.
+async fn holder(db: &sqlx::PgPool, daemons: &[Daemon; 2]) -> anyhow::Result<(usize, fleet::Lease)> {
+    eventually(Duration::from_secs(30), "a daemon of ours holding the mailbox lease", || async {
+        Ok(fleet::lease(db).await?.and_then(|l| {
+            let i = daemons.iter().position(|d| Some(i64::from(d.pid())) == l.pid)?;
+            Some((i, l))
+        }))
+    })
+    .await
+}
+
+/// What [`takeover`] saw.
+struct Takeover {
+    /// Since `t0`, until the survivor held the lease.
+    leased: Duration,
+    /// Since `t0`, until the question was a request.
+    handled: Duration,
+    /// The latest expiry the lease had while another daemon held it.
+    old_expiry: i64,
+    /// The lease as the survivor took it.
+    taken: fleet::Lease,
+}
+
+/// Waits until the daemon `survivor` holds the lease and the question `message_id` is a request.
+/// `before`: the lease as read before `t0`.
+async fn takeover(
+    db: &sqlx::PgPool,
+    survivor: &Daemon,
+    message_id: &str,
+    (t0, before): (Instant, &fleet::Lease),
+    limit: Duration,
+) -> anyhow::Result<Takeover> {
+    let owner = eventually(limit, "the survivor's heartbeat row", || fleet::owner_of(db, survivor.pid())).await?;
+    let (mut leased, mut handled, mut old_expiry) = (None, None, before.expires_at);
+    loop {
+        if leased.is_none() {
+            match fleet::lease(db).await? {
+                Some(l) if l.owner == owner => leased = Some((t0.elapsed(), l)),
+                Some(l) => old_expiry = old_expiry.max(l.expires_at),
+                None => {}
+            }
+        }
+        if handled.is_none() {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM messages WHERE message_id LIKE '%' || $1 || '%' AND request_id IS NOT NULL",
+            )
+            .bind(message_id)
+            .fetch_one(db)
+            .await?;
+            if n > 0 {
+                handled = Some(t0.elapsed());
+            }
+        }
+        if let (Some((leased, taken)), Some(handled)) = (&leased, handled) {
+            return Ok(Takeover { leased: *leased, handled, old_expiry, taken: taken.clone() });
+        }
+        anyhow::ensure!(
+            t0.elapsed() < limit,
+            "no takeover within {limit:?}: lease at {leased:?}, handled at {handled:?}\n{}",
+            logs(&[survivor])
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mailbox_fails_over_after_sigkill_and_sigterm_of_the_lease_holder() -> anyhow::Result<()> {
+    let _serial = SERIAL.lock().await;
+    let officials = fleet::dayton_officials(1);
+    let env = fleet::postgres_env(postgres::shared()?.fresh_database()?, settings(), &officials)?;
+    let db = fleet::pool(&env.db_url).await?;
+    // Generous for a loaded 2-core machine; the expected figure is about the lease.
+    let bound = LEASE + Duration::from_secs(8);
+    let mut daemons = [env.daemon()?, env.daemon()?];
+    let mut questions: Vec<Question> = Vec::new();
+    let mut ask = async |tag: &str| -> anyhow::Result<String> {
+        let id = env.send_question(&officials[0], "Official 0", &format!("Failover {tag}"), "Roads?").await?;
+        questions.push(Question { message_id: id.clone(), from: officials[0].clone() });
+        Ok(id)
+    };
+    // A first question, handled by whichever daemon took the lease.
+    let first = ask("warm-up").await?;
+    let (i, lease) = holder(&db, &daemons).await?;
+    takeover(&db, &daemons[i], &first, (Instant::now(), &lease), WAIT).await?;
+
+    // SIGKILL: the lease runs out, then the other daemon takes it.
+    let (killed, lease) = holder(&db, &daemons).await?;
+    signal(&daemons[killed], "KILL");
+    let t0 = Instant::now();
+    daemons[killed] = env.daemon()?; // a fresh stand-by in its place
+    let after_kill = ask("after SIGKILL").await?;
+    let t = takeover(&db, &daemons[1 - killed], &after_kill, (t0, &lease), WAIT).await?;
+    println!(
+        "failover after SIGKILL of the lease holder (lease {LEASE:?}): lease taken after {:.2} s, question handled after {:.2} s",
+        t.leased.as_secs_f64(),
+        t.handled.as_secs_f64()
+    );
+    assert!(t.handled < bound, "failover after SIGKILL took {:?}; bound {bound:?}", t.handled);
+    assert!(
+        t.taken.acquired_at >= t.old_expiry,
+        "taken only once the dead holder's lease ran out: {:?}, old expiry {}",
+        t.taken,
+        t.old_expiry
+    );
+
+    // SIGTERM: a clean stop gives the lease up, so the stand-by takes it without waiting for it
+    // to run out.
+    eventually(Duration::from_secs(30), "the fresh stand-by's heartbeat", || {
+        fleet::owner_of(&db, daemons[killed].pid())
+    })
+    .await?;
+    let (stopped, lease) = holder(&db, &daemons).await?;
+    assert_eq!(stopped, 1 - killed, "the survivor still holds the lease");
+    let t0 = Instant::now();
+    signal(&daemons[stopped], "TERM");
+    let after_term = ask("after SIGTERM").await?;
+    let t = takeover(&db, &daemons[killed], &after_term, (t0, &lease), WAIT).await?;
+    println!(
+        "failover after SIGTERM of the lease holder (lease {LEASE:?}): lease taken after {:.2} s, question handled after {:.2} s",
+        t.leased.as_secs_f64(),
+        t.handled.as_secs_f64()
+    );
+    assert!(t.handled < bound, "failover after SIGTERM took {:?}; bound {bound:?}", t.handled);
+    assert!(
+        t.taken.acquired_at < t.old_expiry,
+        "the stopped daemon gave its lease up, so it was taken before it ran out: {:?}, old expiry {}",
+        t.taken,
+        t.old_expiry
+    );
+    assert!(daemons[stopped].terminate(Duration::from_secs(30))?, "clean exit\n{}", daemons[stopped].log_text());
+
+    let survivor = &mut daemons[killed];
+    fleet::wait_drained(&env, &db, questions.len() as i64, WAIT).await?;
+    let tally = fleet::verify_exactly_once(&env, &db, &questions, WAIT).await?;
+    println!("failover: {} questions, {} duplicate deliveries", questions.len(), tally.duplicates);
+    assert!(survivor.terminate(Duration::from_secs(30))?, "clean exit\n{}", survivor.log_text());
+
+    // The check can fail: a second acknowledgement of one question under another Message-ID.
+    let acks = imap_fetch_all(&env.servers, &officials[0], "INBOX").await?;
+    let ack = String::from_utf8_lossy(&acks[0]).into_owned();
+    let id = header(&acks[0], "Message-ID").expect("a Message-ID");
+    imap_append(&env.servers, &officials[0], "INBOX", ack.replacen(&id, "<another-ack@311.test>", 1).as_bytes())
+        .await?;
+    let err = fleet::verify_exactly_once(&env, &db, &questions, WAIT).await.expect_err("a second Message-ID");
+    assert!(err.to_string().contains("more than one Message-ID"), "{err:#}");
     Ok(())
 }
