@@ -4,7 +4,9 @@
 //!   gets exactly one request and is acknowledged under exactly one Message-ID (a Message-ID
 //!   delivered twice after a kill is at-least-once sending: counted and printed);
 //! - mailbox failover: the lease holder SIGKILLed (the other takes over once the lease runs out)
-//!   and SIGTERMed (a clean stop gives the lease up, so the other takes over at once).
+//!   and SIGTERMed (a clean stop gives the lease up, so the other takes over at once);
+//! - PostgreSQL stopped for a few seconds mid-drain: the daemons wait and carry on, and nothing
+//!   is lost or doubled.
 //!
 //! The tests run one at a time (they measure times on a small machine) and print their figures.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng as _;
 use support::fleet::{self, FleetSettings, Question};
-use support::postgres;
+use support::postgres::{self, PgCluster};
 use support::*;
 
 /// Short, so failovers in the drains cost seconds (the smallest the config allows).
@@ -259,5 +261,54 @@ async fn the_mailbox_fails_over_after_sigkill_and_sigterm_of_the_lease_holder() 
         .await?;
     let err = fleet::verify_exactly_once(&env, &db, &questions, WAIT).await.expect_err("a second Message-ID");
     assert!(err.to_string().contains("more than one Message-ID"), "{err:#}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_mid_drain_the_daemons_wait_and_lose_nothing() -> anyhow::Result<()> {
+    const N: usize = 300;
+    const DOWN: Duration = Duration::from_secs(5);
+    let _serial = SERIAL.lock().await;
+    // A cluster of its own: the shared one cannot be stopped under the other tests.
+    let mut pg = PgCluster::start()?;
+    let officials = fleet::dayton_officials(3);
+    let env = fleet::postgres_env(pg.fresh_database()?, settings(), &officials)?;
+    let db = fleet::pool(&env.db_url).await?;
+    let questions = fleet::append_questions(&env.servers, "pg", N, &officials).await?;
+    let mut daemons = [env.daemon()?, env.daemon()?];
+    let at = eventually(WAIT, "a quarter of the questions handled", || async {
+        let p = fleet::progress(&db).await?;
+        Ok((p.requests >= (N / 4) as i64).then_some(p))
+    })
+    .await?;
+
+    pg.stop_immediate()?;
+    tokio::time::sleep(DOWN).await;
+    for d in &mut daemons {
+        assert!(d.is_running(), "a daemon exited while the database was down\n{}", d.log_text());
+    }
+    pg.start_again()?;
+    let back = Instant::now();
+    let fail = |e: anyhow::Error| anyhow::anyhow!("{e}\n{}\n{}", logs(&[&daemons[0], &daemons[1]]), pg.log_tail());
+    let caught_up = fleet::wait_requests(&db, N as i64, WAIT).await.map_err(fail)?;
+    fleet::wait_drained(&env, &db, N as i64, WAIT).await.map_err(fail)?;
+    let drained = back.elapsed();
+    // The poller retries with backoff, 1 s doubling to at most 60 s (README).
+    assert!(caught_up < Duration::from_secs(60), "intake caught up only {caught_up:?} after the database was back");
+    for d in &mut daemons {
+        assert!(d.is_running(), "a daemon exited after the database came back\n{}", d.log_text());
+    }
+    let tally = fleet::verify_exactly_once(&env, &db, &questions, WAIT).await?;
+    println!(
+        "PostgreSQL stopped (immediate) for {DOWN:?} with {} of {N} requests made: every question a request \
+         {:.1} s after it was back, drain (outbox empty, inbox empty) finished after {:.1} s; {} duplicate deliveries",
+        at.requests,
+        caught_up.as_secs_f64(),
+        drained.as_secs_f64(),
+        tally.duplicates
+    );
+    for d in &mut daemons {
+        assert!(d.terminate(Duration::from_secs(30))?, "clean exit\n{}", d.log_text());
+    }
     Ok(())
 }
