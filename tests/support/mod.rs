@@ -5,6 +5,7 @@
 
 pub mod corpora;
 pub mod db;
+pub mod fleet;
 pub mod mailservers;
 pub mod postgres;
 
