@@ -5,6 +5,7 @@
 //! cargo bench --bench throughput                      # N = 2,000
 //! cargo bench --bench throughput -- --n 10000         # the target size
 //! cargo bench --bench throughput -- --quick           # CI: N = 200, trickle 100, 2 big messages
+//! cargo bench --bench throughput -- --db postgres --daemons 2
 //! ```
 //!
 //! Needs root and Debian's Dovecot and Postfix (installed by `tests/support/install.sh` when
@@ -28,18 +29,28 @@
 //!    backlog. Reported: questions/s from the first fetch to the last acknowledgement accepted by
 //!    SMTP (from the daemon's `--stage-report` when it has that option, else from daemon start to
 //!    `MAX(outbox.sent_at)`), the ratio to the raw limit, time per stage (stage report), peak RSS
-//!    (VmHWM), and database bytes per 1,000 requests (.db + -wal after the daemon stopped).
+//!    (VmHWM) per daemon, CPU per question of the daemons (and of the PostgreSQL server), and
+//!    database bytes per 1,000 requests (.db + -wal after the daemon stopped; on PostgreSQL
+//!    `pg_database_size`).
 //! 4. **Trickle**: a fresh daemon process on the same database, idle in IDLE on an empty inbox;
 //!    `--trickle` questions at `--rate` per second are sent through Postfix over one
 //!    TCP_NODELAY connection. For each: Postfix's 250 for the question to the acknowledgement's
 //!    `outbox.sent_at`, and to the acknowledgement appearing in the official's Maildir (watched
 //!    independently every 2 ms, matched by In-Reply-To). p50/p95/p99/max.
-//! 5. **Memory**: a fresh database and daemon, a backlog of N questions plus `--big` messages of
-//!    ~20 MB (15 MB attachments); the daemon's peak RSS.
+//! 5. **Memory**: a fresh database and daemon(s), a backlog of N questions plus `--big` messages of
+//!    ~20 MB (15 MB attachments); each daemon's peak RSS.
+//!
+//! `--db postgres` runs the drain, trickle and memory phases on PostgreSQL: the benchmark starts
+//! a private cluster with the tests' own code (`tests/support/postgres.rs`: `initdb` into a
+//! temporary folder under /tmp, a free loopback port, the server running as the `postgres`
+//! user) and gives each phase a fresh database in it. `--daemons N` starts N daemon processes
+//! on that database and the one mailbox: one holds the mailbox lease and polls, all send. The
+//! daemons' CPU is summed; the cluster's CPU (postmaster and backends) is reported beside it.
 //!
 //! Each phase is a module under `benches/throughput/` (`fill`, `raw`, `drain`, `trickle`, `memory`),
-//! beside the world generator (`corpus`), the daemon under test (`daemon`) and the figures
-//! (`report`); this file parses the options and runs the phases in order.
+//! beside the world generator (`corpus`), the daemon under test and its database
+//! (`daemon`) and the figures (`report`); this file parses the options and runs the phases in
+//! order.
 //!
 //! It prints one table and writes the same figures as JSON (`--json`, default
 //! `target/bench/summary.json`). Daemon logs (`INTAKE311_LOG=info`), configs, databases, stage
@@ -49,13 +60,17 @@
 //!
 //! Options: `--n N` (2000), `--trickle N` (200, 0 skips), `--rate R` (20), `--big N` (10),
 //! `--skip-memory`, `--quick`, `--json PATH`, `--drain-timeout SECS` (max(600, N/10)),
-//! `--stock-cap N` (400: messages for the slow stock-lettre run). Unknown arguments (cargo's
-//! `--bench`) are ignored. Without `--bench` and without options (as under `cargo test
+//! `--stock-cap N` (400: messages for the slow stock-lettre run), `--db sqlite|postgres`
+//! (sqlite), `--daemons N` (1; PostgreSQL only). Unknown arguments (cargo's `--bench`) are
+//! ignored. Without `--bench` and without options (as under `cargo test
 //! --all-targets`) it only says how to run it, and measures nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
 #[path = "../tests/support/mailservers/mod.rs"]
 mod mailservers;
+
+#[path = "../tests/support/postgres.rs"]
+mod postgres;
 
 #[path = "throughput/corpus.rs"]
 mod corpus;
@@ -86,7 +101,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use corpus::{INTAKE, STAFF, World};
+use daemon::{DbTarget, Engine};
+use drain::DrainSetup;
 use mailservers::MailServers;
+use postgres::PgCluster;
 use report::{DrainFigures, Summary};
 
 /// Cities in the generated registry.
@@ -112,10 +130,15 @@ struct Options {
     json: PathBuf,
     drain_timeout: Duration,
     stock_cap: u64,
+    /// The engine of the drain, trickle and memory phases.
+    db: Engine,
+    /// Daemon processes on the one database and mailbox (PostgreSQL only).
+    daemons: usize,
 }
 
 const USAGE: &str = "usage: cargo bench --bench throughput -- [--n N] [--trickle N] [--rate R] [--big N] \
-                     [--skip-memory] [--quick] [--json PATH] [--drain-timeout SECS] [--stock-cap N]";
+                     [--skip-memory] [--quick] [--json PATH] [--drain-timeout SECS] [--stock-cap N] \
+                     [--db sqlite|postgres] [--daemons N]";
 
 /// Ok(None): not asked to benchmark (e.g. run by `cargo test`).
 fn parse_args() -> Result<Option<Options>> {
@@ -140,6 +163,8 @@ fn parse_args() -> Result<Option<Options>> {
         json: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench/summary.json"),
         drain_timeout: Duration::ZERO,
         stock_cap: 400,
+        db: Engine::Sqlite,
+        daemons: 1,
     };
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -157,6 +182,14 @@ fn parse_args() -> Result<Option<Options>> {
                 o.drain_timeout = Duration::from_secs(value("--drain-timeout")?.parse().context("--drain-timeout")?)
             }
             "--stock-cap" => o.stock_cap = value("--stock-cap")?.parse().context("--stock-cap")?,
+            "--db" => {
+                o.db = match value("--db")?.to_ascii_lowercase().as_str() {
+                    "sqlite" => Engine::Sqlite,
+                    "postgres" | "postgresql" | "pg" => Engine::Postgres,
+                    other => bail!("--db {other:?}: expected sqlite or postgres\n{USAGE}"),
+                }
+            }
+            "--daemons" => o.daemons = value("--daemons")?.parse().context("--daemons")?,
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return Ok(None);
@@ -190,6 +223,12 @@ fn parse_args() -> Result<Option<Options>> {
     }
     if o.drain_timeout.is_zero() {
         o.drain_timeout = Duration::from_secs(600.max(o.n / 10));
+    }
+    if o.daemons == 0 {
+        bail!("--daemons must be at least 1");
+    }
+    if o.db != Engine::Postgres && o.daemons > 1 {
+        bail!("--daemons needs --db postgres (several daemons share a mailbox through one PostgreSQL database)");
     }
     Ok(Some(o))
 }
@@ -255,23 +294,39 @@ async fn run(opts: &Options) -> Result<Summary> {
     ));
     let mut summary = Summary {
         n: opts.n,
+        engine: opts.db,
+        daemons: opts.daemons,
         cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         started_at: chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         run_dir: run_dir.display().to_string(),
         stage_report: daemon::supports_stage_report(),
         ..Default::default()
     };
-    let result = phases(opts, &servers, &run_dir, &mut summary).await;
+    // The private PostgreSQL cluster, with --db postgres. Dropped (stopped, its folder removed)
+    // when the run ends.
+    let mut pg: Option<PgCluster> = None;
+    if opts.db == Engine::Postgres {
+        start_postgres(&mut pg, &mut summary)?;
+    }
+    let result = phases(opts, &servers, pg.as_ref(), &run_dir, &mut summary).await;
     // Keep the servers' logs next to the daemon's, whatever happened.
     for (name, path) in [("dovecot.log", &servers.dovecot_log), ("postfix.log", &servers.postfix_log)] {
         let _ = fs::copy(path, run_dir.join(name));
     }
-    for log in ["daemon-drain.log", "daemon-trickle.log", "daemon-memory.log"] {
-        let p = run_dir.join(log);
-        if p.exists() {
-            summary.daemon_logs.push(daemon::log_problems(&p));
-        }
+    if let Some(pg) = &pg {
+        let _ = fs::copy(&pg.log, run_dir.join("postgres.log"));
     }
+    let mut logs: Vec<PathBuf> = fs::read_dir(&run_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("daemon-") && n.ends_with(".log"))
+        })
+        .collect();
+    logs.sort();
+    summary.daemon_logs = logs.iter().map(|p| daemon::log_problems(p)).collect();
     result?;
     note_load(&mut summary, "end");
     summary.total_seconds = t0.elapsed().as_secs_f64();
@@ -283,7 +338,27 @@ async fn run(opts: &Options) -> Result<Summary> {
     Ok(summary)
 }
 
-async fn phases(opts: &Options, servers: &MailServers, run_dir: &Path, summary: &mut Summary) -> Result<()> {
+/// Starts the private PostgreSQL cluster (the tests' own: initdb into /tmp, loopback, as the
+/// `postgres` user) unless it runs already.
+fn start_postgres(pg: &mut Option<PgCluster>, summary: &mut Summary) -> Result<()> {
+    if pg.is_none() {
+        progress("starting a private PostgreSQL cluster");
+        let c = PgCluster::start().context("starting the private PostgreSQL cluster")?;
+        let about = format!("PostgreSQL {} on 127.0.0.1:{}, data in {}", c.version, c.port, c.root.display());
+        progress(&about);
+        summary.postgres = Some(about);
+        *pg = Some(c);
+    }
+    Ok(())
+}
+
+async fn phases(
+    opts: &Options,
+    servers: &MailServers,
+    pg: Option<&PgCluster>,
+    run_dir: &Path,
+    summary: &mut Summary,
+) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(311);
     let world = World::generate(&mut rng, CITIES)?;
     let trickle_officials = world.fresh_officials(&mut rng, TRICKLE_OFFICIALS_PER_OUTCOME);
@@ -297,7 +372,8 @@ async fn phases(opts: &Options, servers: &MailServers, run_dir: &Path, summary: 
     fs::write(&csv, &world.cities_csv).with_context(|| format!("writing {}", csv.display()))?;
 
     // The drain's database; the trickle reuses it.
-    let db = run_dir.join("drain.db");
+    let main_pg = pg;
+    let db = DbTarget::fresh(run_dir, "drain", main_pg)?;
     let config = run_dir.join("drain.toml");
     fs::write(&config, daemon::config_text(servers, &db)).context("writing the daemon config")?;
     daemon::cli(&config, &["migrate"])?;
@@ -316,11 +392,16 @@ async fn phases(opts: &Options, servers: &MailServers, run_dir: &Path, summary: 
 
     // 3. Drain.
     note_load(summary, "drain");
-    progress("draining the backlog with the daemon");
-    let stage = summary.stage_report.then(|| run_dir.join("stages-drain.json"));
-    let (drain, _) =
-        drain::drain(servers, &config, &db, &run_dir.join("daemon-drain.log"), stage, opts.n, opts.drain_timeout)
-            .await?;
+    progress(format!("draining the backlog with {} daemon(s) on {}", opts.daemons, opts.db.name()));
+    let setup = DrainSetup {
+        name: "drain",
+        config: &config,
+        db: &db,
+        daemons: opts.daemons,
+        stage_report: summary.stage_report,
+        postmaster: main_pg.and_then(PgCluster::pid),
+    };
+    let (drain, _) = drain::drain(servers, run_dir, &setup, opts.n, opts.drain_timeout).await?;
     summary.drain = DrainFigures {
         ratio_to_raw_limit: if summary.raw.limit_per_second > 0.0 {
             drain.questions_per_second / summary.raw.limit_per_second
@@ -345,8 +426,8 @@ async fn phases(opts: &Options, servers: &MailServers, run_dir: &Path, summary: 
     if !opts.skip_memory {
         note_load(summary, "memory");
         progress(format!("memory: {} questions plus {} messages of ~20 MB", opts.n, opts.big));
-        let stage = summary.stage_report.then(|| run_dir.join("stages-memory.json"));
-        summary.memory = Some(memory::memory(opts, servers, &world, &csv, run_dir, stage, &mut rng).await?);
+        summary.memory =
+            Some(memory::memory(opts, servers, main_pg, &world, &csv, run_dir, summary.stage_report, &mut rng).await?);
     }
     Ok(())
 }
