@@ -4,7 +4,8 @@
 //! ```sh
 //! cargo bench --bench throughput                      # N = 2,000
 //! cargo bench --bench throughput -- --n 10000         # the target size
-//! cargo bench --bench throughput -- --quick           # CI: N = 200, trickle 100, 2 big messages
+//! cargo bench --bench throughput -- --quick           # CI: N = 200, trickle 100, 2 big messages,
+//!                                                     # then 200 questions with 2 daemons on PostgreSQL
 //! cargo bench --bench throughput -- --db postgres --daemons 2
 //! ```
 //!
@@ -39,6 +40,8 @@
 //!    independently every 2 ms, matched by In-Reply-To). p50/p95/p99/max.
 //! 5. **Memory**: a fresh database and daemon(s), a backlog of N questions plus `--big` messages of
 //!    ~20 MB (15 MB attachments); each daemon's peak RSS.
+//! 6. **PostgreSQL check** (`--quick` only): 200 questions drained by 2 daemons on a fresh
+//!    PostgreSQL database.
 //!
 //! `--db postgres` runs the drain, trickle and memory phases on PostgreSQL: the benchmark starts
 //! a private cluster with the tests' own code (`tests/support/postgres.rs`: `initdb` into a
@@ -46,11 +49,14 @@
 //! user) and gives each phase a fresh database in it. `--daemons N` starts N daemon processes
 //! on that database and the one mailbox: one holds the mailbox lease and polls, all send. The
 //! daemons' CPU is summed; the cluster's CPU (postmaster and backends) is reported beside it.
+//! After every drain each question must have been handled exactly once (`once`: one request,
+//! distinct tracking numbers, one acknowledgement Message-ID, delivered once, nothing left in the
+//! inbox or quarantined); a violation fails the run after the table is printed.
 //!
 //! Each phase is a module under `benches/throughput/` (`fill`, `raw`, `drain`, `trickle`, `memory`),
 //! beside the world generator (`corpus`), the daemon under test and its database
-//! (`daemon`) and the figures (`report`); this file parses the options and runs the phases in
-//! order.
+//! (`daemon`), the once-check (`once`) and the figures (`report`); this file parses the options
+//! and runs the phases in order.
 //!
 //! It prints one table and writes the same figures as JSON (`--json`, default
 //! `target/bench/summary.json`). Daemon logs (`INTAKE311_LOG=info`), configs, databases, stage
@@ -74,8 +80,12 @@ mod postgres;
 
 #[path = "throughput/corpus.rs"]
 mod corpus;
+// First: its `on_db!` macro is used by the modules below.
+#[macro_use]
 #[path = "throughput/daemon.rs"]
 mod daemon;
+#[path = "throughput/once.rs"]
+mod once;
 #[path = "throughput/raw.rs"]
 mod raw;
 #[path = "throughput/report.rs"]
@@ -104,6 +114,7 @@ use corpus::{INTAKE, STAFF, World};
 use daemon::{DbTarget, Engine};
 use drain::DrainSetup;
 use mailservers::MailServers;
+use once::Folders;
 use postgres::PgCluster;
 use report::{DrainFigures, Summary};
 
@@ -119,6 +130,9 @@ const BIG_ATTACHMENT_BYTES: usize = 15_000_000;
 const STOP_LIMIT: Duration = Duration::from_secs(60);
 /// A drain that makes no progress for this long has failed.
 const STALL_LIMIT: Duration = Duration::from_secs(180);
+/// `--quick`'s PostgreSQL check: questions and daemons.
+const PG_CHECK_QUESTIONS: u64 = 200;
+const PG_CHECK_DAEMONS: usize = 2;
 
 #[derive(Debug, Clone)]
 struct Options {
@@ -134,6 +148,8 @@ struct Options {
     db: Engine,
     /// Daemon processes on the one database and mailbox (PostgreSQL only).
     daemons: usize,
+    /// `--quick`: end with the PostgreSQL check.
+    pg_check: bool,
 }
 
 const USAGE: &str = "usage: cargo bench --bench throughput -- [--n N] [--trickle N] [--rate R] [--big N] \
@@ -165,6 +181,7 @@ fn parse_args() -> Result<Option<Options>> {
         stock_cap: 400,
         db: Engine::Sqlite,
         daemons: 1,
+        pg_check: false,
     };
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -211,6 +228,7 @@ fn parse_args() -> Result<Option<Options>> {
         o.n = 200;
         o.trickle = 100;
         o.big = 2;
+        o.pg_check = true;
     }
     o.n = n.unwrap_or(o.n);
     o.trickle = trickle.unwrap_or(o.trickle);
@@ -253,7 +271,15 @@ fn main() -> ExitCode {
         Ok(summary) => {
             println!("\n{}", summary.table());
             println!("JSON: {}", opts.json.display());
-            ExitCode::SUCCESS
+            if summary.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "\nthroughput: FAILED: questions not handled exactly once:\n  {}",
+                    summary.problems.join("\n  ")
+                );
+                ExitCode::FAILURE
+            }
         }
         Err(e) => {
             eprintln!("\nthroughput: FAILED: {e:#}");
@@ -302,13 +328,13 @@ async fn run(opts: &Options) -> Result<Summary> {
         stage_report: daemon::supports_stage_report(),
         ..Default::default()
     };
-    // The private PostgreSQL cluster, with --db postgres. Dropped (stopped, its folder removed)
-    // when the run ends.
+    // The private PostgreSQL cluster: from the start with --db postgres, else started by the
+    // PostgreSQL check of --quick. Dropped (stopped, its folder removed) when the run ends.
     let mut pg: Option<PgCluster> = None;
     if opts.db == Engine::Postgres {
         start_postgres(&mut pg, &mut summary)?;
     }
-    let result = phases(opts, &servers, pg.as_ref(), &run_dir, &mut summary).await;
+    let result = phases(opts, &servers, &mut pg, &run_dir, &mut summary).await;
     // Keep the servers' logs next to the daemon's, whatever happened.
     for (name, path) in [("dovecot.log", &servers.dovecot_log), ("postfix.log", &servers.postfix_log)] {
         let _ = fs::copy(path, run_dir.join(name));
@@ -355,7 +381,7 @@ fn start_postgres(pg: &mut Option<PgCluster>, summary: &mut Summary) -> Result<(
 async fn phases(
     opts: &Options,
     servers: &MailServers,
-    pg: Option<&PgCluster>,
+    pg: &mut Option<PgCluster>,
     run_dir: &Path,
     summary: &mut Summary,
 ) -> Result<()> {
@@ -368,11 +394,12 @@ async fn phases(
     for o in world.officials().chain(&trickle_officials) {
         servers.add_user(&o.email)?;
     }
+    let officials: Vec<PathBuf> = world.officials().map(|o| servers.maildir(&o.email)).collect();
     let csv = run_dir.join("cities.csv");
     fs::write(&csv, &world.cities_csv).with_context(|| format!("writing {}", csv.display()))?;
 
     // The drain's database; the trickle reuses it.
-    let main_pg = pg;
+    let main_pg = if opts.db == Engine::Postgres { pg.as_ref() } else { None };
     let db = DbTarget::fresh(run_dir, "drain", main_pg)?;
     let config = run_dir.join("drain.toml");
     fs::write(&config, daemon::config_text(servers, &db)).context("writing the daemon config")?;
@@ -382,9 +409,11 @@ async fn phases(
     // 1. Fill.
     note_load(summary, "fill");
     progress(format!("filling the intake mailbox with {} questions", opts.n));
+    let before = Folders::now(servers);
     summary.fill = fill::fill(servers, &world, &mut rng, opts.n, 0, "drain")?;
     summary.fill.cities = world.registered_cities;
     summary.fill.officials = world.officials().count();
+    let questions = std::mem::take(&mut summary.fill.message_ids);
 
     // 2. Raw limit.
     note_load(summary, "raw");
@@ -411,6 +440,7 @@ async fn phases(
         ..drain
     };
     servers.wait_queue_empty(queue_limit(opts.n)).await?;
+    summary.drain.once = Some(check_once(&db, servers, &questions, &officials, before, "drain", summary).await?);
 
     // 4. Trickle.
     if opts.trickle > 0 {
@@ -426,10 +456,69 @@ async fn phases(
     if !opts.skip_memory {
         note_load(summary, "memory");
         progress(format!("memory: {} questions plus {} messages of ~20 MB", opts.n, opts.big));
-        summary.memory =
-            Some(memory::memory(opts, servers, main_pg, &world, &csv, run_dir, summary.stage_report, &mut rng).await?);
+        let m = memory::memory(opts, servers, main_pg, &world, &csv, run_dir, summary.stage_report, &mut rng).await?;
+        note_problems(summary, "memory", m.once.as_ref());
+        summary.memory = Some(m);
+    }
+
+    // 6. --quick's PostgreSQL check.
+    if opts.pg_check {
+        note_load(summary, "pg-check");
+        start_postgres(pg, summary)?;
+        let pg = pg.as_ref();
+        progress(format!(
+            "PostgreSQL check: {PG_CHECK_QUESTIONS} questions, {PG_CHECK_DAEMONS} daemons on one database"
+        ));
+        let db = DbTarget::fresh(run_dir, "pgcheck", pg)?;
+        let config = run_dir.join("pgcheck.toml");
+        fs::write(&config, daemon::config_text(servers, &db)).context("writing the pg-check config")?;
+        daemon::cli(&config, &["migrate"])?;
+        daemon::cli(&config, &["cities", "import", &csv.to_string_lossy()])?;
+        let before = Folders::now(servers);
+        let filled = fill::fill(servers, &world, &mut rng, PG_CHECK_QUESTIONS, 0, "pgcheck")?;
+        let setup = DrainSetup {
+            name: "pgcheck",
+            config: &config,
+            db: &db,
+            daemons: PG_CHECK_DAEMONS,
+            stage_report: summary.stage_report,
+            postmaster: pg.and_then(PgCluster::pid),
+        };
+        let (mut d, _) = drain::drain(servers, run_dir, &setup, filled.messages, opts.drain_timeout).await?;
+        servers.wait_queue_empty(queue_limit(PG_CHECK_QUESTIONS)).await?;
+        d.once = Some(check_once(&db, servers, &filled.message_ids, &officials, before, "pg check", summary).await?);
+        summary.pg_check = Some(d);
     }
     Ok(())
+}
+
+/// The once-check of a drain (see `once.rs`); its problems go to `summary.problems`.
+async fn check_once(
+    db: &DbTarget,
+    servers: &MailServers,
+    questions: &[String],
+    officials: &[PathBuf],
+    before: Folders,
+    phase: &str,
+    summary: &mut Summary,
+) -> Result<once::OnceFigures> {
+    let view = db.open().await?;
+    let checked = once::check(&view, servers, questions, officials, before).await;
+    view.close().await;
+    let checked = checked?;
+    note_problems(summary, phase, Some(&checked));
+    Ok(checked)
+}
+
+fn note_problems(summary: &mut Summary, phase: &str, checked: Option<&once::OnceFigures>) {
+    let Some(c) = checked else { return };
+    if c.ok() {
+        progress(format!("{phase}: every question handled once ({})", c.line()));
+    }
+    for p in &c.problems {
+        progress(format!("{phase}: PROBLEM: {p}"));
+        summary.problems.push(format!("{phase}: {p}"));
+    }
 }
 
 /// How long Postfix may take to deliver what it accepted.

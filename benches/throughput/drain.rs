@@ -1,7 +1,7 @@
 //! Phase 3, drain: the daemon (or, on PostgreSQL, `--daemons` daemons on one database and one
 //! mailbox) works through the backlog until every acknowledgement is sent; throughput, stage
 //! times, CPU and peak RSS per daemon, the database server's CPU (PostgreSQL) and the database's
-//! size. The memory phase drains this way too.
+//! size. The memory phase and the PostgreSQL check drain this way too.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,7 +43,8 @@ impl DrainSetup<'_> {
 }
 
 /// Runs the daemons until `expected` acknowledgements are sent and the outbox is empty, then
-/// stops them. Returns the drain's figures (ratio left 0) and the stage reports that were written.
+/// stops them. Returns the drain's figures (ratio and the once-check left empty) and the stage
+/// reports that were written.
 pub async fn drain(
     servers: &MailServers,
     run_dir: &Path,
@@ -239,6 +240,7 @@ pub async fn drain(
         stage_report_extras: merged_extras(&reports),
         per_daemon,
         db: figures,
+        once: None,
     };
     Ok((out, reports))
 }

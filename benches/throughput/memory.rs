@@ -2,7 +2,7 @@
 //! the drain), a backlog with ~20 MB messages in it, and each daemon's peak RSS.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use rand::rngs::StdRng;
@@ -12,6 +12,7 @@ use crate::daemon::{self, DbTarget};
 use crate::drain::{DrainSetup, drain};
 use crate::fill::fill;
 use crate::mailservers::MailServers;
+use crate::once::{self, Folders};
 use crate::postgres::PgCluster;
 use crate::report::{MemoryFigures, mb};
 use crate::{Options, progress, queue_limit};
@@ -32,6 +33,7 @@ pub async fn memory(
     fs::write(&config, daemon::config_text(servers, &db)).context("writing the memory-phase config")?;
     daemon::cli(&config, &["migrate"])?;
     daemon::cli(&config, &["cities", "import", &csv.to_string_lossy()])?;
+    let before = Folders::now(servers);
     let f = fill(servers, world, rng, opts.n, opts.big, "memory")?;
     let big_bytes = f.big_bytes / f.big_messages.max(1);
     progress(format!("memory: {} messages, {:.0} MB in the inbox; draining", f.messages, mb(f.bytes)));
@@ -45,6 +47,10 @@ pub async fn memory(
     };
     let (d, _) = drain(servers, run_dir, &setup, f.messages, opts.drain_timeout).await?;
     servers.wait_queue_empty(queue_limit(opts.n)).await?;
+    let officials: Vec<PathBuf> = world.officials().map(|o| servers.maildir(&o.email)).collect();
+    let view = db.open().await?;
+    let checked = once::check(&view, servers, &f.message_ids, &officials, before).await;
+    view.close().await;
     Ok(MemoryFigures {
         engine: d.engine,
         daemons: d.daemons,
@@ -59,5 +65,6 @@ pub async fn memory(
         questions_per_second: d.questions_per_second,
         db_bytes: d.db_bytes,
         stages: d.stages,
+        once: Some(checked?),
     })
 }

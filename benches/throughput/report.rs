@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::daemon::{DbFigures, Engine, LogProblems, Stage};
+use crate::once::OnceFigures;
 use crate::raw::{FetchFigures, SmtpFigure};
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -29,6 +30,11 @@ pub struct Summary {
     pub drain: DrainFigures,
     pub trickle: Option<TrickleFigures>,
     pub memory: Option<MemoryFigures>,
+    /// `--quick`'s closing check: a small backlog drained by two daemons on PostgreSQL.
+    pub pg_check: Option<DrainFigures>,
+    /// Questions not handled exactly once (see `once.rs`): each fails the run once the table is
+    /// printed.
+    pub problems: Vec<String>,
     /// WARN/ERROR lines per daemon log.
     pub daemon_logs: Vec<LogProblems>,
 }
@@ -39,6 +45,9 @@ pub struct FillFigures {
     pub bytes: u64,
     pub seconds: f64,
     pub with_attachment: u64,
+    /// Every question's Message-ID (without angle brackets), for the once-check.
+    #[serde(skip)]
+    pub message_ids: Vec<String>,
     /// The memory phase's ~20 MB messages (included in `messages` and `bytes`).
     pub big_messages: u64,
     pub big_bytes: u64,
@@ -118,6 +127,8 @@ pub struct DrainFigures {
     /// Other counters from the daemons' stage reports, summed.
     pub stage_report_extras: BTreeMap<String, f64>,
     pub per_daemon: Vec<DaemonFigures>,
+    /// Every question handled once?
+    pub once: Option<OnceFigures>,
 }
 
 /// One daemon process of a drain.
@@ -210,6 +221,7 @@ pub struct MemoryFigures {
     pub questions_per_second: f64,
     pub db_bytes: u64,
     pub stages: Vec<Stage>,
+    pub once: Option<OnceFigures>,
 }
 
 pub fn mb(bytes: u64) -> f64 {
@@ -279,8 +291,12 @@ fn daemons_on(n: usize, engine: &str) -> String {
     format!("{n} daemon{} on {engine}", if n == 1 { "" } else { "s" })
 }
 
-/// The rows of one drain.
-fn drain_rows(t: &mut Table, title: &str, d: &DrainFigures, stage_report: bool) {
+fn once_line(o: &OnceFigures) -> String {
+    if o.ok() { format!("yes: {}", o.line()) } else { format!("NO: {}; {}", o.problems.join("; "), o.line()) }
+}
+
+/// The rows of one drain (the main one, or `--quick`'s PostgreSQL check).
+fn drain_rows(t: &mut Table, title: &str, d: &DrainFigures, stage_report: bool, with_raw: bool) {
     t.section(&format!("{title}: {}", daemons_on(d.daemons, &d.engine)));
     t.row(
         "END TO END",
@@ -289,7 +305,9 @@ fn drain_rows(t: &mut Table, title: &str, d: &DrainFigures, stage_report: bool) 
             d.questions_per_second, d.questions, d.seconds, d.window_source
         ),
     );
-    t.row("RATIO TO RAW LIMIT", format!("{:.3}", d.ratio_to_raw_limit));
+    if with_raw {
+        t.row("RATIO TO RAW LIMIT", format!("{:.3}", d.ratio_to_raw_limit));
+    }
     t.row("all outbox mail sent (incl. staff)", format!("{:.2} s after daemon start", d.all_mail_sent_seconds));
     t.row(
         "PEAK RSS",
@@ -369,6 +387,9 @@ fn drain_rows(t: &mut Table, title: &str, d: &DrainFigures, stage_report: bool) 
     if d.quarantined > 0 {
         t.row("quarantined", d.quarantined.to_string());
     }
+    if let Some(o) = &d.once {
+        t.row("HANDLED ONCE", once_line(o));
+    }
     stage_rows(t, &d.stages, stage_report);
     if !d.stage_report_extras.is_empty() {
         t.row(
@@ -438,7 +459,7 @@ impl Summary {
         t.row("raw SMTP limit (best counted)", format!("{:.0} msg/s", self.raw.smtp_limit_per_second));
         t.row("RAW LIMIT", format!("{:.0} msg/s (limited by {})", self.raw.limit_per_second, self.raw.limited_by));
 
-        drain_rows(&mut t, "drain of the backlog", &self.drain, self.stage_report);
+        drain_rows(&mut t, "drain of the backlog", &self.drain, self.stage_report, true);
 
         match &self.trickle {
             Some(tr) => {
@@ -488,11 +509,17 @@ impl Summary {
                     ),
                 );
                 stage_rows(&mut t, &m.stages, self.stage_report);
+                if let Some(o) = &m.once {
+                    t.row("HANDLED ONCE", once_line(o));
+                }
             }
             None => {
                 t.section("memory");
                 t.row("skipped", "--skip-memory");
             }
+        }
+        if let Some(d) = &self.pg_check {
+            drain_rows(&mut t, "PostgreSQL check", d, self.stage_report, false);
         }
         t.section("daemon logs");
         for l in &self.daemon_logs {
@@ -501,6 +528,12 @@ impl Summary {
         t.row("run directory", self.run_dir.clone());
         if let Some(pg) = &self.postgres {
             t.row("PostgreSQL", pg.clone());
+        }
+        if !self.problems.is_empty() {
+            t.section("PROBLEMS (questions not handled exactly once)");
+            for p in &self.problems {
+                t.row("problem", p.clone());
+            }
         }
         t.render()
     }

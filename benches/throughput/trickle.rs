@@ -232,7 +232,7 @@ fn watch_maildirs(dirs: &[PathBuf], stop: &AtomicBool, limit: Duration) -> HashM
 }
 
 /// The first Message-ID of a mail file's In-Reply-To header, without angle brackets.
-fn read_in_reply_to(path: &Path) -> Option<String> {
+pub fn read_in_reply_to(path: &Path) -> Option<String> {
     let mut buf = Vec::with_capacity(16 * 1024);
     fs::File::open(path).ok()?.take(64 * 1024).read_to_end(&mut buf).ok()?;
     let text = String::from_utf8_lossy(&buf);
