@@ -6,7 +6,7 @@
 //! cargo bench --bench throughput -- --n 10000         # the target size
 //! cargo bench --bench throughput -- --quick           # CI: N = 200, trickle 100, 2 big messages,
 //!                                                     # then 200 questions with 2 daemons on PostgreSQL
-//! cargo bench --bench throughput -- --db postgres --daemons 2
+//! cargo bench --bench throughput -- --db postgres --daemons 2 --failover --lease 5s,15s
 //! ```
 //!
 //! Needs root and Debian's Dovecot and Postfix (installed by `tests/support/install.sh` when
@@ -40,8 +40,11 @@
 //!    independently every 2 ms, matched by In-Reply-To). p50/p95/p99/max.
 //! 5. **Memory**: a fresh database and daemon(s), a backlog of N questions plus `--big` messages of
 //!    ~20 MB (15 MB attachments); each daemon's peak RSS.
-//! 6. **PostgreSQL check** (`--quick` only): 200 questions drained by 2 daemons on a fresh
-//!    PostgreSQL database.
+//! 6. **Failover** (`--failover`, PostgreSQL): per `--lease` value, fresh daemons (at least 2) on
+//!    the drain's database; the lease holder is SIGKILLed and a new question sent: the time until
+//!    another daemon holds the lease and until the question is acknowledged.
+//! 7. **PostgreSQL check** (`--quick` only): 200 questions drained by 2 daemons on a fresh
+//!    PostgreSQL database, then a failover with a 3 s lease.
 //!
 //! `--db postgres` runs the drain, trickle and memory phases on PostgreSQL: the benchmark starts
 //! a private cluster with the tests' own code (`tests/support/postgres.rs`: `initdb` into a
@@ -53,8 +56,8 @@
 //! distinct tracking numbers, one acknowledgement Message-ID, delivered once, nothing left in the
 //! inbox or quarantined); a violation fails the run after the table is printed.
 //!
-//! Each phase is a module under `benches/throughput/` (`fill`, `raw`, `drain`, `trickle`, `memory`),
-//! beside the world generator (`corpus`), the daemon under test and its database
+//! Each phase is a module under `benches/throughput/` (`fill`, `raw`, `drain`, `trickle`, `memory`,
+//! `failover`), beside the world generator (`corpus`), the daemon under test and its database
 //! (`daemon`), the once-check (`once`) and the figures (`report`); this file parses the options
 //! and runs the phases in order.
 //!
@@ -67,8 +70,10 @@
 //! Options: `--n N` (2000), `--trickle N` (200, 0 skips), `--rate R` (20), `--big N` (10),
 //! `--skip-memory`, `--quick`, `--json PATH`, `--drain-timeout SECS` (max(600, N/10)),
 //! `--stock-cap N` (400: messages for the slow stock-lettre run), `--db sqlite|postgres`
-//! (sqlite), `--daemons N` (1; PostgreSQL only). Unknown arguments (cargo's `--bench`) are
-//! ignored. Without `--bench` and without options (as under `cargo test
+//! (sqlite), `--daemons N` (1; PostgreSQL only), `--failover` (PostgreSQL only), `--lease
+//! DURATION[,DURATION…]` (PostgreSQL only: `database.lease` of the drain (the first value) and
+//! one failover per value; default the daemon's own, 15s). Unknown arguments (cargo's
+//! `--bench`) are ignored. Without `--bench` and without options (as under `cargo test
 //! --all-targets`) it only says how to run it, and measures nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test may stop at the first surprise
 
@@ -94,6 +99,8 @@ mod report;
 // One module per phase (raw.rs above holds phase 2 with its measurements).
 #[path = "throughput/drain.rs"]
 mod drain;
+#[path = "throughput/failover.rs"]
+mod failover;
 #[path = "throughput/fill.rs"]
 mod fill;
 #[path = "throughput/memory.rs"]
@@ -130,9 +137,12 @@ const BIG_ATTACHMENT_BYTES: usize = 15_000_000;
 const STOP_LIMIT: Duration = Duration::from_secs(60);
 /// A drain that makes no progress for this long has failed.
 const STALL_LIMIT: Duration = Duration::from_secs(180);
-/// `--quick`'s PostgreSQL check: questions and daemons.
+/// `--quick`'s PostgreSQL check: questions, daemons, and the lease of its failover.
 const PG_CHECK_QUESTIONS: u64 = 200;
 const PG_CHECK_DAEMONS: usize = 2;
+const PG_CHECK_LEASE: Duration = Duration::from_secs(3);
+/// `database.lease` must be in this range (the daemon refuses others).
+const LEASE_RANGE: std::ops::RangeInclusive<Duration> = Duration::from_secs(3)..=Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 struct Options {
@@ -148,13 +158,20 @@ struct Options {
     db: Engine,
     /// Daemon processes on the one database and mailbox (PostgreSQL only).
     daemons: usize,
+    failover: bool,
+    /// `--lease`: `database.lease` of the drain (the first) and of one failover each; empty: the
+    /// daemon's default.
+    leases: Vec<Duration>,
     /// `--quick`: end with the PostgreSQL check.
     pg_check: bool,
 }
 
 const USAGE: &str = "usage: cargo bench --bench throughput -- [--n N] [--trickle N] [--rate R] [--big N] \
                      [--skip-memory] [--quick] [--json PATH] [--drain-timeout SECS] [--stock-cap N] \
-                     [--db sqlite|postgres] [--daemons N]";
+                     [--db sqlite|postgres] [--daemons N] [--failover] [--lease DURATION[,DURATION...]]";
+
+/// The daemon's default `database.lease` (src/config/sections.rs).
+const DEFAULT_LEASE: Duration = Duration::from_secs(15);
 
 /// Ok(None): not asked to benchmark (e.g. run by `cargo test`).
 fn parse_args() -> Result<Option<Options>> {
@@ -181,6 +198,8 @@ fn parse_args() -> Result<Option<Options>> {
         stock_cap: 400,
         db: Engine::Sqlite,
         daemons: 1,
+        failover: false,
+        leases: Vec::new(),
         pg_check: false,
     };
     let mut it = args.into_iter();
@@ -207,6 +226,13 @@ fn parse_args() -> Result<Option<Options>> {
                 }
             }
             "--daemons" => o.daemons = value("--daemons")?.parse().context("--daemons")?,
+            "--failover" => o.failover = true,
+            "--lease" => {
+                o.leases = value("--lease")?
+                    .split(',')
+                    .map(|l| humantime::parse_duration(l.trim()).with_context(|| format!("--lease {l:?}")))
+                    .collect::<Result<_>>()?;
+            }
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return Ok(None);
@@ -245,8 +271,17 @@ fn parse_args() -> Result<Option<Options>> {
     if o.daemons == 0 {
         bail!("--daemons must be at least 1");
     }
-    if o.db != Engine::Postgres && o.daemons > 1 {
-        bail!("--daemons needs --db postgres (several daemons share a mailbox through one PostgreSQL database)");
+    if o.db != Engine::Postgres {
+        for (given, flag) in
+            [(o.daemons > 1, "--daemons"), (o.failover, "--failover"), (!o.leases.is_empty(), "--lease")]
+        {
+            if given {
+                bail!("{flag} needs --db postgres (several daemons share a mailbox through one PostgreSQL database)");
+            }
+        }
+    }
+    if let Some(l) = o.leases.iter().find(|l| !LEASE_RANGE.contains(l)) {
+        bail!("--lease {}: database.lease must be between 3s and 5m", humantime::format_duration(*l));
     }
     Ok(Some(o))
 }
@@ -398,11 +433,12 @@ async fn phases(
     let csv = run_dir.join("cities.csv");
     fs::write(&csv, &world.cities_csv).with_context(|| format!("writing {}", csv.display()))?;
 
-    // The drain's database; the trickle reuses it.
+    // The drain's database; the trickle and the failover reuse it.
     let main_pg = if opts.db == Engine::Postgres { pg.as_ref() } else { None };
     let db = DbTarget::fresh(run_dir, "drain", main_pg)?;
     let config = run_dir.join("drain.toml");
-    fs::write(&config, daemon::config_text(servers, &db)).context("writing the daemon config")?;
+    fs::write(&config, daemon::config_text(servers, &db, opts.leases.first().copied()))
+        .context("writing the daemon config")?;
     daemon::cli(&config, &["migrate"])?;
     daemon::cli(&config, &["cities", "import", &csv.to_string_lossy()])?;
 
@@ -461,7 +497,20 @@ async fn phases(
         summary.memory = Some(m);
     }
 
-    // 6. --quick's PostgreSQL check.
+    // 6. Failover.
+    if opts.failover {
+        note_load(summary, "failover");
+        let leases = if opts.leases.is_empty() { vec![DEFAULT_LEASE] } else { opts.leases.clone() };
+        let f =
+            failover::failover(servers, &db, &leases, opts.daemons, &trickle_officials, run_dir, "failover", &mut rng)
+                .await?;
+        for x in &f {
+            note_problems(summary, "failover", Some(&x.once));
+        }
+        summary.failover.extend(f);
+    }
+
+    // 7. --quick's PostgreSQL check.
     if opts.pg_check {
         note_load(summary, "pg-check");
         start_postgres(pg, summary)?;
@@ -471,7 +520,7 @@ async fn phases(
         ));
         let db = DbTarget::fresh(run_dir, "pgcheck", pg)?;
         let config = run_dir.join("pgcheck.toml");
-        fs::write(&config, daemon::config_text(servers, &db)).context("writing the pg-check config")?;
+        fs::write(&config, daemon::config_text(servers, &db, None)).context("writing the pg-check config")?;
         daemon::cli(&config, &["migrate"])?;
         daemon::cli(&config, &["cities", "import", &csv.to_string_lossy()])?;
         let before = Folders::now(servers);
@@ -488,6 +537,21 @@ async fn phases(
         servers.wait_queue_empty(queue_limit(PG_CHECK_QUESTIONS)).await?;
         d.once = Some(check_once(&db, servers, &filled.message_ids, &officials, before, "pg check", summary).await?);
         summary.pg_check = Some(d);
+        let f = failover::failover(
+            servers,
+            &db,
+            &[PG_CHECK_LEASE],
+            PG_CHECK_DAEMONS,
+            &trickle_officials,
+            run_dir,
+            "pgcheck-failover",
+            &mut rng,
+        )
+        .await?;
+        for x in &f {
+            note_problems(summary, "pg check failover", Some(&x.once));
+        }
+        summary.failover.extend(f);
     }
     Ok(())
 }

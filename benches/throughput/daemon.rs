@@ -125,15 +125,17 @@ impl DbTarget {
     }
 }
 
-/// A config for the daemon against `servers` (plain IMAP and SMTP on loopback), writing to `db`.
-/// The per-address automatic-mail limit is lifted: the benchmark writes thousands of questions
-/// from a few hundred officials.
-pub fn config_text(servers: &MailServers, db: &DbTarget) -> String {
+/// A config for the daemon against `servers` (plain IMAP and SMTP on loopback), writing to `db`;
+/// `lease` sets `database.lease` (else the daemon's default). The per-address automatic-mail
+/// limit is lifted: the benchmark writes thousands of questions from a few hundred officials.
+pub fn config_text(servers: &MailServers, db: &DbTarget, lease: Option<Duration>) -> String {
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let lease = lease.map(|l| format!("lease = \"{}ms\"\n", l.as_millis())).unwrap_or_default();
     format!(
         r#"# written by benches/throughput.rs
 [database]
 url = "{db}"
+{lease}
 
 [imap]
 host = "127.0.0.1"
@@ -216,6 +218,7 @@ mod sys {
         pub safe fn kill(pid: i32, sig: i32) -> i32;
     }
     pub const SIGTERM: i32 = 15;
+    pub const SIGKILL: i32 = 9;
 }
 
 /// `intake311 run` as a child process; killed on drop if still running.
@@ -300,6 +303,24 @@ impl DaemonProc {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Whether the daemon's log has a line containing `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        fs::read_to_string(&self.log).is_ok_and(|t| t.contains(text))
+    }
+
+    /// SIGKILL (a crash: no clean stop, the mailbox lease is not given up), and reaps it.
+    pub fn kill(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else { bail!("the daemon was already stopped") };
+        if matches!(child.try_wait(), Ok(None)) {
+            let pid = i32::try_from(child.id()).context("pid")?;
+            if pid > 1 {
+                sys::kill(pid, sys::SIGKILL);
+            }
+        }
+        child.wait().context("reaping the killed daemon")?;
+        Ok(())
     }
 
     /// SIGTERM, then waits (at most `limit`) for a clean exit.
@@ -659,4 +680,36 @@ fn db_bytes(db: &Path) -> (u64, u64) {
     let wal = PathBuf::from(format!("{}-wal", db.display()));
     let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     (size(db), size(&wal))
+}
+
+/// Who holds the mailbox lease, as the database says.
+#[derive(Debug, Clone)]
+pub struct LeaseHolder {
+    pub owner: String,
+    /// From the holder's heartbeat row (`daemons.pid`).
+    pub pid: Option<i64>,
+    pub acquired_at: i64,
+    pub expires_at: i64,
+}
+
+/// The mailbox lease (the benchmark's daemons poll one mailbox), if anyone holds it.
+pub async fn lease_holder(db: &Db) -> Result<Option<LeaseHolder>> {
+    on_db!(db, db => {
+        let row = sqlx::query(
+            "SELECT l.owner AS owner, d.pid AS pid, l.acquired_at AS acquired_at, l.expires_at AS expires_at \
+             FROM mailbox_leases l LEFT JOIN daemons d ON d.owner = l.owner ORDER BY l.acquired_at DESC LIMIT 1",
+        )
+        .fetch_optional(db)
+        .await
+        .context("reading the mailbox lease")?;
+        row.map(|r| -> Result<LeaseHolder> {
+            Ok(LeaseHolder {
+                owner: r.try_get("owner")?,
+                pid: r.try_get("pid")?,
+                acquired_at: r.try_get("acquired_at")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    })
 }

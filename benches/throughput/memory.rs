@@ -30,7 +30,8 @@ pub async fn memory(
 ) -> Result<MemoryFigures> {
     let db = DbTarget::fresh(run_dir, "memory", pg)?;
     let config = run_dir.join("memory.toml");
-    fs::write(&config, daemon::config_text(servers, &db)).context("writing the memory-phase config")?;
+    fs::write(&config, daemon::config_text(servers, &db, opts.leases.first().copied()))
+        .context("writing the memory-phase config")?;
     daemon::cli(&config, &["migrate"])?;
     daemon::cli(&config, &["cities", "import", &csv.to_string_lossy()])?;
     let before = Folders::now(servers);

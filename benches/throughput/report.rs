@@ -32,6 +32,8 @@ pub struct Summary {
     pub memory: Option<MemoryFigures>,
     /// `--quick`'s closing check: a small backlog drained by two daemons on PostgreSQL.
     pub pg_check: Option<DrainFigures>,
+    /// One per `--lease` value (`--failover`, and `--quick`'s check).
+    pub failover: Vec<FailoverFigures>,
     /// Questions not handled exactly once (see `once.rs`): each fails the run once the table is
     /// printed.
     pub problems: Vec<String>,
@@ -144,6 +146,25 @@ pub struct DaemonFigures {
     pub messages_committed: Option<u64>,
     pub acks_sent: Option<u64>,
     pub mails_sent: Option<u64>,
+}
+
+/// One SIGKILL of the lease holder; times in seconds from the kill.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FailoverFigures {
+    /// `database.lease`.
+    pub lease_seconds: f64,
+    pub daemons: usize,
+    /// When the killed daemon's lease ran out (`expires_at`): no one may take it before.
+    pub lease_left_at_kill_seconds: f64,
+    /// When another daemon took the lease (`acquired_at`).
+    pub lease_taken_seconds: f64,
+    /// When Postfix accepted the new question (sent right after the kill).
+    pub question_sent_seconds: f64,
+    /// When the new question's acknowledgement was accepted by SMTP (`outbox.sent_at`).
+    pub question_acked_seconds: f64,
+    pub killed_pid: u32,
+    pub new_holder_pid: Option<i64>,
+    pub once: OnceFigures,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -520,6 +541,41 @@ impl Summary {
         }
         if let Some(d) = &self.pg_check {
             drain_rows(&mut t, "PostgreSQL check", d, self.stage_report, false);
+        }
+        for f in &self.failover {
+            t.section(&format!(
+                "failover: SIGKILL of the lease holder, {} daemons, database.lease = {}",
+                f.daemons,
+                humantime::format_duration(std::time::Duration::from_secs_f64(f.lease_seconds))
+            ));
+            t.row("killed holder's lease ran out", format!("{:.2} s after the kill", f.lease_left_at_kill_seconds));
+            t.row(
+                "LEASE TAKEN by another daemon",
+                format!(
+                    "{:.2} s after the kill (pid {} → {})",
+                    f.lease_taken_seconds,
+                    f.killed_pid,
+                    f.new_holder_pid.map_or("?".into(), |p| p.to_string())
+                ),
+            );
+            t.row(
+                "FAILOVER: new question acknowledged",
+                format!(
+                    "{:.2} s after the kill (ack accepted by SMTP; the question was accepted {:.2} s after the kill)",
+                    f.question_acked_seconds, f.question_sent_seconds
+                ),
+            );
+            t.row(
+                "of which",
+                format!(
+                    "waiting for the killed holder's lease to run out {:.2} s, the stand-by noticing {:.2} s, \
+                     connecting and handling the question {:.2} s",
+                    f.lease_left_at_kill_seconds.max(0.0),
+                    f.lease_taken_seconds - f.lease_left_at_kill_seconds.max(0.0),
+                    f.question_acked_seconds - f.lease_taken_seconds
+                ),
+            );
+            t.row("HANDLED ONCE", once_line(&f.once));
         }
         t.section("daemon logs");
         for l in &self.daemon_logs {
