@@ -1,5 +1,6 @@
 //! The daemon under test as a child process (`intake311 --config CFG run`), its config, a
-//! read-only view of its SQLite database, its optional stage report, and Postfix's queue.
+//! read-only view of its database (SQLite, or PostgreSQL in the benchmark's private cluster),
+//! its optional stage report, and the CPU time of the processes around it.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -9,23 +10,132 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use sqlx::Row as _;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
 use crate::corpus::{INTAKE, STAFF};
 use crate::mailservers::{MailServers, PASSWORD, ProcStat, proc_stat};
 
+/// Runs `$body` with `$p` bound to the pool of either engine (the queries here are written once:
+/// both take `$N` parameters, and every integer they read is 64-bit on both).
+macro_rules! on_db {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            Db::Sqlite($p) => $body,
+            Db::Postgres($p) => $body,
+        }
+    };
+}
+
 /// The daemon binary cargo built for this benchmark (bench profile, i.e. release).
 pub const BIN: &str = env!("CARGO_BIN_EXE_intake311");
 
-/// A config for the daemon against `servers` (plain IMAP and SMTP on loopback), writing to `db`.
-/// The per-address automatic-mail limit is lifted: the benchmark writes thousands of questions
-/// from a few hundred officials.
-pub fn config_text(servers: &MailServers, db: &Path) -> String {
+/// The store engine under test (`--db`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "SQLite",
+            Engine::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// Where a daemon's database is: an SQLite file, or a database of the benchmark's private
+/// PostgreSQL cluster (`postgres://postgres@127.0.0.1:PORT/NAME`).
+#[derive(Debug, Clone)]
+pub enum DbTarget {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DbTarget {
+    /// A fresh, empty database named after `name`: `RUN_DIR/NAME.db`, or a new database in the
+    /// private cluster.
+    pub fn fresh(run_dir: &Path, name: &str, pg: Option<&crate::postgres::PgCluster>) -> Result<DbTarget> {
+        match pg {
+            None => Ok(DbTarget::Sqlite(run_dir.join(format!("{name}.db")))),
+            Some(pg) => {
+                Ok(DbTarget::Postgres(pg.fresh_database().with_context(|| format!("creating the {name} database"))?))
+            }
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self {
+            DbTarget::Sqlite(_) => Engine::Sqlite,
+            DbTarget::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// `database.url` for the daemon.
+    pub fn url(&self) -> String {
+        match self {
+            DbTarget::Sqlite(p) => format!("sqlite://{}", p.display()),
+            DbTarget::Postgres(url) => url.clone(),
+        }
+    }
+
+    /// A read-only view (SQLite: open it while the daemon runs, since in WAL mode a read-only
+    /// connection needs the daemon's -shm file).
+    pub async fn open(&self) -> Result<Db> {
+        match self {
+            DbTarget::Sqlite(path) => {
+                let opts = SqliteConnectOptions::new().filename(path).read_only(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(opts)
+                    .await
+                    .with_context(|| format!("opening {} read-only", path.display()))?;
+                Ok(Db::Sqlite(pool))
+            }
+            DbTarget::Postgres(url) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(url)
+                    .await
+                    .with_context(|| format!("connecting to {url}"))?;
+                Ok(Db::Postgres(pool))
+            }
+        }
+    }
+
+    /// The database's size in bytes and, on SQLite, how much of it is the -wal file (read after
+    /// the daemon stopped). PostgreSQL: `pg_database_size`, WAL not included (it is the cluster's).
+    pub async fn bytes(&self) -> Result<(u64, u64)> {
+        match self {
+            DbTarget::Sqlite(path) => Ok(db_bytes(path)),
+            DbTarget::Postgres(_) => {
+                let db = self.open().await?;
+                let size: i64 = on_db!(&db, p => sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                    .fetch_one(p)
+                    .await)
+                .context("pg_database_size")?;
+                db.close().await;
+                Ok((u64::try_from(size).unwrap_or(0), 0))
+            }
+        }
+    }
+}
+
+/// A config for the daemon against `servers` (plain IMAP and SMTP on loopback), writing to `db`;
+/// `lease` sets `database.lease` (else the daemon's default). The per-address automatic-mail
+/// limit is lifted: the benchmark writes thousands of questions from a few hundred officials.
+pub fn config_text(servers: &MailServers, db: &DbTarget, lease: Option<Duration>) -> String {
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let lease = lease.map(|l| format!("lease = \"{}ms\"\n", l.as_millis())).unwrap_or_default();
     format!(
         r#"# written by benches/throughput.rs
 [database]
-url = "sqlite://{db}"
+url = "{db}"
+{lease}
 
 [imap]
 host = "127.0.0.1"
@@ -54,7 +164,7 @@ retry_max = "5s"
 auto_limit = 100000000
 idle_interval = "1s"
 "#,
-        db = db.display(),
+        db = db.url(),
         imap_port = servers.imap_port,
         smtp_port = servers.smtp_port,
         templates = templates.display(),
@@ -108,6 +218,7 @@ mod sys {
         pub safe fn kill(pid: i32, sig: i32) -> i32;
     }
     pub const SIGTERM: i32 = 15;
+    pub const SIGKILL: i32 = 9;
 }
 
 /// `intake311 run` as a child process; killed on drop if still running.
@@ -174,16 +285,15 @@ impl DaemonProc {
 
     /// Waits (bounded) until the daemon has connected to IMAP: it logged "IMAP connected", or it
     /// recorded a poll of the inbox in the database after it started.
-    pub async fn wait_until_polled(&mut self, db: &SqlitePool, limit: Duration) -> Result<()> {
+    pub async fn wait_until_polled(&mut self, db: &Db, limit: Duration) -> Result<()> {
         let deadline = Instant::now() + limit;
         loop {
             if fs::read_to_string(&self.log).map(|t| t.contains("IMAP connected")).unwrap_or(false) {
                 return Ok(());
             }
-            let polled: Option<i64> = sqlx::query_scalar("SELECT MAX(last_poll_at) FROM mailbox_state")
-                .fetch_one(db)
-                .await
-                .context("reading mailbox_state")?;
+            let polled: Option<i64> =
+                on_db!(db, p => sqlx::query_scalar("SELECT MAX(last_poll_at) FROM mailbox_state").fetch_one(p).await)
+                    .context("reading mailbox_state")?;
             if polled.is_some_and(|t| t >= self.started_unix_ms) {
                 return Ok(());
             }
@@ -193,6 +303,24 @@ impl DaemonProc {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Whether the daemon's log has a line containing `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        fs::read_to_string(&self.log).is_ok_and(|t| t.contains(text))
+    }
+
+    /// SIGKILL (a crash: no clean stop, the mailbox lease is not given up), and reaps it.
+    pub fn kill(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else { bail!("the daemon was already stopped") };
+        if matches!(child.try_wait(), Ok(None)) {
+            let pid = i32::try_from(child.id()).context("pid")?;
+            if pid > 1 {
+                sys::kill(pid, sys::SIGKILL);
+            }
+        }
+        child.wait().context("reaping the killed daemon")?;
+        Ok(())
     }
 
     /// SIGTERM, then waits (at most `limit`) for a clean exit.
@@ -274,14 +402,22 @@ impl MachineCpu {
 /// own time, plus what the master has reaped from children that already exited (`cutime`,
 /// `cstime`), so Postfix's short-lived smtpd, cleanup and lmtp processes are counted too.
 /// Other Postfix or Dovecot instances on the machine (a test run's, the system's) are not.
+/// With [`ServerCpu::now_with`], the same for the private PostgreSQL cluster: its postmaster and
+/// every backend (live ones' own time, exited ones' through the postmaster's `cutime`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ServerCpu {
     pub postfix: f64,
     pub dovecot: f64,
+    pub postgres: f64,
 }
 
 impl ServerCpu {
     pub fn now(servers: &MailServers) -> ServerCpu {
+        ServerCpu::now_with(servers, None)
+    }
+
+    /// Also counts the PostgreSQL server whose postmaster is `postmaster`.
+    pub fn now_with(servers: &MailServers, postmaster: Option<i32>) -> ServerCpu {
         let postfix = servers.postfix_pid();
         let dovecot = servers.dovecot_pids();
         let procs: BTreeMap<i32, ProcStat> = fs::read_dir("/proc")
@@ -302,6 +438,9 @@ impl ServerCpu {
                 if dovecot.contains(&Some(at)) {
                     break Some(&mut out.dovecot);
                 }
+                if postmaster.is_some_and(|p| p > 1 && p == at) {
+                    break Some(&mut out.postgres);
+                }
                 match procs.get(&at) {
                     Some(q) if q.ppid > 1 && hops < 32 => (at, hops) = (q.ppid, hops + 1),
                     _ => break None,
@@ -316,7 +455,11 @@ impl ServerCpu {
 
     /// What was used between `self` and `later`.
     pub fn until(self, later: ServerCpu) -> ServerCpu {
-        ServerCpu { postfix: later.postfix - self.postfix, dovecot: later.dovecot - self.dovecot }
+        ServerCpu {
+            postfix: later.postfix - self.postfix,
+            dovecot: later.dovecot - self.dovecot,
+            postgres: later.postgres - self.postgres,
+        }
     }
 }
 
@@ -425,15 +568,16 @@ pub fn read_stage_report(path: &Path) -> Result<StageReport> {
 // Database (read-only)
 // ---------------------------------------------------------------------------------------------
 
-/// A read-only pool of one connection on the daemon's database (open it while the daemon runs:
-/// in WAL mode a read-only connection needs the daemon's -shm file).
-pub async fn open_db(path: &Path) -> Result<SqlitePool> {
-    let opts = SqliteConnectOptions::new().filename(path).read_only(true);
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(opts)
-        .await
-        .with_context(|| format!("opening {} read-only", path.display()))
+/// A read-only view of the daemon's database: one connection, either engine.
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Db {
+    pub async fn close(self) {
+        on_db!(self, p => p.close().await);
+    }
 }
 
 /// Where the drain stands.
@@ -445,7 +589,8 @@ pub struct Progress {
     pub quarantined: i64,
 }
 
-pub async fn progress(db: &SqlitePool) -> Result<Progress> {
+pub async fn progress(db: &Db) -> Result<Progress> {
+    on_db!(db, p => {
     let row = sqlx::query(
         "SELECT \
            (SELECT COUNT(*) FROM outbox WHERE status = 'sent' AND substr(kind, 1, 4) = 'ack_') AS acks, \
@@ -453,7 +598,7 @@ pub async fn progress(db: &SqlitePool) -> Result<Progress> {
            (SELECT COUNT(*) FROM outbox WHERE status = 'failed') AS failed, \
            (SELECT COUNT(*) FROM quarantine) AS quarantined",
     )
-    .fetch_one(db)
+    .fetch_one(p)
     .await
     .context("querying the drain's progress")?;
     Ok(Progress {
@@ -461,6 +606,7 @@ pub async fn progress(db: &SqlitePool) -> Result<Progress> {
         pending: row.try_get("pending")?,
         failed: row.try_get("failed")?,
         quarantined: row.try_get("quarantined")?,
+    })
     })
 }
 
@@ -475,7 +621,8 @@ pub struct DbFigures {
     pub requests_by_status: BTreeMap<String, i64>,
 }
 
-pub async fn db_figures(db: &SqlitePool) -> Result<DbFigures> {
+pub async fn db_figures(db: &Db) -> Result<DbFigures> {
+    on_db!(db, db => {
     let requests: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM requests").fetch_one(db).await?;
     let last_ack: Option<i64> =
         sqlx::query_scalar("SELECT MAX(sent_at) FROM outbox WHERE status = 'sent' AND substr(kind, 1, 4) = 'ack_'")
@@ -500,11 +647,13 @@ pub async fn db_figures(db: &SqlitePool) -> Result<DbFigures> {
         sent_by_kind,
         requests_by_status,
     })
+    })
 }
 
 /// Acknowledgements queued at or after `since_ms`: (the question's Message-ID without angle
 /// brackets, when the acknowledgement was accepted by SMTP in Unix ms, if it was).
-pub async fn acks_since(db: &SqlitePool, since_ms: i64) -> Result<Vec<(String, Option<i64>)>> {
+pub async fn acks_since(db: &Db, since_ms: i64) -> Result<Vec<(String, Option<i64>)>> {
+    on_db!(db, db => {
     let rows = sqlx::query(
         "SELECT m.in_reply_to AS irt, o.sent_at AS sent_at FROM outbox o JOIN messages m ON m.outbox_id = o.id \
          WHERE m.direction = 'out' AND substr(m.kind, 1, 4) = 'ack_' AND o.created_at >= $1",
@@ -519,15 +668,48 @@ pub async fn acks_since(db: &SqlitePool, since_ms: i64) -> Result<Vec<(String, O
             Ok((strip_brackets(&irt).to_string(), r.try_get("sent_at")?))
         })
         .collect()
+    })
 }
 
 pub fn strip_brackets(id: &str) -> &str {
     id.trim().trim_start_matches('<').trim_end_matches('>')
 }
 
-/// Sizes of the database file and of its -wal (0 when absent), after the daemon stopped.
-pub fn db_bytes(db: &Path) -> (u64, u64) {
+/// Sizes of the SQLite database file and of its -wal (0 when absent), after the daemon stopped.
+fn db_bytes(db: &Path) -> (u64, u64) {
     let wal = PathBuf::from(format!("{}-wal", db.display()));
     let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     (size(db), size(&wal))
+}
+
+/// Who holds the mailbox lease, as the database says.
+#[derive(Debug, Clone)]
+pub struct LeaseHolder {
+    pub owner: String,
+    /// From the holder's heartbeat row (`daemons.pid`).
+    pub pid: Option<i64>,
+    pub acquired_at: i64,
+    pub expires_at: i64,
+}
+
+/// The mailbox lease (the benchmark's daemons poll one mailbox), if anyone holds it.
+pub async fn lease_holder(db: &Db) -> Result<Option<LeaseHolder>> {
+    on_db!(db, db => {
+        let row = sqlx::query(
+            "SELECT l.owner AS owner, d.pid AS pid, l.acquired_at AS acquired_at, l.expires_at AS expires_at \
+             FROM mailbox_leases l LEFT JOIN daemons d ON d.owner = l.owner ORDER BY l.acquired_at DESC LIMIT 1",
+        )
+        .fetch_optional(db)
+        .await
+        .context("reading the mailbox lease")?;
+        row.map(|r| -> Result<LeaseHolder> {
+            Ok(LeaseHolder {
+                owner: r.try_get("owner")?,
+                pid: r.try_get("pid")?,
+                acquired_at: r.try_get("acquired_at")?,
+                expires_at: r.try_get("expires_at")?,
+            })
+        })
+        .transpose()
+    })
 }

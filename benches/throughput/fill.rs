@@ -26,12 +26,12 @@ pub fn fill(
     let mut writer = MaildirWriter::open(&servers.maildir(INTAKE))?;
     let mut figures = FillFigures::default();
     let big_every = n.checked_div(big).map_or(u64::MAX, |e| e.max(1));
-    let deliver_big = |writer: &mut MaildirWriter, rng: &mut StdRng, k: u64| -> Result<u64> {
+    let deliver_big = |writer: &mut MaildirWriter, rng: &mut StdRng, k: u64| -> Result<(u64, String)> {
         let from = world.pick(rng, Outcome::ALL[(k % 3) as usize]);
         let a = Attachment::random(rng, BIG_ATTACHMENT_BYTES, 1_000_000 + k);
         let q = corpus::question(rng, from, &format!("{tag}-big"), k, 2_000, Some(&a));
         writer.deliver(&q.raw)?;
-        Ok(q.raw.len() as u64)
+        Ok((q.raw.len() as u64, q.message_id))
     };
     for i in 0..n {
         let outcome = Outcome::ALL[(i % 3) as usize];
@@ -44,15 +44,20 @@ pub fn fill(
         });
         let q = corpus::question(rng, from, tag, i, body_bytes, attachment.as_ref());
         writer.deliver(&q.raw)?;
+        figures.message_ids.push(q.message_id);
         figures.with_attachment += u64::from(attachment.is_some());
         *figures.by_outcome.entry(outcome_name(outcome).into()).or_default() += 1;
         if figures.big_messages < big && i % big_every == big_every / 2 {
-            figures.big_bytes += deliver_big(&mut writer, rng, figures.big_messages)?;
+            let (bytes, id) = deliver_big(&mut writer, rng, figures.big_messages)?;
+            figures.big_bytes += bytes;
+            figures.message_ids.push(id);
             figures.big_messages += 1;
         }
     }
     while figures.big_messages < big {
-        figures.big_bytes += deliver_big(&mut writer, rng, figures.big_messages)?;
+        let (bytes, id) = deliver_big(&mut writer, rng, figures.big_messages)?;
+        figures.big_bytes += bytes;
+        figures.message_ids.push(id);
         figures.big_messages += 1;
     }
     figures.messages = writer.messages;

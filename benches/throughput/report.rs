@@ -4,12 +4,18 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::daemon::{DbFigures, LogProblems, Stage};
+use crate::daemon::{DbFigures, Engine, LogProblems, Stage};
+use crate::once::OnceFigures;
 use crate::raw::{FetchFigures, SmtpFigure};
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Summary {
     pub n: u64,
+    /// The engine of the drain, trickle and memory phases (`--db`), and how many daemons drained.
+    pub engine: Engine,
+    pub daemons: usize,
+    /// The private PostgreSQL cluster, when one was started: version, port, data directory.
+    pub postgres: Option<String>,
     pub cpus: usize,
     pub started_at: String,
     pub total_seconds: f64,
@@ -24,6 +30,13 @@ pub struct Summary {
     pub drain: DrainFigures,
     pub trickle: Option<TrickleFigures>,
     pub memory: Option<MemoryFigures>,
+    /// `--quick`'s closing check: a small backlog drained by two daemons on PostgreSQL.
+    pub pg_check: Option<DrainFigures>,
+    /// One per `--lease` value (`--failover`, and `--quick`'s check).
+    pub failover: Vec<FailoverFigures>,
+    /// Questions not handled exactly once (see `once.rs`): each fails the run once the table is
+    /// printed.
+    pub problems: Vec<String>,
     /// WARN/ERROR lines per daemon log.
     pub daemon_logs: Vec<LogProblems>,
 }
@@ -34,6 +47,9 @@ pub struct FillFigures {
     pub bytes: u64,
     pub seconds: f64,
     pub with_attachment: u64,
+    /// Every question's Message-ID (without angle brackets), for the once-check.
+    #[serde(skip)]
+    pub message_ids: Vec<String>,
     /// The memory phase's ~20 MB messages (included in `messages` and `bytes`).
     pub big_messages: u64,
     pub big_bytes: u64,
@@ -55,6 +71,10 @@ pub struct RawFigures {
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct DrainFigures {
+    /// "SQLite" or "PostgreSQL".
+    pub engine: String,
+    /// Daemon processes on the one database and mailbox (one of them polls; all send).
+    pub daemons: usize,
     pub questions: u64,
     /// From the first fetch to the last acknowledgement accepted by SMTP.
     pub seconds: f64,
@@ -67,9 +87,12 @@ pub struct DrainFigures {
     /// Daemon start until every outbox row (staff notices too) was sent.
     pub all_mail_sent_seconds: f64,
     pub peak_rss_mb: Option<f64>,
-    /// The daemon's CPU time (user + system) from its start until every outbox row was sent,
-    /// per question, in milliseconds.
+    /// The daemons' CPU time (user + system, summed over the daemon processes) from their start
+    /// until every outbox row was sent, per question, in milliseconds.
     pub daemon_cpu_ms_per_question: Option<f64>,
+    /// PostgreSQL: the private cluster's CPU time (postmaster and every backend) over the same
+    /// span, per question, in milliseconds.
+    pub db_server_cpu_ms_per_question: Option<f64>,
     /// The whole machine's busy CPU time (every process and the kernel: the mail servers, the
     /// daemon, anything else) from just before the daemon's start until the benchmark saw the
     /// last acknowledgement sent (it looks every 500 ms), per question, in milliseconds. This is
@@ -84,6 +107,8 @@ pub struct DrainFigures {
     /// Dovecot's part, over the same span: every process under this run's two Dovecot masters.
     /// What is left of the machine's time is the kernel's own threads and anything else.
     pub dovecot_cpu_ms_per_question: f64,
+    /// PostgreSQL's part, over the same span (0 on SQLite).
+    pub postgres_cpu_ms_per_question: f64,
     /// Share of the machine's CPU time left idle over the same span.
     pub machine_idle_share: Option<f64>,
     /// Of the idle share: time some task waited for the disk (fsync: SQLite's, Postfix's queue).
@@ -99,9 +124,47 @@ pub struct DrainFigures {
     pub db_bytes_per_1000_requests: f64,
     pub quarantined: i64,
     pub db: DbFigures,
+    /// Summed over the daemons' stage reports.
     pub stages: Vec<Stage>,
-    /// Other counters from the daemon's stage report.
+    /// Other counters from the daemons' stage reports, summed.
     pub stage_report_extras: BTreeMap<String, f64>,
+    pub per_daemon: Vec<DaemonFigures>,
+    /// Every question handled once?
+    pub once: Option<OnceFigures>,
+}
+
+/// One daemon process of a drain.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct DaemonFigures {
+    pub log: String,
+    /// VmHWM.
+    pub peak_rss_mb: Option<f64>,
+    /// Its own CPU time per question of the whole backlog.
+    pub cpu_ms_per_question: Option<f64>,
+    /// From its stage report: messages it committed (fetched as the lease holder), acknowledgements
+    /// and mails it sent.
+    pub messages_committed: Option<u64>,
+    pub acks_sent: Option<u64>,
+    pub mails_sent: Option<u64>,
+}
+
+/// One SIGKILL of the lease holder; times in seconds from the kill.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FailoverFigures {
+    /// `database.lease`.
+    pub lease_seconds: f64,
+    pub daemons: usize,
+    /// When the killed daemon's lease ran out (`expires_at`): no one may take it before.
+    pub lease_left_at_kill_seconds: f64,
+    /// When another daemon took the lease (`acquired_at`).
+    pub lease_taken_seconds: f64,
+    /// When Postfix accepted the new question (sent right after the kill).
+    pub question_sent_seconds: f64,
+    /// When the new question's acknowledgement was accepted by SMTP (`outbox.sent_at`).
+    pub question_acked_seconds: f64,
+    pub killed_pid: u32,
+    pub new_holder_pid: Option<i64>,
+    pub once: OnceFigures,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -165,16 +228,21 @@ pub struct TrickleFigures {
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct MemoryFigures {
+    pub engine: String,
+    pub daemons: usize,
     pub ordinary: u64,
     pub big: u64,
     pub big_bytes_each: u64,
     pub backlog_bytes: u64,
+    /// The highest of the daemons' peaks.
     pub peak_rss_mb: Option<f64>,
+    pub per_daemon_peak_rss_mb: Vec<Option<f64>>,
     pub rss_timeline_mb: Vec<(f64, f64)>,
     pub seconds: f64,
     pub questions_per_second: f64,
     pub db_bytes: u64,
     pub stages: Vec<Stage>,
+    pub once: Option<OnceFigures>,
 }
 
 pub fn mb(bytes: u64) -> f64 {
@@ -240,13 +308,129 @@ fn rss(mb: Option<f64>) -> String {
     mb.map(|m| format!("{m:.1} MB")).unwrap_or_else(|| "n/a".into())
 }
 
+fn daemons_on(n: usize, engine: &str) -> String {
+    format!("{n} daemon{} on {engine}", if n == 1 { "" } else { "s" })
+}
+
+fn once_line(o: &OnceFigures) -> String {
+    if o.ok() { format!("yes: {}", o.line()) } else { format!("NO: {}; {}", o.problems.join("; "), o.line()) }
+}
+
+/// The rows of one drain (the main one, or `--quick`'s PostgreSQL check).
+fn drain_rows(t: &mut Table, title: &str, d: &DrainFigures, stage_report: bool, with_raw: bool) {
+    t.section(&format!("{title}: {}", daemons_on(d.daemons, &d.engine)));
+    t.row(
+        "END TO END",
+        format!(
+            "{:.1} questions/s ({} in {:.2} s; window: {})",
+            d.questions_per_second, d.questions, d.seconds, d.window_source
+        ),
+    );
+    if with_raw {
+        t.row("RATIO TO RAW LIMIT", format!("{:.3}", d.ratio_to_raw_limit));
+    }
+    t.row("all outbox mail sent (incl. staff)", format!("{:.2} s after daemon start", d.all_mail_sent_seconds));
+    t.row(
+        "PEAK RSS",
+        format!("{}{}", rss(d.peak_rss_mb), if d.daemons > 1 { " (highest of the daemons)" } else { "" }),
+    );
+    t.row(
+        "DAEMON CPU per question until all mail out",
+        d.daemon_cpu_ms_per_question.map_or("?".into(), |ms| {
+            format!(
+                "{ms:.2} ms (user + system, all threads{})",
+                if d.daemons > 1 { ", summed over the daemons" } else { "" }
+            )
+        }),
+    );
+    if let Some(ms) = d.db_server_cpu_ms_per_question {
+        t.row(
+            "DB SERVER CPU per question until all mail out",
+            format!("{ms:.2} ms (the private cluster's postmaster and backends)"),
+        );
+    }
+    if d.per_daemon.len() > 1 {
+        for (k, p) in d.per_daemon.iter().enumerate() {
+            let count = |x: Option<u64>| x.map_or("?".into(), |v| v.to_string());
+            t.row(
+                format!("daemon {}", k + 1),
+                format!(
+                    "peak RSS {}, CPU {} per question; committed {} questions, sent {} acks, {} mails",
+                    rss(p.peak_rss_mb),
+                    p.cpu_ms_per_question.map_or("?".into(), |ms| format!("{ms:.2} ms")),
+                    count(p.messages_committed),
+                    count(p.acks_sent),
+                    count(p.mails_sent)
+                ),
+            );
+        }
+    }
+    if let (Some(all), Some(own)) = (d.machine_cpu_ms_per_question, d.window_daemon_cpu_ms_per_question) {
+        let pg = if d.db_server_cpu_ms_per_question.is_some() {
+            format!(", PostgreSQL {:.2}", d.postgres_cpu_ms_per_question)
+        } else {
+            String::new()
+        };
+        t.row(
+            "machine CPU per question until last ack",
+            format!(
+                "{all:.2} ms busy: the daemon{} {own:.2}, Postfix {:.2}, Dovecot {:.2}{pg}, the kernel's threads and \
+                 the rest {:.2}; idle {:.0} % (waiting for the disk {:.0} %), stolen {:.0} %",
+                if d.daemons > 1 { "s" } else { "" },
+                d.postfix_cpu_ms_per_question,
+                d.dovecot_cpu_ms_per_question,
+                all - own
+                    - d.postfix_cpu_ms_per_question
+                    - d.dovecot_cpu_ms_per_question
+                    - d.postgres_cpu_ms_per_question,
+                d.machine_idle_share.unwrap_or(0.0) * 100.0,
+                d.machine_iowait_share.unwrap_or(0.0) * 100.0,
+                d.machine_steal_share.unwrap_or(0.0) * 100.0
+            ),
+        );
+    }
+    t.row("RSS during the drain", timeline(&d.rss_timeline_mb));
+    t.row(
+        "DB bytes per 1,000 requests",
+        format!(
+            "{:.2} MB ({:.1} MB for {} requests{})",
+            d.db_bytes_per_1000_requests / 1e6,
+            mb(d.db_bytes),
+            d.db.requests,
+            if d.db_wal_bytes == 0 && d.engine != "SQLite" { "; pg_database_size, WAL not counted" } else { "" }
+        ),
+    );
+    t.row("sent by kind", d.db.sent_by_kind.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
+    t.row(
+        "requests by status",
+        d.db.requests_by_status.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
+    );
+    if d.quarantined > 0 {
+        t.row("quarantined", d.quarantined.to_string());
+    }
+    if let Some(o) = &d.once {
+        t.row("HANDLED ONCE", once_line(o));
+    }
+    stage_rows(t, &d.stages, stage_report);
+    if !d.stage_report_extras.is_empty() {
+        t.row(
+            "stage report counters",
+            d.stage_report_extras.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
+        );
+    }
+}
+
 impl Summary {
     pub fn table(&self) -> String {
         let mut t = Table { rows: Vec::new() };
         let f = &self.fill;
         t.section(&format!(
-            "intake311 throughput: N = {}, {} CPUs, {} (total {:.0} s)",
-            self.n, self.cpus, self.started_at, self.total_seconds
+            "intake311 throughput: N = {}, {}, {} CPUs, {} (total {:.0} s)",
+            self.n,
+            daemons_on(self.daemons, self.engine.name()),
+            self.cpus,
+            self.started_at,
+            self.total_seconds
         ));
         t.section("backlog");
         t.row(
@@ -296,62 +480,7 @@ impl Summary {
         t.row("raw SMTP limit (best counted)", format!("{:.0} msg/s", self.raw.smtp_limit_per_second));
         t.row("RAW LIMIT", format!("{:.0} msg/s (limited by {})", self.raw.limit_per_second, self.raw.limited_by));
 
-        let d = &self.drain;
-        t.section("drain of the backlog by the daemon");
-        t.row(
-            "END TO END",
-            format!(
-                "{:.1} questions/s ({} in {:.2} s; window: {})",
-                d.questions_per_second, d.questions, d.seconds, d.window_source
-            ),
-        );
-        t.row("RATIO TO RAW LIMIT", format!("{:.3}", d.ratio_to_raw_limit));
-        t.row("all outbox mail sent (incl. staff)", format!("{:.2} s after daemon start", d.all_mail_sent_seconds));
-        t.row("PEAK RSS", rss(d.peak_rss_mb));
-        t.row(
-            "daemon CPU per question until all mail out",
-            d.daemon_cpu_ms_per_question.map_or("?".into(), |ms| format!("{ms:.2} ms (user + system, all threads)")),
-        );
-        if let (Some(all), Some(own)) = (d.machine_cpu_ms_per_question, d.window_daemon_cpu_ms_per_question) {
-            t.row(
-                "machine CPU per question until last ack",
-                format!(
-                    "{all:.2} ms busy: the daemon {own:.2}, Postfix {:.2}, Dovecot {:.2}, the kernel's threads and \
-                     the rest {:.2}; idle {:.0} % (waiting for the disk {:.0} %), stolen {:.0} %",
-                    d.postfix_cpu_ms_per_question,
-                    d.dovecot_cpu_ms_per_question,
-                    all - own - d.postfix_cpu_ms_per_question - d.dovecot_cpu_ms_per_question,
-                    d.machine_idle_share.unwrap_or(0.0) * 100.0,
-                    d.machine_iowait_share.unwrap_or(0.0) * 100.0,
-                    d.machine_steal_share.unwrap_or(0.0) * 100.0
-                ),
-            );
-        }
-        t.row("RSS during the drain", timeline(&d.rss_timeline_mb));
-        t.row(
-            "DB bytes per 1,000 requests",
-            format!(
-                "{:.2} MB ({:.1} MB for {} requests)",
-                d.db_bytes_per_1000_requests / 1e6,
-                mb(d.db_bytes),
-                d.db.requests
-            ),
-        );
-        t.row("sent by kind", d.db.sent_by_kind.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
-        t.row(
-            "requests by status",
-            d.db.requests_by_status.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
-        );
-        if d.quarantined > 0 {
-            t.row("quarantined", d.quarantined.to_string());
-        }
-        stage_rows(&mut t, &d.stages, self.stage_report);
-        if !d.stage_report_extras.is_empty() {
-            t.row(
-                "stage report counters",
-                d.stage_report_extras.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
-            );
-        }
+        drain_rows(&mut t, "drain of the backlog", &self.drain, self.stage_report, true);
 
         match &self.trickle {
             Some(tr) => {
@@ -376,13 +505,20 @@ impl Summary {
         match &self.memory {
             Some(m) => {
                 t.section(&format!(
-                    "memory: {} ordinary + {} big ({:.1} MB each), {:.0} MB backlog",
+                    "memory: {} ordinary + {} big ({:.1} MB each), {:.0} MB backlog; {}",
                     m.ordinary,
                     m.big,
                     mb(m.big_bytes_each),
-                    mb(m.backlog_bytes)
+                    mb(m.backlog_bytes),
+                    daemons_on(m.daemons, &m.engine)
                 ));
                 t.row("PEAK RSS", rss(m.peak_rss_mb));
+                if m.per_daemon_peak_rss_mb.len() > 1 {
+                    t.row(
+                        "peak RSS per daemon",
+                        m.per_daemon_peak_rss_mb.iter().map(|p| rss(*p)).collect::<Vec<_>>().join(", "),
+                    );
+                }
                 t.row("RSS during the drain", timeline(&m.rss_timeline_mb));
                 t.row(
                     "drain",
@@ -394,17 +530,67 @@ impl Summary {
                     ),
                 );
                 stage_rows(&mut t, &m.stages, self.stage_report);
+                if let Some(o) = &m.once {
+                    t.row("HANDLED ONCE", once_line(o));
+                }
             }
             None => {
                 t.section("memory");
                 t.row("skipped", "--skip-memory");
             }
         }
+        if let Some(d) = &self.pg_check {
+            drain_rows(&mut t, "PostgreSQL check", d, self.stage_report, false);
+        }
+        for f in &self.failover {
+            t.section(&format!(
+                "failover: SIGKILL of the lease holder, {} daemons, database.lease = {}",
+                f.daemons,
+                humantime::format_duration(std::time::Duration::from_secs_f64(f.lease_seconds))
+            ));
+            t.row("killed holder's lease ran out", format!("{:.2} s after the kill", f.lease_left_at_kill_seconds));
+            t.row(
+                "LEASE TAKEN by another daemon",
+                format!(
+                    "{:.2} s after the kill (pid {} → {})",
+                    f.lease_taken_seconds,
+                    f.killed_pid,
+                    f.new_holder_pid.map_or("?".into(), |p| p.to_string())
+                ),
+            );
+            t.row(
+                "FAILOVER: new question acknowledged",
+                format!(
+                    "{:.2} s after the kill (ack accepted by SMTP; the question was accepted {:.2} s after the kill)",
+                    f.question_acked_seconds, f.question_sent_seconds
+                ),
+            );
+            t.row(
+                "of which",
+                format!(
+                    "waiting for the killed holder's lease to run out {:.2} s, the stand-by noticing {:.2} s, \
+                     connecting and handling the question {:.2} s",
+                    f.lease_left_at_kill_seconds.max(0.0),
+                    f.lease_taken_seconds - f.lease_left_at_kill_seconds.max(0.0),
+                    f.question_acked_seconds - f.lease_taken_seconds
+                ),
+            );
+            t.row("HANDLED ONCE", once_line(&f.once));
+        }
         t.section("daemon logs");
         for l in &self.daemon_logs {
             t.row(l.log.clone(), format!("{} ERROR, {} WARN", l.errors, l.warnings));
         }
         t.row("run directory", self.run_dir.clone());
+        if let Some(pg) = &self.postgres {
+            t.row("PostgreSQL", pg.clone());
+        }
+        if !self.problems.is_empty() {
+            t.section("PROBLEMS (questions not handled exactly once)");
+            for p in &self.problems {
+                t.row("problem", p.clone());
+            }
+        }
         t.render()
     }
 }

@@ -16,7 +16,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 
 use crate::corpus::{self, INTAKE, Official};
-use crate::daemon::{self, DaemonProc, unix_ms_f64, unix_ms_now};
+use crate::daemon::{self, DaemonProc, DbTarget, unix_ms_f64, unix_ms_now};
 use crate::mailservers::MailServers;
 use crate::raw;
 use crate::report::{Percentiles, TrickleFigures};
@@ -28,14 +28,14 @@ pub async fn trickle(
     servers: &MailServers,
     officials: &[Official],
     config: &Path,
-    db_path: &Path,
+    target: &DbTarget,
     run_dir: &Path,
     stage_report: Option<PathBuf>,
     rng: &mut StdRng,
 ) -> Result<TrickleFigures> {
     let log = run_dir.join("daemon-trickle.log");
     let mut d = DaemonProc::spawn(config, &log, stage_report.as_deref())?;
-    let db = daemon::open_db(db_path).await?;
+    let db = target.open().await?;
     d.wait_until_polled(&db, Duration::from_secs(60)).await?;
     // Let the first (empty) poll finish and IDLE begin.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -158,7 +158,10 @@ pub async fn trickle(
     Ok(TrickleFigures {
         questions: count,
         rate_per_second: opts.rate,
-        setup: "fresh daemon process, same database as the drain (holding its requests), empty inbox".into(),
+        setup: format!(
+            "one fresh daemon process, same {} database as the drain (holding its requests), empty inbox",
+            target.engine().name()
+        ),
         to_smtp_acceptance: Percentiles::of(to_smtp),
         to_mailbox_delivery: Percentiles::of(to_mailbox),
         mailbox_minus_sent_at: Percentiles::of(mailbox_minus_sent_at),
@@ -229,7 +232,7 @@ fn watch_maildirs(dirs: &[PathBuf], stop: &AtomicBool, limit: Duration) -> HashM
 }
 
 /// The first Message-ID of a mail file's In-Reply-To header, without angle brackets.
-fn read_in_reply_to(path: &Path) -> Option<String> {
+pub fn read_in_reply_to(path: &Path) -> Option<String> {
     let mut buf = Vec::with_capacity(16 * 1024);
     fs::File::open(path).ok()?.take(64 * 1024).read_to_end(&mut buf).ok()?;
     let text = String::from_utf8_lossy(&buf);
