@@ -163,6 +163,10 @@ retry_base = "1s"
 retry_max = "5s"
 auto_limit = 100000000
 idle_interval = "1s"
+
+[deadlines]
+# No reminders or digest: on a business day morning they would add staff mail to the figures.
+enabled = false
 "#,
         db = db.url(),
         imap_port = servers.imap_port,
