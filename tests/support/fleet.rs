@@ -42,7 +42,7 @@ pub fn postgres_env(db_url: String, settings: FleetSettings, officials: &[String
     let dir = tempfile::tempdir()?;
     let config_path = dir.path().join("intake311.toml");
     let db_path: PathBuf = dir.path().join("unused.db");
-    let env = TestEnv { servers, dir, config_path, db_path, db_url, engine: Engine::Postgres };
+    let env = TestEnv { servers, dir, config_path, db_path, db_url, engine: super::Engine::Postgres };
     let text = env.config_text(Security::Plain, "");
     let text = text
         .replacen("[database]\n", &format!("[database]\nlease = \"{}s\"\n", settings.lease.as_secs()), 1)
