@@ -56,8 +56,11 @@ pub(crate) async fn version(pool: &PgPool) -> anyhow::Result<String> {
     Ok(v.split(" on ").next().unwrap_or(&v).to_string())
 }
 
-/// Appends `data` to the (empty) bytea at `table.column` of the row whose `key` is `id`, in
-/// 1 MiB pieces, so no 20 MB parameter is ever built.
+/// Writes `data` into the (empty) bytea at `table.column` of the row whose `key` is `id`, sent
+/// in 1 MiB pieces, so no 20 MB parameter is ever built. The pieces go into a temporary table of
+/// this session and are joined once on the server (`string_agg`): appending each piece to the
+/// column (`col = col || $1`) would rewrite the whole value per piece, quadratic in WAL and dead
+/// rows for a 20 MB mail.
 pub(crate) async fn write_blob<K>(
     db: &mut PgConnection,
     table: &str,
@@ -69,15 +72,34 @@ pub(crate) async fn write_blob<K>(
 where
     K: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Clone + Send + Sync + std::fmt::Display,
 {
-    let sql = format!("UPDATE {table} SET {column} = {column} || $1 WHERE {key} = $2");
-    for piece in data.chunks(STREAM_BLOB_MIN) {
-        sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-            .bind(piece)
-            .bind(id.clone())
+    let context = || format!("writing blob {table}.{column} #{id}");
+    // A temporary table lives as long as the session, unless the transaction that created it
+    // rolled back: look before creating, so no NOTICE is raised on every blob.
+    let exists: Option<String> = sqlx::query_scalar("SELECT to_regclass('pg_temp.blob_pieces')::text")
+        .fetch_one(&mut *db)
+        .await
+        .with_context(context)?;
+    if exists.is_none() {
+        sqlx::raw_sql("CREATE TEMP TABLE blob_pieces (n INTEGER NOT NULL, data BYTEA NOT NULL) ON COMMIT DELETE ROWS")
             .execute(&mut *db)
             .await
-            .with_context(|| format!("writing blob {table}.{column} #{id}"))?;
+            .with_context(context)?;
     }
+    sqlx::raw_sql("DELETE FROM blob_pieces").execute(&mut *db).await.with_context(context)?;
+    for (n, piece) in data.chunks(STREAM_BLOB_MIN).enumerate() {
+        sqlx::query("INSERT INTO blob_pieces (n, data) VALUES ($1, $2)")
+            .bind(i32::try_from(n).context("too many pieces")?)
+            .bind(piece)
+            .execute(&mut *db)
+            .await
+            .with_context(context)?;
+    }
+    let sql = format!(
+        "UPDATE {table} SET {column} = (SELECT COALESCE(string_agg(data, ''::bytea ORDER BY n), ''::bytea) \
+         FROM blob_pieces) WHERE {key} = $1"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(id.clone()).execute(&mut *db).await.with_context(context)?;
+    sqlx::raw_sql("DELETE FROM blob_pieces").execute(&mut *db).await.with_context(context)?;
     Ok(())
 }
 
