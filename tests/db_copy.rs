@@ -21,7 +21,7 @@ use support::*;
 const WAIT: Duration = Duration::from_secs(90);
 
 /// Every table db copy fills, as the PostgreSQL migration creates them.
-const TABLES: [&str; 20] = [
+const TABLES: [&str; 21] = [
     "cities",
     "city_domains",
     "staff",
@@ -42,6 +42,7 @@ const TABLES: [&str; 20] = [
     "message_raw",
     "daemons",
     "mailbox_leases",
+    "deadline_notices",
 ];
 
 /// `intake311 db copy --from FROM --to TO` (no config needed).

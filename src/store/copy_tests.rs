@@ -29,6 +29,7 @@ fn the_tables_are_those_of_the_postgres_migrations_in_creation_order() {
             "message_raw",
             "daemons",
             "mailbox_leases",
+            "deadline_notices",
         ]
     );
 }
