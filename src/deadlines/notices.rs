@@ -98,9 +98,14 @@ fn clock_runs(status: RequestStatus) -> bool {
 /// Business days left for `row` on `today` (negative: overdue), when its clock runs toward a
 /// due date; `None` for answered, waiting or undated requests.
 pub fn days_left(row: &RequestRow, today: NaiveDate, cal: &Calendar) -> Option<i64> {
+    running(row, today, cal).map(|(_, left)| left)
+}
+
+/// The due date and the business days left, when `row`'s clock runs toward a due date.
+fn running(row: &RequestRow, today: NaiveDate, cal: &Calendar) -> Option<(NaiveDate, i64)> {
     let c = Clock::of(row);
     match (clock_runs(row.status), c.due, c.paused_on) {
-        (true, Some(due), None) => Some(cal.business_days_between(today, due)),
+        (true, Some(due), None) => Some((due, cal.business_days_between(today, due))),
         _ => None,
     }
 }
@@ -108,10 +113,8 @@ pub fn days_left(row: &RequestRow, today: NaiveDate, cal: &Calendar) -> Option<i
 /// The reminders due on `today` for `rows` (callers skip those already sent, by key).
 pub fn reminders(rows: &[RequestRow], today: NaiveDate, cal: &Calendar, remind_before: u32) -> Vec<Reminder> {
     let mut out = Vec::new();
-    for row in rows.iter().filter(|r| clock_runs(r.status)) {
-        let clock = Clock::of(row);
-        let (Some(due), None) = (clock.due, clock.paused_on) else { continue };
-        let left = cal.business_days_between(today, due);
+    for row in rows {
+        let Some((due, left)) = running(row, today, cal) else { continue };
         let kind = match left {
             0 => ReminderKind::DueToday,
             n if n < 0 => ReminderKind::Overdue,
@@ -150,18 +153,11 @@ pub fn digest(rows: &[RequestRow], today: NaiveDate, cal: &Calendar, stale_after
         assignee: if r.assignee.is_empty() { "unassigned".into() } else { r.assignee.clone() },
         when,
     };
-    let running: Vec<(&RequestRow, NaiveDate, i64)> = rows
-        .iter()
-        .filter(|r| clock_runs(r.status))
-        .filter_map(|r| {
-            let c = Clock::of(r);
-            let due = c.due.filter(|_| c.paused_on.is_none())?;
-            Some((r, due, cal.business_days_between(today, due)))
-        })
-        .collect();
-    let mut overdue: Vec<_> = running.iter().filter(|(_, _, left)| *left < 0).collect();
+    let dated: Vec<(&RequestRow, NaiveDate, i64)> =
+        rows.iter().filter_map(|r| running(r, today, cal).map(|(due, left)| (r, due, left))).collect();
+    let mut overdue: Vec<_> = dated.iter().filter(|(_, _, left)| *left < 0).collect();
     overdue.sort_by_key(|(r, due, _)| (*due, r.id));
-    let mut soon: Vec<_> = running.iter().filter(|(_, _, left)| (0..=DUE_SOON_DAYS).contains(left)).collect();
+    let mut soon: Vec<_> = dated.iter().filter(|(_, _, left)| (0..=DUE_SOON_DAYS).contains(left)).collect();
     soon.sort_by_key(|(r, due, _)| (*due, r.id));
     let unassigned: Vec<&RequestRow> = rows
         .iter()
@@ -177,13 +173,10 @@ pub fn digest(rows: &[RequestRow], today: NaiveDate, cal: &Calendar, stale_after
         })
         .collect();
     let review: Vec<&RequestRow> = rows.iter().filter(|r| !r.review_reason.is_empty()).collect();
-    let due_words = |r: &RequestRow| {
-        let c = Clock::of(r);
-        match c.due {
-            Some(due) if c.paused_on.is_none() && clock_runs(r.status) => words(cal.business_days_between(today, due)),
-            Some(due) => format!("due {due}"),
-            None => "no due date".into(),
-        }
+    let due_words = |r: &RequestRow| match (running(r, today, cal), Clock::of(r).due) {
+        (Some((_, left)), _) => words(left),
+        (None, Some(due)) => format!("due {due}"),
+        (None, None) => "no due date".into(),
     };
     let sections = [
         ("Overdue", overdue.iter().map(|(r, _, left)| line(r, words(*left))).collect::<Vec<_>>()),

@@ -12,7 +12,6 @@ use serde::Serialize;
 use super::Intake;
 use super::mailer::{Limit, Queued, format_date, mailbox};
 use crate::deadlines::notices::{self, DigestSection, Reminder};
-use crate::domain::RequestId;
 use crate::outbound::context::{DigestContext, DigestLineContext, DigestSectionContext, ReminderContext};
 use crate::store::RequestRow;
 
@@ -106,26 +105,8 @@ impl Intake {
             help: staff.help,
         };
         let rendered = self.templates.render("staff_reminder", &ctx)?;
-        let thread = row.staff_thread_id.clone();
         let queued = self
-            .queue(
-                &mut tx,
-                Queued {
-                    request: Some(RequestId(row.id)),
-                    kind: "staff_reminder",
-                    to: vec![mailbox("", &to)?],
-                    cc: vec![],
-                    reply_to: self.intake_mailbox.clone(),
-                    in_reply_to: if thread.is_empty() { None } else { Some(&thread) },
-                    references: if thread.is_empty() { vec![] } else { vec![thread.clone()] },
-                    auto_submitted: Some("auto-generated"),
-                    tracking: Some(row.tracking.clone()),
-                    rendered,
-                    attachments: &[],
-                    limit: Limit::None,
-                    event: Some("reminder sent"),
-                },
-            )
+            .queue_in_staff_thread(&mut tx, row, "staff_reminder", mailbox("", &to)?, rendered, Some("reminder sent"))
             .await?;
         let message_id = queued.message_id().unwrap_or_default().to_string();
         let line = format!("{} {} to {to} ({})", reminder.kind.as_str(), row.tracking, reminder.words());

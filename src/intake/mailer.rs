@@ -339,31 +339,44 @@ impl Intake {
         let request = RequestId(row.id);
         let ctx = self.staff_context(row, text, attachments);
         let rendered = self.templates.render(template, &ctx)?;
-        let thread = row.staff_thread_id.clone();
-        let message_id = self
-            .queue(
-                tx,
-                Queued {
-                    request: Some(request),
-                    kind: template,
-                    to: vec![self.staff_mailbox.clone()],
-                    cc: vec![],
-                    reply_to: self.intake_mailbox.clone(),
-                    in_reply_to: if thread.is_empty() { None } else { Some(&thread) },
-                    references: if thread.is_empty() { vec![] } else { vec![thread.clone()] },
-                    auto_submitted: Some("auto-generated"),
-                    tracking: Some(row.tracking.clone()),
-                    rendered,
-                    attachments: &[],
-                    limit: Limit::None,
-                    event: None,
-                },
-            )
-            .await?;
-        if let Some(id) = message_id.message_id().filter(|_| thread.is_empty()) {
+        let queued = self.queue_in_staff_thread(tx, row, template, self.staff_mailbox.clone(), rendered, None).await?;
+        if let Some(id) = queued.message_id().filter(|_| row.staff_thread_id.is_empty()) {
             tx.set_staff_thread(request, id).await?;
         }
         Ok(())
+    }
+
+    /// Queues automatic staff mail of request `row` to `to`, in the request's staff thread when it
+    /// has one (staff notices, reminders). Staff mail never names the official in To or Cc.
+    pub(super) async fn queue_in_staff_thread(
+        &self,
+        tx: &mut StoreTx,
+        row: &RequestRow,
+        template: &str,
+        to: Mailbox,
+        rendered: Rendered,
+        event: Option<&'static str>,
+    ) -> anyhow::Result<Queue> {
+        let thread = row.staff_thread_id.as_str();
+        self.queue(
+            tx,
+            Queued {
+                request: Some(RequestId(row.id)),
+                kind: template,
+                to: vec![to],
+                cc: vec![],
+                reply_to: self.intake_mailbox.clone(),
+                in_reply_to: if thread.is_empty() { None } else { Some(thread) },
+                references: if thread.is_empty() { vec![] } else { vec![thread.to_string()] },
+                auto_submitted: Some("auto-generated"),
+                tracking: Some(row.tracking.clone()),
+                rendered,
+                attachments: &[],
+                limit: Limit::None,
+                event,
+            },
+        )
+        .await
     }
 
     /// In-Reply-To and References for mail to the city in request `id`'s thread: rooted at the
