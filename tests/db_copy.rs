@@ -43,6 +43,9 @@ const TABLES: [&str; 21] = [
     "daemons",
     "mailbox_leases",
     "deadline_notices",
+    "request_topics",
+    "experts",
+    "referrals",
 ];
 
 /// `intake311 db copy --from FROM --to TO` (no config needed).

@@ -144,6 +144,8 @@ pub enum StatusArg {
     WaitingOnCity,
     /// The response was sent.
     Responded,
+    /// Introduced to a national expert.
+    Referred,
     /// Done.
     Closed,
     /// The city is known but not eligible.
@@ -162,6 +164,7 @@ impl From<StatusArg> for RequestStatus {
             StatusArg::InProgress => RequestStatus::InProgress,
             StatusArg::WaitingOnCity => RequestStatus::WaitingOnCity,
             StatusArg::Responded => RequestStatus::Responded,
+            StatusArg::Referred => RequestStatus::Referred,
             StatusArg::Closed => RequestStatus::Closed,
             StatusArg::Ineligible => RequestStatus::Ineligible,
             StatusArg::NeedsCity => RequestStatus::NeedsCity,

@@ -24,6 +24,8 @@ pub struct Clock {
     pub waited_days: i64,
     pub first_response_days: Option<i64>,
     pub resolution_days: Option<i64>,
+    /// The day it was resolved, and how: `response`, `referral` or `closed` (closed unanswered).
+    pub resolved: Option<(NaiveDate, &'static str)>,
 }
 
 /// The due date moved because the request waited on the city.
@@ -59,7 +61,7 @@ impl Clock {
             let waited = cal.business_days_between(paused, today).max(0);
             self.waited_days += waited;
             if waited > 0
-                && !matches!(to, Responded | Closed)
+                && !matches!(to, Responded | Referred | Closed)
                 && let Some(due) = self.due
             {
                 let new = cal.add_business_days(due, u32::try_from(waited).unwrap_or(u32::MAX));
@@ -70,8 +72,14 @@ impl Clock {
         if to == WaitingOnCity && from != WaitingOnCity && self.paused_on.is_none() {
             self.paused_on = Some(today);
         }
-        if matches!(to, Responded | Closed) && self.resolution_days.is_none() {
+        if matches!(to, Responded | Referred | Closed) && self.resolution_days.is_none() {
             self.resolution_days = Some(cal.business_days_between(self.received_on, today).max(0));
+            let how = match to {
+                Responded => "response",
+                Referred => "referral",
+                _ => "closed",
+            };
+            self.resolved = Some((today, how));
         }
         moved
     }
@@ -121,6 +129,7 @@ mod tests {
             waited_days: 0,
             first_response_days: None,
             resolution_days: None,
+            resolved: None,
         }
     }
 
@@ -149,10 +158,23 @@ mod tests {
         assert_eq!(c.on_status(WaitingOnCity, Responded, d(2027, 1, 11), &cal), None, "answered: no new promise");
         assert_eq!(c.waited_days, 2, "but the wait is counted");
         assert_eq!(c.resolution_days, Some(5));
+        assert_eq!(c.resolved, Some((d(2027, 1, 11), "response")));
         // Reopened and closed again: the first resolution stays.
         c.on_status(Responded, InProgress, d(2027, 1, 12), &cal);
         c.on_status(InProgress, Closed, d(2027, 1, 20), &cal);
         assert_eq!(c.resolution_days, Some(5));
+        assert_eq!(c.resolved, Some((d(2027, 1, 11), "response")));
+    }
+
+    #[test]
+    fn a_referral_resolves_the_request_and_a_close_without_answer_says_so() {
+        let cal = cal();
+        let mut c = clock();
+        c.on_status(Assigned, Referred, d(2027, 1, 8), &cal);
+        assert_eq!((c.resolution_days, c.resolved), (Some(4), Some((d(2027, 1, 8), "referral"))));
+        let mut c = clock();
+        c.on_status(Acknowledged, Closed, d(2027, 1, 5), &cal);
+        assert_eq!(c.resolved, Some((d(2027, 1, 5), "closed")));
     }
 
     #[test]

@@ -31,6 +31,14 @@ impl Clock {
             waited_days: row.waited_days,
             first_response_days: row.first_response_days,
             resolution_days: row.resolution_days,
+            resolved: date(&row.resolved_on).map(|d| {
+                let how = match row.resolved_by.as_str() {
+                    "response" => "response",
+                    "referral" => "referral",
+                    _ => "closed",
+                };
+                (d, how)
+            }),
         }
     }
 
@@ -42,6 +50,8 @@ impl Clock {
             waited_days: self.waited_days,
             first_response_days: self.first_response_days,
             resolution_days: self.resolution_days,
+            resolved_on: self.resolved.map(|(d, _)| d.to_string()),
+            resolved_by: self.resolved.map(|(_, how)| how.to_string()).unwrap_or_default(),
         }
     }
 }

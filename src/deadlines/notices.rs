@@ -227,6 +227,8 @@ mod tests {
             waited_days: 0,
             first_response_days: None,
             resolution_days: None,
+            resolved_on: None,
+            resolved_by: String::new(),
             created_at: 0,
             updated_at: 0,
         }

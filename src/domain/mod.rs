@@ -86,6 +86,8 @@ pub enum RequestStatus {
     InProgress,
     WaitingOnCity,
     Responded,
+    /// Staff introduced the official to a national expert (a referral counts as a response).
+    Referred,
     Closed,
     /// The city is known but not eligible; the official was told so.
     Ineligible,
@@ -94,13 +96,14 @@ pub enum RequestStatus {
 }
 
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 9] = [
+    pub const ALL: [RequestStatus; 10] = [
         RequestStatus::New,
         RequestStatus::Acknowledged,
         RequestStatus::Assigned,
         RequestStatus::InProgress,
         RequestStatus::WaitingOnCity,
         RequestStatus::Responded,
+        RequestStatus::Referred,
         RequestStatus::Closed,
         RequestStatus::Ineligible,
         RequestStatus::NeedsCity,
@@ -114,6 +117,7 @@ impl RequestStatus {
             RequestStatus::InProgress => "in_progress",
             RequestStatus::WaitingOnCity => "waiting_on_city",
             RequestStatus::Responded => "responded",
+            RequestStatus::Referred => "referred",
             RequestStatus::Closed => "closed",
             RequestStatus::Ineligible => "ineligible",
             RequestStatus::NeedsCity => "needs_city",
@@ -127,18 +131,22 @@ impl RequestStatus {
             return false;
         }
         match self {
-            New => matches!(to, Acknowledged | Ineligible | NeedsCity | Assigned | Closed),
-            Acknowledged => matches!(to, Assigned | InProgress | WaitingOnCity | Responded | Closed),
-            Assigned => matches!(to, InProgress | WaitingOnCity | Responded | Closed | Acknowledged),
-            InProgress => matches!(to, Assigned | WaitingOnCity | Responded | Closed),
-            WaitingOnCity => matches!(to, InProgress | Assigned | Responded | Closed),
-            Responded => matches!(to, InProgress | WaitingOnCity | Closed | Assigned),
-            Closed => matches!(to, InProgress | Assigned | WaitingOnCity | Responded),
+            New => matches!(to, Acknowledged | Ineligible | NeedsCity | Assigned | Referred | Closed),
+            Acknowledged => matches!(to, Assigned | InProgress | WaitingOnCity | Responded | Referred | Closed),
+            Assigned => matches!(to, InProgress | WaitingOnCity | Responded | Referred | Closed | Acknowledged),
+            InProgress => matches!(to, Assigned | WaitingOnCity | Responded | Referred | Closed),
+            WaitingOnCity => matches!(to, InProgress | Assigned | Responded | Referred | Closed),
+            Responded => matches!(to, InProgress | WaitingOnCity | Referred | Closed | Assigned),
+            Referred => matches!(to, InProgress | Assigned | WaitingOnCity | Responded | Closed),
+            Closed => matches!(to, InProgress | Assigned | WaitingOnCity | Responded | Referred),
             // Staff may still take up a request the registry turned away.
-            Ineligible => matches!(to, Acknowledged | Assigned | InProgress | WaitingOnCity | Responded | Closed),
-            NeedsCity => {
-                matches!(to, Acknowledged | Ineligible | Assigned | InProgress | WaitingOnCity | Responded | Closed)
+            Ineligible => {
+                matches!(to, Acknowledged | Assigned | InProgress | WaitingOnCity | Responded | Referred | Closed)
             }
+            NeedsCity => matches!(
+                to,
+                Acknowledged | Ineligible | Assigned | InProgress | WaitingOnCity | Responded | Referred | Closed
+            ),
         }
     }
 }
@@ -151,7 +159,7 @@ impl fmt::Display for RequestStatus {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "unknown status `{0}` (one of: new, acknowledged, assigned, in_progress, waiting_on_city, responded, closed, ineligible, needs_city)"
+    "unknown status `{0}` (one of: new, acknowledged, assigned, in_progress, waiting_on_city, responded, referred, closed, ineligible, needs_city)"
 )]
 pub struct BadStatus(pub String);
 

@@ -30,6 +30,9 @@ fn the_tables_are_those_of_the_postgres_migrations_in_creation_order() {
             "daemons",
             "mailbox_leases",
             "deadline_notices",
+            "request_topics",
+            "experts",
+            "referrals",
         ]
     );
 }

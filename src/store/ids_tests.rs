@@ -72,7 +72,12 @@ async fn the_migration_keeps_rows_ids_and_foreign_keys() -> anyhow::Result<()> {
         sqlx::query(sql).execute(store.sqlite()).await?;
     }
 
-    assert_eq!(store.migrate().await?, 5, "0004 to 0008 are the ones to run");
+    let later = std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".sql") && name.as_str() >= "0004")
+        .count();
+    assert!(later >= 5);
+    assert_eq!(store.migrate().await?, later, "0004 and every later one are the ones to run");
 
     let ids: Vec<(i64, String, bool)> =
         sqlx::query_as("SELECT id, name, eligible FROM cities ORDER BY id").fetch_all(store.sqlite()).await?;

@@ -46,6 +46,9 @@ pub struct RequestRow {
     pub first_response_days: Option<i64>,
     /// Business days from arrival to the response (or to closing, when none was sent).
     pub resolution_days: Option<i64>,
+    /// The local date it was resolved (YYYY-MM-DD), and how: response, referral or closed.
+    pub resolved_on: Option<String>,
+    pub resolved_by: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -58,6 +61,8 @@ pub struct ClockFields {
     pub waited_days: i64,
     pub first_response_days: Option<i64>,
     pub resolution_days: Option<i64>,
+    pub resolved_on: Option<String>,
+    pub resolved_by: String,
 }
 
 /// What a new request is made of.
@@ -91,7 +96,7 @@ pub(super) const SELECT_REQUEST: &str = "SELECT r.id, r.tracking, r.city_id, \
      CASE WHEN c.id IS NULL THEN NULL ELSE c.name || ', ' || c.state END AS city, \
      r.official_email, r.official_name, r.subject, r.status, r.eligibility, r.eligibility_reason, \
      r.due_date, r.assignee, r.staff_thread_id, r.parent_id, r.review_reason, r.suggested_city_id, r.received_on, \
-     r.clock_paused_on, r.waited_days, r.first_response_days, r.resolution_days, r.created_at, r.updated_at \
+     r.clock_paused_on, r.waited_days, r.first_response_days, r.resolution_days, r.resolved_on, r.resolved_by, r.created_at, r.updated_at \
      FROM requests r LEFT JOIN cities c ON c.id = r.city_id";
 
 fn by_tracking_sql() -> String {
@@ -283,13 +288,15 @@ impl StoreTx {
     pub async fn set_clock(&mut self, id: RequestId, c: &ClockFields) -> anyhow::Result<()> {
         on_tx!(self.tx, db => sqlx::query(
             "UPDATE requests SET due_date = $1, clock_paused_on = $2, waited_days = $3, first_response_days = $4, \
-             resolution_days = $5, updated_at = $6 WHERE id = $7",
+             resolution_days = $5, resolved_on = $6, resolved_by = $7, updated_at = $8 WHERE id = $9",
         )
         .bind(c.due_date.as_deref())
         .bind(c.clock_paused_on.as_deref())
         .bind(c.waited_days)
         .bind(c.first_response_days)
         .bind(c.resolution_days)
+        .bind(c.resolved_on.as_deref())
+        .bind(&c.resolved_by)
         .bind(now_ms())
         .bind(id.0)
         .execute(db)
