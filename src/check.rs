@@ -93,6 +93,20 @@ pub async fn run(config_path: Option<&Path>) -> Report {
     lines.push(senders(&cfg));
     let today = chrono::Utc::now().with_timezone(&cfg.intake.timezone).date_naive();
     lines.push(calendar(cfg.deadlines.holidays.as_deref(), today));
+    lines.push(match crate::topics::Topics::of(&cfg) {
+        Ok(t) => CheckLine {
+            name: "topics",
+            ok: true,
+            warn: false,
+            detail: format!(
+                "{} topic(s) from {}: {}",
+                t.all().len(),
+                t.origin,
+                t.all().iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        },
+        Err(e) => CheckLine { name: "topics", ok: false, warn: false, detail: e.to_string() },
+    });
     lines.push(line("database", check_database(&cfg).await));
     lines.push(line("templates", check_templates(&cfg)));
     lines.push(line("imap", check_imap(&cfg).await));

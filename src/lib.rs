@@ -21,3 +21,4 @@ pub mod services;
 pub mod store;
 pub mod text;
 pub mod tls;
+pub mod topics;

@@ -14,6 +14,7 @@ mod contacts;
 mod context;
 mod db;
 mod deadlines;
+mod experts;
 mod output;
 mod quarantine;
 mod requests;
@@ -21,6 +22,7 @@ mod review;
 mod staff;
 mod stats;
 mod templates;
+mod topics;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,6 +85,15 @@ enum Command {
     /// Tracked requests.
     #[command(subcommand)]
     Requests(requests::RequestsCmd),
+    /// The roster of national experts requests can be referred to (#refer, requests refer).
+    #[command(subcommand)]
+    Experts(experts::ExpertsCmd),
+    /// The topics list in use (intake.topics, or the shipped config/topics.toml).
+    Topics {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The review queue: requests whose city a person must decide.
     #[command(subcommand)]
     Review(review::ReviewCmd),
@@ -229,6 +240,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Staff(cmd) => staff::run(Context::open(path).await?, cmd).await,
         Command::Contacts(cmd) => contacts::run(Context::open(path).await?, cmd).await,
         Command::Requests(cmd) => requests::run(Context::open(path).await?, cmd).await,
+        Command::Experts(cmd) => experts::run(Context::open(path).await?, cmd).await,
+        Command::Topics { json } => topics::run(path, json),
         Command::Review(cmd) => review::run(Context::open(path).await?, cmd).await,
         Command::Quarantine(cmd) => quarantine::run(Context::open(path).await?, cmd).await,
         Command::Stats { json } => stats::run(Context::open(path).await?, json).await,

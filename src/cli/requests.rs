@@ -34,6 +34,9 @@ pub enum RequestsCmd {
         /// Count --overdue and --due-within as on this date (YYYY-MM-DD; default: today).
         #[arg(long, value_name = "DATE")]
         as_of: Option<chrono::NaiveDate>,
+        /// Only requests with this topic (a name or label from the topics list).
+        #[arg(long, value_name = "NAME")]
+        topic: Option<String>,
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: i64,
@@ -91,11 +94,41 @@ pub enum RequestsCmd {
         #[command(flatten)]
         who: ActorArgs,
     },
+    /// Set the request's topics (they replace the suggested ones), e.g. `housing finance`.
+    Topic {
+        /// The tracking number.
+        #[arg(value_parser = tracking_arg)]
+        tracking: TrackingNumber,
+        /// Topic names or labels (`intake311 topics`); commas between them are fine too.
+        #[arg(required = true, value_name = "NAME")]
+        topics: Vec<String>,
+        #[command(flatten)]
+        who: ActorArgs,
+    },
+    /// Introduce the official to an expert on the roster in one mail to both (template
+    /// referral_intro); status referred.
+    Refer {
+        /// The tracking number.
+        #[arg(value_parser = tracking_arg)]
+        tracking: TrackingNumber,
+        /// The expert's address, or their name as on the roster.
+        #[arg(value_name = "EXPERT")]
+        expert: String,
+        /// Your note to both, in the introduction (why this expert).
+        #[arg(long, default_value = "")]
+        note: String,
+        #[command(flatten)]
+        who: ActorArgs,
+    },
     /// Close the request.
     Close {
         /// The tracking number.
         #[arg(value_parser = tracking_arg)]
         tracking: TrackingNumber,
+        /// The outcome, in a sentence (recorded on the referral of a referred request; a note
+        /// otherwise).
+        #[arg(long, default_value = "")]
+        outcome: String,
         #[command(flatten)]
         who: ActorArgs,
     },
@@ -169,8 +202,8 @@ async fn act(
 
 pub async fn run(ctx: Context, cmd: RequestsCmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        RequestsCmd::List { status, overdue, due_within, as_of, limit, json } => {
-            let rows = if overdue || due_within.is_some() {
+        RequestsCmd::List { status, overdue, due_within, as_of, topic, limit, json } => {
+            let mut rows: Vec<RequestRow> = if overdue || due_within.is_some() {
                 let cal = intake311::deadlines::Calendar::of(&ctx.cfg)?;
                 let today =
                     as_of.unwrap_or_else(|| chrono::Utc::now().with_timezone(&ctx.cfg.intake.timezone).date_naive());
@@ -188,8 +221,17 @@ pub async fn run(ctx: Context, cmd: RequestsCmd) -> anyhow::Result<ExitCode> {
                 dated.sort_by_key(|(left, r)| (*left, r.id));
                 dated.into_iter().map(|(_, r)| r).take(usize::try_from(limit).unwrap_or(usize::MAX)).collect()
             } else {
+                let limit = if topic.is_some() { i64::MAX } else { limit };
                 ctx.store.list_requests(status.map(RequestStatus::from), limit).await?
             };
+            if let Some(given) = topic {
+                let topics = intake311::topics::Topics::of(&ctx.cfg)?;
+                let name = topics.find(&given)?.name.clone();
+                let with: std::collections::HashSet<i64> =
+                    ctx.store.requests_with_topic(&name).await?.into_iter().collect();
+                rows.retain(|r| with.contains(&r.id));
+                rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            }
             let header = format!(
                 "{:<16} {:<16} {:<10} {:<13} {:<22} {:<30} subject",
                 "tracking", "status", "due", "eligibility", "city", "official"
@@ -226,6 +268,14 @@ pub async fn run(ctx: Context, cmd: RequestsCmd) -> anyhow::Result<ExitCode> {
             );
             act(&ctx, &tracking, StaffMessage::due(date, reason.trim()), &who, &[]).await
         }
-        RequestsCmd::Close { tracking, who } => act(&ctx, &tracking, StaffMessage::close(), &who, &[]).await,
+        RequestsCmd::Topic { tracking, topics, who } => {
+            act(&ctx, &tracking, StaffMessage::topics(topics.join(", ")), &who, &[]).await
+        }
+        RequestsCmd::Refer { tracking, expert, note, who } => {
+            act(&ctx, &tracking, StaffMessage::refer(expert, note.trim()), &who, &[]).await
+        }
+        RequestsCmd::Close { tracking, outcome, who } => {
+            act(&ctx, &tracking, StaffMessage::close(outcome.trim()), &who, &[]).await
+        }
     }
 }

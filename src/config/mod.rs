@@ -110,6 +110,7 @@ impl Default for RawConfig {
                 service_name: "311 for Cities".into(),
                 timezone: chrono_tz::UTC,
                 templates_dir: None,
+                topics: None,
                 message_id_domain: String::new(),
                 match_subdomains: true,
                 followup_note: true,

@@ -138,6 +138,10 @@ pub struct IntakeSection {
     /// the built-in templates alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub templates_dir: Option<PathBuf>,
+    /// The topics file (`config/topics.toml` is shipped, and is the built-in list when this is
+    /// unset): names and keywords; new requests get suggested topics from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topics: Option<PathBuf>,
     /// Domain used in the Message-IDs we create; empty means the domain of `address`.
     pub message_id_domain: String,
     /// Whether a sub-domain of a registered city domain (mail.dayton.gov) matches the city.

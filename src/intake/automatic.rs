@@ -58,6 +58,14 @@ impl Intake {
                 tx.suppress(r, crate::store::now_ms() + ttl, &summary).await?;
             }
         }
+        let mut told = summary.clone();
+        if hard
+            && reported.as_ref().is_some_and(|(kind, _)| kind == "referral_intro")
+            && let Some(id) = &b.original_message_id
+            && let Some(words) = self.referral_bounce(tx, id, &b.recipients, &summary).await?
+        {
+            told = words;
+        }
         if let Some(r) = request.map(RequestId) {
             tx.add_event(
                 r,
@@ -68,7 +76,7 @@ impl Intake {
             )
             .await?;
             if hard && city_mail {
-                self.notify_staff(tx, r, "staff_delivery_failed", &summary, &[]).await?;
+                self.notify_staff(tx, r, "staff_delivery_failed", &told, &[]).await?;
             }
         }
         if !city_mail && reported.is_some() {

@@ -45,6 +45,12 @@ pub enum Change {
         date: NaiveDate,
         reason: String,
     },
+    /// The request's topics, as staff typed them (`NAME[, NAME]`; checked against the list when
+    /// applied).
+    Topics(String),
+    /// Introduce the official to this expert (an address or a name on the roster); the body is
+    /// the staff member's note in the introduction.
+    Refer(String),
     Close,
 }
 
@@ -93,15 +99,34 @@ impl StaffMessage {
         Self::with(BodyKind::Note, vec![Change::Due { date, reason: reason.into() }], String::new())
     }
 
-    /// `#close`.
-    pub fn close() -> StaffMessage {
-        Self::with(BodyKind::Note, vec![Change::Close], String::new())
+    /// `#close`, with an optional note (a referred request's outcome).
+    pub fn close(note: impl Into<String>) -> StaffMessage {
+        Self::with(BodyKind::Note, vec![Change::Close], note.into())
     }
 
-    /// Whether applying it queues mail to the official (`#reply`, `#respond`, or `#due`'s note).
+    /// `#topic NAMES`.
+    pub fn topics(names: impl Into<String>) -> StaffMessage {
+        Self::with(BodyKind::Note, vec![Change::Topics(names.into())], String::new())
+    }
+
+    /// `#refer EXPERT` with the note for the introduction.
+    pub fn refer(expert: impl Into<String>, note: impl Into<String>) -> StaffMessage {
+        Self::with(BodyKind::Note, vec![Change::Refer(expert.into())], note.into())
+    }
+
+    /// Whether applying it queues mail to the official (`#reply`, `#respond`, `#refer`, or
+    /// `#due`'s note).
     pub fn sends_mail(&self) -> bool {
         matches!(self.kind, BodyKind::Reply | BodyKind::Respond)
-            || self.changes.iter().any(|c| matches!(c, Change::Due { .. }))
+            || self.changes.iter().any(|c| matches!(c, Change::Due { .. } | Change::Refer(_)))
+    }
+
+    /// The expert of a `#refer`, if there is one.
+    pub fn referral(&self) -> Option<&str> {
+        self.changes.iter().find_map(|c| match c {
+            Change::Refer(e) => Some(e.as_str()),
+            _ => None,
+        })
     }
 }
 
@@ -123,7 +148,9 @@ pub const HELP: &str = "Reply to this mail to work on the request. Start your re
   #assign me         assign the request to yourself; #assign EMAIL assigns it to another staff member\n\
   #status STATUS     set the status (new, acknowledged, assigned, in_progress, waiting_on_city, responded, closed)\n\
   #due DATE REASON   promise a new date (YYYY-MM-DD, a business day) and say why; the official is told\n\
-  #close             close the request\n\
+  #topic NAMES       set the request's topics, e.g. #topic housing, finance (intake311 topics lists them)\n\
+  #refer EXPERT      introduce the official to an expert on the roster (address or name); the text below is your note to both (status: referred)\n\
+  #close             close the request; text below it is the outcome note (of a referral)\n\
 Reply to this very mail (your reply proves it comes from staff; a new mail with only the [tracking number] in the \
 subject is refused unless the receiving server verified you). Nothing you write here reaches the city unless you \
 use #reply or #respond.";
@@ -189,6 +216,11 @@ pub fn parse(new_content: &str) -> Result<StaffMessage, CommandError> {
             },
             "status" => match args.as_slice() {
                 [s] => match s.parse::<RequestStatus>() {
+                    Ok(RequestStatus::Referred) => {
+                        return Err(CommandError(format!(
+                            "`{line}`: a request is referred by introducing an expert: #refer EXPERT"
+                        )));
+                    }
                     Ok(st) => changes.push(Change::Status(st)),
                     Err(e) => return Err(CommandError(format!("`{line}`: {e}"))),
                 },
@@ -212,10 +244,29 @@ pub fn parse(new_content: &str) -> Result<StaffMessage, CommandError> {
                     )));
                 }
             },
+            "topic" | "topics" => {
+                if args.is_empty() {
+                    return Err(CommandError(format!(
+                        "`{line}`: #topic needs one or more topic names, e.g. #topic housing, finance"
+                    )));
+                }
+                changes.push(Change::Topics(args.join(" ")));
+            }
+            "refer" => {
+                if args.is_empty() {
+                    return Err(CommandError(format!(
+                        "`{line}`: #refer needs an expert's address or name (intake311 experts list)"
+                    )));
+                }
+                if changes.iter().any(|c| matches!(c, Change::Refer(_))) {
+                    return Err(CommandError(format!("`{line}`: one #refer per message")));
+                }
+                changes.push(Change::Refer(args.join(" ")));
+            }
             "" => return Err(CommandError(format!("`{line}`: a command name must follow `#`"))),
             other => {
                 return Err(CommandError(format!(
-                    "`{line}`: unknown command #{other} (commands: #note, #reply, #respond, #assign, #status, #due, #close)"
+                    "`{line}`: unknown command #{other} (commands: #note, #reply, #respond, #assign, #status, #due, #topic, #refer, #close)"
                 )));
             }
         }
@@ -228,6 +279,12 @@ pub fn parse(new_content: &str) -> Result<StaffMessage, CommandError> {
         format!("{inline_body}\n{rest}").trim().to_string()
     };
     let kind = kind.unwrap_or(BodyKind::Note);
+    if kind != BodyKind::Note && changes.iter().any(|c| matches!(c, Change::Refer(_))) {
+        return Err(CommandError(format!(
+            "#refer sends its own introduction; the text below it is your note to the official and the expert, so leave out #{}",
+            kind_name(kind)
+        )));
+    }
     if matches!(kind, BodyKind::Reply | BodyKind::Respond) && body.is_empty() {
         return Err(CommandError(format!("#{} needs the text to send below the command line", kind_name(kind))));
     }
@@ -292,7 +349,15 @@ mod tests {
         assert_eq!(StaffMessage::assign(Assignee::Email("ana@311.test".into())), parsed("#assign ana@311.test"));
         assert_eq!(StaffMessage::assign(Assignee::Me), parsed("#assign me"));
         assert_eq!(StaffMessage::status(RequestStatus::InProgress), parsed("#status in_progress"));
-        assert_eq!(StaffMessage::close(), parsed("#close"));
+        assert_eq!(StaffMessage::close(""), parsed("#close"));
+        assert_eq!(StaffMessage::close("The city adopted it."), parsed("#close\nThe city adopted it."));
+        assert_eq!(StaffMessage::topics("housing, finance"), parsed("#topic housing, finance"));
+        assert_eq!(
+            StaffMessage::refer("Dr. Lee", "Dr. Lee ran the lead-line programme in Flint."),
+            parsed("#refer Dr. Lee\nDr. Lee ran the lead-line programme in Flint.")
+        );
+        assert_eq!(parsed("#refer lee@water.test\nnote").referral(), Some("lee@water.test"));
+        assert!(StaffMessage::refer("lee@water.test", "").sends_mail(), "the introduction is mail");
         let feb3 = NaiveDate::from_ymd_opt(2027, 2, 3).expect("date");
         assert_eq!(
             StaffMessage::due(feb3, "waiting for the state's data"),
@@ -300,7 +365,7 @@ mod tests {
         );
         assert!(StaffMessage::due(feb3, "x").sends_mail(), "the official is told of a new date");
         assert!(StaffMessage::respond("x").sends_mail() && StaffMessage::reply("x").sends_mail());
-        assert!(!StaffMessage::note("x").sends_mail() && !StaffMessage::close().sends_mail());
+        assert!(!StaffMessage::note("x").sends_mail() && !StaffMessage::close("").sends_mail());
     }
 
     #[test]
@@ -317,6 +382,11 @@ mod tests {
             ("#respond", "#respond needs the text"),
             ("#reply\n#respond\nbody", "only one of #note, #reply and #respond"),
             ("#close now", "#close takes no argument"),
+            ("#topic", "#topic needs one or more topic names"),
+            ("#refer", "#refer needs an expert's address or name"),
+            ("#refer a@x.test\n#refer b@x.test", "one #refer per message"),
+            ("#refer a@x.test\n#respond\ntext", "#refer sends its own introduction"),
+            ("#status referred", "#refer EXPERT"),
             ("# \nbody", "a command name must follow"),
         ] {
             let err = parse(input).expect_err(input).to_string();

@@ -170,7 +170,7 @@ impl Intake {
                     kind: "staff_digest",
                     to: vec![self.staff_mailbox.clone()],
                     cc: vec![],
-                    reply_to: self.intake_mailbox.clone(),
+                    reply_to: vec![self.intake_mailbox.clone()],
                     in_reply_to: None,
                     references: vec![],
                     auto_submitted: Some("auto-generated"),

@@ -63,7 +63,11 @@ impl Intake {
         }
         let names: Vec<String> = mail.attachments.iter().map(|a| a.filename.clone()).collect();
         let text = if new_text.is_empty() { mail.text.trim().to_string() } else { new_text.clone() };
-        self.notify_staff(tx, id, "staff_followup", &text, &names).await?;
+        let row = tx.request_by_id(id).await?;
+        let mut ctx = self.staff_context(&row, &text, &names);
+        ctx.from_name = if mail.from_name.is_empty() { mail.from.clone() } else { mail.from_name.clone() };
+        ctx.from_email = mail.from.clone();
+        self.notify_staff_with(tx, &row, "staff_followup", ctx).await?;
         if self.cfg.intake.followup_note && !quiet {
             let row = tx.request_by_id(id).await?;
             let rendered =

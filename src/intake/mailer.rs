@@ -56,7 +56,8 @@ pub(super) struct Queued<'a> {
     pub(super) kind: &'a str,
     pub(super) to: Vec<Mailbox>,
     pub(super) cc: Vec<Mailbox>,
-    pub(super) reply_to: Mailbox,
+    /// Reply-To: one address, or several when a reply must reach them all (an introduction).
+    pub(super) reply_to: Vec<Mailbox>,
     pub(super) in_reply_to: Option<&'a str>,
     pub(super) references: Vec<String>,
     pub(super) auto_submitted: Option<&'a str>,
@@ -106,7 +107,7 @@ impl Intake {
         let bytes = outbound::compose(
             &outbound::Envelope {
                 from: &self.from,
-                reply_to: Some(&q.reply_to),
+                reply_to: &q.reply_to,
                 to: q.to.clone(),
                 cc: q.cc.clone(),
                 message_id: &message_id,
@@ -218,7 +219,7 @@ impl Intake {
             kind,
             to: vec![to],
             cc: vec![],
-            reply_to: self.intake_mailbox.clone(),
+            reply_to: vec![self.intake_mailbox.clone()],
             in_reply_to: Some(&mail.message_id),
             references,
             auto_submitted: Some("auto-replied"),
@@ -246,7 +247,7 @@ impl Intake {
         let to = mailbox(&mail.from_name, &mail.from)?;
         let q = Queued {
             request: Some(RequestId(row.id)),
-            reply_to: self.city_reply_to(&row.tracking),
+            reply_to: vec![self.city_reply_to(&row.tracking)],
             tracking: Some(row.tracking.clone()),
             limit,
             event,
@@ -302,12 +303,20 @@ impl Intake {
                 request.official_name.clone()
             },
             official_email: request.official_email.clone(),
+            from_name: if request.official_name.is_empty() {
+                request.official_email.clone()
+            } else {
+                request.official_name.clone()
+            },
+            from_email: request.official_email.clone(),
             due_date: ack.due_date,
             status: request.status.to_string(),
             eligibility: request.eligibility.to_string(),
             reason: request.eligibility_reason.clone(),
             text: text.to_string(),
             attachments: attachments.to_vec(),
+            topics: Vec::new(),
+            topics_confirmed: false,
             intake_address: ack.intake_address,
             help: commands::HELP.to_string(),
         }
@@ -336,8 +345,22 @@ impl Intake {
         text: &str,
         attachments: &[String],
     ) -> anyhow::Result<()> {
-        let request = RequestId(row.id);
         let ctx = self.staff_context(row, text, attachments);
+        self.notify_staff_with(tx, row, template, ctx).await
+    }
+
+    /// [`Intake::notify_staff_on`] with the context in hand (e.g. naming who wrote a follow-up).
+    pub(super) async fn notify_staff_with(
+        &self,
+        tx: &mut StoreTx,
+        row: &RequestRow,
+        template: &str,
+        mut ctx: StaffContext,
+    ) -> anyhow::Result<()> {
+        let request = RequestId(row.id);
+        let topics = tx.topics_of(request).await?;
+        ctx.topics = topics.topics.iter().map(|t| self.topics.label_of(t).to_string()).collect();
+        ctx.topics_confirmed = topics.confirmed;
         let rendered = self.templates.render(template, &ctx)?;
         let queued = self.queue_in_staff_thread(tx, row, template, self.staff_mailbox.clone(), rendered, None).await?;
         if let Some(id) = queued.message_id().filter(|_| row.staff_thread_id.is_empty()) {
@@ -365,7 +388,7 @@ impl Intake {
                 kind: template,
                 to: vec![to],
                 cc: vec![],
-                reply_to: self.intake_mailbox.clone(),
+                reply_to: vec![self.intake_mailbox.clone()],
                 in_reply_to: if thread.is_empty() { None } else { Some(thread) },
                 references: if thread.is_empty() { vec![] } else { vec![thread.to_string()] },
                 auto_submitted: Some("auto-generated"),
@@ -479,7 +502,7 @@ impl Intake {
                 kind: template,
                 to: vec![mailbox(&row.official_name, &row.official_email)?],
                 cc,
-                reply_to: self.city_reply_to(&row.tracking),
+                reply_to: vec![self.city_reply_to(&row.tracking)],
                 in_reply_to: in_reply_to.as_deref(),
                 references,
                 auto_submitted: None,

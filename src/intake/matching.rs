@@ -35,8 +35,10 @@ impl Intake {
         candidates.extend(threads::plus_tracking(&mail.recipients(), &self.cfg.intake.address, prefix));
         for tracking in candidates {
             let Some(request) = tx.request_by_tracking(&tracking).await? else { continue };
-            let allowed =
-                from_staff || request.official_email == mail.from || tx.is_participant(request.id, &mail.from).await?;
+            let allowed = from_staff
+                || request.official_email == mail.from
+                || tx.is_participant(request.id, &mail.from).await?
+                || tx.is_referred_expert(request.id, &mail.from).await?;
             if allowed {
                 return Ok(Some(request));
             }

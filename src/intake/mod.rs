@@ -32,6 +32,7 @@ mod matching;
 mod outcome;
 mod quarantine;
 mod question;
+mod referrals;
 mod review;
 mod staff;
 #[cfg(test)]
@@ -69,6 +70,7 @@ pub struct Intake {
     staff_mailbox: Mailbox,
     /// Business days for the promised date (`deadlines.holidays`).
     calendar: crate::deadlines::Calendar,
+    topics: crate::topics::Topics,
     wake_outbox: Arc<Notify>,
     /// In the daemon: where the ids of freshly queued mail go once committed (see
     /// [`Intake::with_fast_lane`]).
@@ -148,6 +150,7 @@ impl Intake {
         let intake_mailbox = mailbox(&cfg.intake.service_name, &cfg.intake.address)?;
         let staff_mailbox = mailbox("", &cfg.intake.staff_address)?;
         let calendar = crate::deadlines::Calendar::of(&cfg).context("deadlines.holidays")?;
+        let topics = crate::topics::Topics::of(&cfg).context("intake.topics")?;
         Ok(Intake {
             store,
             cfg,
@@ -156,6 +159,7 @@ impl Intake {
             intake_mailbox,
             staff_mailbox,
             calendar,
+            topics,
             wake_outbox,
             fast_lane: None,
             failures: Default::default(),

@@ -141,6 +141,10 @@ impl Intake {
             )
             .await?;
         let request_id = RequestId(row.id);
+        let suggested = self.topics.suggest(&mail.subject, &mail.text);
+        if !suggested.is_empty() {
+            tx.suggest_topics(request_id, &suggested).await?;
+        }
         self.store_inbound(
             tx,
             pos,

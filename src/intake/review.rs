@@ -46,7 +46,7 @@ impl Intake {
                         kind: template,
                         to: vec![mailbox(&row.official_name, &row.official_email)?],
                         cc: vec![],
-                        reply_to: self.city_reply_to(&row.tracking),
+                        reply_to: vec![self.city_reply_to(&row.tracking)],
                         in_reply_to: parent.as_deref(),
                         references,
                         auto_submitted: Some("auto-replied"),

@@ -254,12 +254,36 @@ impl Intake {
                     tx.add_event(id, &actor.email, actor.source, "due date sent", &format!("<{message_id}>")).await?;
                     done.push(format!("due date {date}; the official is told"));
                 }
+                Change::Topics(given) => {
+                    let names = self
+                        .topics
+                        .names(given)
+                        .map_err(|e| ApplyError::Command(CommandError(format!("#topic: {e}"))))?;
+                    if names.is_empty() {
+                        return Err(ApplyError::Command(CommandError("#topic: no topic named".into())));
+                    }
+                    tx.set_topics(id, &names, &actor.email, actor.source).await?;
+                    done.push(format!("topics {}", names.join(", ")));
+                }
+                Change::Refer(given) => {
+                    done.push(self.refer(tx, id, given, &message.body, actor, today).await?);
+                }
                 Change::Close => {}
             }
         }
+        // Closing a referred request: the text is the referral's outcome.
+        let outcome = message.changes.contains(&Change::Close)
+            && !message.body.is_empty()
+            && tx.request_by_id(id).await?.status == RequestStatus::Referred;
+        if outcome {
+            tx.set_referral_outcome(id, &message.body).await?;
+            tx.add_event(id, &actor.email, actor.source, "referral outcome", &message.body).await?;
+            done.push("outcome recorded".into());
+        }
         match message.kind {
             BodyKind::Note => {
-                if !message.body.is_empty() {
+                // A referral's note went into the introduction, an outcome into the referral.
+                if !message.body.is_empty() && message.referral().is_none() && !outcome {
                     tx.add_event(id, &actor.email, actor.source, "note", &message.body).await?;
                     done.push("note added".into());
                 }

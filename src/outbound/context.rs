@@ -42,6 +42,9 @@ pub struct StaffContext {
     pub city: String,
     pub official_name: String,
     pub official_email: String,
+    /// Who wrote the mail staff are told of: the official, someone they copied, or an expert.
+    pub from_name: String,
+    pub from_email: String,
     pub due_date: String,
     pub status: String,
     pub eligibility: String,
@@ -49,6 +52,10 @@ pub struct StaffContext {
     /// The question (new requests) or what the follow-up adds (follow-ups).
     pub text: String,
     pub attachments: Vec<String>,
+    /// The request's topics, as labels (suggested until staff confirm them).
+    pub topics: Vec<String>,
+    /// Whether staff confirmed them.
+    pub topics_confirmed: bool,
     pub intake_address: String,
     pub help: String,
 }
@@ -117,6 +124,30 @@ pub struct DueChangedContext {
     pub due_date: String,
     /// Why, in the staff member's words.
     pub reason: String,
+    pub staff_name: String,
+    pub intake_address: String,
+}
+
+/// The introduction of an official to an expert (`referral_intro`), to both.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReferralContext {
+    pub service_name: String,
+    pub tracking: String,
+    pub tag: String,
+    pub subject: String,
+    pub official_name: String,
+    /// The official's name as the subject line greets them (the name, or the address).
+    pub official_first: String,
+    pub official_email: String,
+    /// `Dayton, OH`, or empty when the city is not known.
+    pub city: String,
+    pub expert_name: String,
+    pub expert_email: String,
+    pub expert_org: String,
+    /// The question as the official wrote it.
+    pub question: String,
+    /// The staff member's note to both (may be empty).
+    pub note: String,
     pub staff_name: String,
     pub intake_address: String,
 }
@@ -212,12 +243,16 @@ pub(crate) fn sample_shapes(name: &str) -> Option<Vec<serde_json::Value>> {
         city: s("Dayton, OH"),
         official_name: ack.official_name.clone(),
         official_email: ack.official_email.clone(),
+        from_name: ack.official_name.clone(),
+        from_email: ack.official_email.clone(),
         due_date: ack.due_date.clone(),
         status: s("acknowledged"),
         eligibility: s("eligible"),
         reason: ack.reason.clone(),
         text: s("What do peer cities do?"),
         attachments: vec![s("plan.pdf")],
+        topics: vec![s("Infrastructure (water, roads)")],
+        topics_confirmed: false,
         intake_address: ack.intake_address.clone(),
         help: s("#note, #reply, #respond"),
     };
@@ -268,6 +303,34 @@ pub(crate) fn sample_shapes(name: &str) -> Option<Vec<serde_json::Value>> {
         }
         "staff_new_request" | "staff_followup" | "staff_delivery_failed" | "staff_mail_held" => vec![json(&staff)],
         "reply" | "response" => vec![json(&response(false)), json(&response(true))],
+        "referral_intro" => {
+            let referral = ReferralContext {
+                service_name: ack.service_name.clone(),
+                tracking: ack.tracking.clone(),
+                tag: ack.tag.clone(),
+                subject: ack.subject.clone(),
+                official_name: ack.official_name.clone(),
+                official_first: ack.official_name.clone(),
+                official_email: ack.official_email.clone(),
+                city: s("Dayton, OH"),
+                expert_name: s("Dr. Ana Lee"),
+                expert_email: s("lee@water.test"),
+                expert_org: s("Water Institute"),
+                question: s("How do peer cities finance lead line replacement?"),
+                note: s("Dr. Lee ran Flint's programme."),
+                staff_name: s("Ana Staff"),
+                intake_address: ack.intake_address.clone(),
+            };
+            let bare = ReferralContext {
+                official_name: String::new(),
+                city: String::new(),
+                expert_org: String::new(),
+                note: String::new(),
+                staff_name: String::new(),
+                ..referral.clone()
+            };
+            vec![json(&referral), json(&bare)]
+        }
         "staff_reminder" => {
             let reminder = ReminderContext {
                 service_name: ack.service_name.clone(),

@@ -37,7 +37,8 @@ pub struct OutAttachment {
 #[derive(Debug, Clone)]
 pub struct Envelope<'a> {
     pub from: &'a Mailbox,
-    pub reply_to: Option<&'a Mailbox>,
+    /// Reply-To (none, one, or several addresses).
+    pub reply_to: &'a [Mailbox],
     pub to: Vec<Mailbox>,
     pub cc: Vec<Mailbox>,
     /// Without angle brackets.
@@ -72,7 +73,7 @@ pub fn compose(env: &Envelope<'_>, rendered: &Rendered, attachments: &[OutAttach
         .subject(crate::text::one_line(&rendered.subject))
         .message_id(Some(format!("<{}>", env.message_id)))
         .date_now();
-    if let Some(r) = env.reply_to {
+    for r in env.reply_to {
         builder = builder.reply_to(safe(r));
     }
     for to in &env.to {
@@ -125,7 +126,7 @@ mod tests {
         let refs = vec!["a@x".to_string(), "q1@dayton.gov".to_string()];
         let env = Envelope {
             from: &from,
-            reply_to: Some(&from),
+            reply_to: std::slice::from_ref(&from),
             to: vec![to],
             cc: vec![],
             message_id: "intake311.abc@311.test",

@@ -129,7 +129,24 @@ pub fn parse_population(v: &str) -> Result<Option<i64>, String> {
 }
 
 /// Reads and validates a whole import file. Returns every row, or every problem.
-pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CsvCity>, ImportErrors> {
+/// A CSV file's data rows with their 1-based line numbers (blank rows skipped), and where each
+/// column is, once the header has exactly the `required` columns and only known `optional`
+/// ones (any order, any case). Rows that do not parse are reported in the errors, with the
+/// others still returned, so one pass names every problem.
+pub(crate) struct Table {
+    pub col: HashMap<String, usize>,
+    pub rows: Vec<(u64, csv::StringRecord)>,
+    pub errors: Vec<RowError>,
+}
+
+impl Table {
+    /// Field `c` of `record` ('' when the file has no such column).
+    pub fn get<'r>(&self, record: &'r csv::StringRecord, c: &str) -> &'r str {
+        self.col.get(c).and_then(|i| record.get(*i)).unwrap_or_default()
+    }
+}
+
+pub(crate) fn read_table(bytes: &[u8], required: &[&str], optional: &[&str]) -> Result<Table, ImportErrors> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut errors = Vec::new();
     let err = |line: u64, field: &str, reason: String| RowError { line, field: field.to_string(), reason };
@@ -145,27 +162,23 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CsvCity>, ImportErrors> {
         return Err(ImportErrors(vec![err(
             1,
             "header",
-            format!("the file is empty; expected the header {}", CSV_REQUIRED.join(",")),
+            format!("the file is empty; expected the header {}", required.join(",")),
         )]));
     }
     let mut col = HashMap::new();
     for (i, h) in headers.iter().enumerate() {
-        if !CSV_REQUIRED.contains(&h.as_str()) && !CSV_OPTIONAL.contains(&h.as_str()) {
+        if !required.contains(&h.as_str()) && !optional.contains(&h.as_str()) {
             errors.push(err(
                 1,
                 "header",
-                format!(
-                    "unknown column `{h}` (columns: {}; optional: {})",
-                    CSV_REQUIRED.join(","),
-                    CSV_OPTIONAL.join(",")
-                ),
+                format!("unknown column `{h}` (columns: {}; optional: {})", required.join(","), optional.join(",")),
             ));
         } else if col.insert(h.clone(), i).is_some() {
             errors.push(err(1, "header", format!("column `{h}` appears twice")));
         }
     }
-    for c in CSV_REQUIRED {
-        if !col.contains_key(c) {
+    for c in required {
+        if !col.contains_key(*c) {
             errors.push(err(1, "header", format!("missing column `{c}`")));
         }
     }
@@ -183,8 +196,6 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CsvCity>, ImportErrors> {
         bytes[..at].iter().filter(|b| **b == b'\n').count() as u64 + 1
     };
     let mut rows = Vec::new();
-    let mut seen_domain: HashMap<String, u64> = HashMap::new();
-    let mut seen_id: HashMap<i64, u64> = HashMap::new();
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
@@ -206,7 +217,21 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CsvCity>, ImportErrors> {
         if record.iter().all(str::is_empty) {
             continue;
         }
-        let get = |c: &str| col.get(c).and_then(|i| record.get(*i)).unwrap_or_default();
+        rows.push((line, record));
+    }
+    Ok(Table { col, rows, errors })
+}
+
+pub fn parse_csv(bytes: &[u8]) -> Result<Vec<CsvCity>, ImportErrors> {
+    let err = |line: u64, field: &str, reason: String| RowError { line, field: field.to_string(), reason };
+    let table = read_table(bytes, &CSV_REQUIRED, &CSV_OPTIONAL)?;
+    let mut errors = table.errors.clone();
+    let mut rows = Vec::new();
+    let mut seen_domain: HashMap<String, u64> = HashMap::new();
+    let mut seen_id: HashMap<i64, u64> = HashMap::new();
+    for (line, record) in &table.rows {
+        let line = *line;
+        let get = |c: &str| table.get(record, c);
         let mut check = |field: &str, r: Result<(), String>| {
             if let Err(reason) = r {
                 errors.push(err(line, field, reason));

@@ -8,6 +8,7 @@
 pub mod csv;
 pub mod diff;
 pub mod eligibility;
+pub mod experts;
 pub mod import;
 pub mod names;
 

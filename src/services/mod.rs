@@ -11,6 +11,7 @@
 
 pub mod cities;
 pub mod city_import;
+pub mod experts;
 pub mod quarantine;
 pub mod request_view;
 pub mod review;

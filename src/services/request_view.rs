@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::fmt_ms;
 use crate::domain::TrackingNumber;
-use crate::store::{ConversationMessage, RequestEvent, RequestRow, Store};
+use crate::store::{ConversationMessage, ReferralRow, RequestEvent, RequestRow, RequestTopics, Store};
 
 /// One outbox row of a request.
 #[derive(Debug, Clone, Serialize)]
@@ -29,6 +29,9 @@ pub struct RequestView {
     pub request: RequestRow,
     /// The tracking number of the request this one follows (a reply that reopened it).
     pub follows: Option<String>,
+    /// Its topics (names), and whether staff confirmed them.
+    pub topics: RequestTopics,
+    pub referrals: Vec<ReferralRow>,
     pub messages: Vec<ConversationMessage>,
     pub outbox: Vec<OutboxEntry>,
     pub timeline: Vec<RequestEvent>,
@@ -49,7 +52,9 @@ pub async fn request_view(store: &Store, tracking: &TrackingNumber) -> anyhow::R
         .map(|(kind, status, message_id, last_error)| OutboxEntry { kind, status, message_id, last_error })
         .collect();
     let timeline = store.request_events(request.id).await?;
-    Ok(Some(RequestView { request, follows, messages, outbox, timeline }))
+    let topics = store.topics_of(crate::domain::RequestId(request.id)).await?;
+    let referrals = store.referrals_of(request.id).await?;
+    Ok(Some(RequestView { request, follows, topics, referrals, messages, outbox, timeline }))
 }
 
 /// Text from outside, without terminal control sequences (tabs stay).
@@ -103,6 +108,25 @@ impl fmt::Display for RequestView {
             r.waited_days
         )?;
         writeln!(f, "Assignee    {}", if r.assignee.is_empty() { "-" } else { &r.assignee })?;
+        let topics = if self.topics.topics.is_empty() { "-".to_string() } else { self.topics.topics.join(", ") };
+        let suggested = if self.topics.confirmed || self.topics.topics.is_empty() { "" } else { " (suggested)" };
+        writeln!(f, "Topics      {topics}{suggested}")?;
+        for x in &self.referrals {
+            writeln!(
+                f,
+                "Referred    {} to {} <{}> by {}",
+                x.referred_on,
+                printable(&x.expert_name),
+                x.expert_email,
+                x.referred_by
+            )?;
+            if !x.outcome.is_empty() {
+                writeln!(f, "            outcome: {}", printable(&x.outcome))?;
+            }
+            if !x.bounced.is_empty() {
+                writeln!(f, "            the introduction BOUNCED: {}", printable(&x.bounced))?;
+            }
+        }
         if let Some(parent) = &self.follows {
             writeln!(f, "Follows     {parent} (the request this reply reopened)")?;
         }

@@ -114,7 +114,7 @@ impl StoreTx {
         Ok(row.map(CityRow::from))
     }
 
-    async fn audit(&mut self, actor: &str, action: &str, detail: &str) -> anyhow::Result<()> {
+    pub(super) async fn audit(&mut self, actor: &str, action: &str, detail: &str) -> anyhow::Result<()> {
         on_tx!(self.tx, db => sqlx::query("INSERT INTO audit_log (at, actor, action, detail) VALUES ($1, $2, $3, $4)")
             .bind(now_ms())
             .bind(actor)

@@ -46,6 +46,7 @@ mails![
     "reply",
     "response",
     "due_changed",
+    "referral_intro",
     "staff_reminder",
     "staff_digest",
     "staff_new_request",

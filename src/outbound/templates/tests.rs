@@ -53,18 +53,23 @@ fn staff_and_city_mails_render_and_escape() {
         city: "Dayton, OH".into(),
         official_name: "Jane <b>".into(),
         official_email: "jane@dayton.gov".into(),
+        from_name: "Jane <b>".into(),
+        from_email: "jane@dayton.gov".into(),
         due_date: "Thursday, December 10, 2026".into(),
         status: "acknowledged".into(),
         eligibility: "eligible".into(),
         reason: "domain dayton.gov".into(),
         text: "Question with <script>x</script>".into(),
         attachments: vec!["plan.pdf".into()],
+        topics: vec!["Housing".into(), "Finance and budgeting".into()],
+        topics_confirmed: false,
         intake_address: "intake@311.test".into(),
         help: crate::intake::commands::HELP.into(),
     };
     let r = t.render("staff_new_request", &staff).expect("render");
     assert_eq!(r.subject, "[311-2026-0042] New question from Dayton, OH: Roads <i>now</i>");
     assert!(r.text.contains("#respond") && r.text.contains("plan.pdf") && r.text.contains("<script>x</script>"));
+    assert!(r.text.contains("Topics:     Housing, Finance and budgeting (suggested; #topic to change)"), "{}", r.text);
     assert!(!r.html.contains("<script>") && !r.html.contains("<b>"), "{}", r.html);
     let r = t.render("staff_followup", &staff).expect("render");
     assert!(r.subject.starts_with("[311-2026-0042] Follow-up from Jane <b>: "), "{}", r.subject);
@@ -275,7 +280,13 @@ fn strict_mode_rejects_unknown_fields() {
 #[test]
 fn samples_render_every_shipped_mail_and_catch_a_misspelt_field() {
     let t = Templates::load(None).expect("templates load");
-    assert_eq!(t.render_samples().expect("samples"), 26);
+    // Every shipped mail has sample shapes, and every shape renders.
+    let shapes: usize = super::builtin::TEMPLATE_NAMES
+        .iter()
+        .map(|n| crate::outbound::context::sample_shapes(n).map_or(0, |s| s.len()))
+        .sum();
+    assert!(super::builtin::TEMPLATE_NAMES.iter().all(|n| crate::outbound::context::sample_shapes(n).is_some()));
+    assert_eq!(t.render_samples().expect("samples"), shapes);
     let dir = copy_shipped();
     let file = dir.path().join("response.txt.hbs");
     let text = std::fs::read_to_string(&file).expect("read").replace("{{body_text}}", "{{body_txt}}");
