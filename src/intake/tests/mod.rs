@@ -7,4 +7,5 @@ mod decide_matrix;
 mod dispatch;
 mod harness;
 mod limits;
+mod referrals;
 mod staff_proof;
