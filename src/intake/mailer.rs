@@ -89,6 +89,16 @@ impl Intake {
     /// Renders `mail` to bytes and queues it in the outbox, with a messages row so replies to it
     /// match its request. Returns its Message-ID, or why a limit held it back.
     pub(super) async fn queue(&self, tx: &mut StoreTx, q: Queued<'_>) -> anyhow::Result<Queue> {
+        self.queue_with_inline(tx, q, &[]).await
+    }
+
+    /// As [`Intake::queue`], with images the HTML part shows inline (`cid:`).
+    pub(super) async fn queue_with_inline(
+        &self,
+        tx: &mut StoreTx,
+        q: Queued<'_>,
+        inline: &[outbound::InlineImage],
+    ) -> anyhow::Result<Queue> {
         let rate_key = match q.limit {
             Limit::None => String::new(),
             _ => q.to.first().map(|m| m.email.to_string()).unwrap_or_default(),
@@ -104,7 +114,7 @@ impl Intake {
             return Ok(Queue::Held(reason));
         }
         let message_id = outbound::new_message_id(&self.cfg.message_id_domain);
-        let bytes = outbound::compose(
+        let bytes = outbound::compose_with_inline(
             &outbound::Envelope {
                 from: &self.from,
                 reply_to: &q.reply_to,
@@ -118,6 +128,7 @@ impl Intake {
                 loop_address: &self.cfg.intake.address,
             },
             &q.rendered,
+            inline,
             q.attachments,
         )?;
         let recipients: Vec<String> = q.to.iter().chain(&q.cc).map(|m| m.email.to_string()).collect();

@@ -14,7 +14,7 @@ pub mod worker;
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Attachment, Mailbox, MultiPart};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 
 pub use context::AckContext;
 pub use templates::{Rendered, TemplateError, Templates, export_builtin};
@@ -29,6 +29,15 @@ pub fn new_message_id(domain: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutAttachment {
     pub filename: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
+/// An image the HTML part shows inline, as `<img src="cid:CONTENT_ID">`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineImage {
+    /// Without angle brackets, e.g. `topics.a1b2@311.test`.
+    pub content_id: String,
     pub content_type: String,
     pub data: Vec<u8>,
 }
@@ -68,6 +77,18 @@ fn safe(mailbox: &Mailbox) -> Mailbox {
 /// Builds the message (multipart/alternative, inside multipart/mixed when there are
 /// attachments) and returns its bytes.
 pub fn compose(env: &Envelope<'_>, rendered: &Rendered, attachments: &[OutAttachment]) -> anyhow::Result<Vec<u8>> {
+    compose_with_inline(env, rendered, &[], attachments)
+}
+
+/// As [`compose`], with images the HTML shows inline: the HTML part and the images go into a
+/// multipart/related inside the alternative, each image with its Content-ID, so a mail reader
+/// that shows the text part does not list them as attachments.
+pub fn compose_with_inline(
+    env: &Envelope<'_>,
+    rendered: &Rendered,
+    inline: &[InlineImage],
+    attachments: &[OutAttachment],
+) -> anyhow::Result<Vec<u8>> {
     let mut builder = Message::builder()
         .from(safe(env.from))
         .subject(crate::text::one_line(&rendered.subject))
@@ -97,7 +118,17 @@ pub fn compose(env: &Envelope<'_>, rendered: &Rendered, attachments: &[OutAttach
     if let Some(t) = env.tracking {
         builder = builder.raw_header(raw_header("X-Intake311-Tracking", t.to_string())?);
     }
-    let alternative = MultiPart::alternative_plain_html(rendered.text.clone(), rendered.html.clone());
+    let alternative = if inline.is_empty() {
+        MultiPart::alternative_plain_html(rendered.text.clone(), rendered.html.clone())
+    } else {
+        let mut related = MultiPart::related().singlepart(SinglePart::html(rendered.html.clone()));
+        for image in inline {
+            let ct = ContentType::parse(&image.content_type)
+                .map_err(|e| anyhow::anyhow!("content type of inline image {}: {e}", image.content_id))?;
+            related = related.singlepart(Attachment::new_inline(image.content_id.clone()).body(image.data.clone(), ct));
+        }
+        MultiPart::alternative().singlepart(SinglePart::plain(rendered.text.clone())).multipart(related)
+    };
     let body = if attachments.is_empty() {
         alternative
     } else {
@@ -162,5 +193,51 @@ mod tests {
         assert_eq!(parsed.attachments[0].filename, "memo.pdf");
         assert_eq!(parsed.attachments[0].data, pdf.data, "attachment bytes go through unchanged");
         assert!(parsed.text.contains("Hello"));
+    }
+
+    #[test]
+    fn inline_images_sit_beside_the_html_in_multipart_related() {
+        use mail_parser::MimeHeaders as _;
+        let from: Mailbox = "311 for Cities <intake@311.test>".parse().expect("mailbox");
+        let env = Envelope {
+            from: &from,
+            reply_to: None,
+            to: vec![from.clone()],
+            cc: vec![],
+            message_id: "intake311.r@311.test",
+            in_reply_to: None,
+            references: &[],
+            auto_submitted: Some("auto-generated"),
+            tracking: None,
+            loop_address: "intake@311.test",
+        };
+        let rendered = Rendered {
+            subject: "Report".into(),
+            text: "Figures".into(),
+            html: "<p>Figures</p><img src=\"cid:topics.1@311.test\">".into(),
+        };
+        let png = vec![0x89, b'P', b'N', b'G', 1, 2, 3];
+        let image =
+            InlineImage { content_id: "topics.1@311.test".into(), content_type: "image/png".into(), data: png.clone() };
+        let raw = compose_with_inline(&env, &rendered, std::slice::from_ref(&image), &[]).expect("compose");
+        let message = mail_parser::MessageParser::default().parse(&raw).expect("parses");
+        let root = message.root_part();
+        assert_eq!(root.content_type().map(|c| (c.ctype(), c.subtype())), Some(("multipart", Some("alternative"))));
+        assert_eq!(message.text_body.len(), 1);
+        assert_eq!(message.body_text(0).as_deref(), Some("Figures"));
+        assert!(message.body_html(0).is_some_and(|h| h.contains("cid:topics.1@311.test")));
+        let image_part = message
+            .parts
+            .iter()
+            .find(|p| p.content_type().is_some_and(|c| c.ctype() == "image"))
+            .expect("the image part");
+        assert_eq!(image_part.content_id(), Some("topics.1@311.test"));
+        assert_eq!(image_part.contents(), &png[..]);
+        let text = String::from_utf8_lossy(&raw);
+        let related = text.find("multipart/related").expect("a multipart/related part");
+        assert!(related > text.find("multipart/alternative").expect("alternative"), "related inside alternative");
+        // Without images the mail is as before.
+        let plain = String::from_utf8_lossy(&compose(&env, &rendered, &[]).expect("compose")).to_string();
+        assert!(!plain.contains("multipart/related"));
     }
 }
