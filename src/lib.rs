@@ -17,6 +17,7 @@ pub mod mailbox;
 pub mod metrics;
 pub mod outbound;
 pub mod registry;
+pub mod report;
 pub mod services;
 pub mod store;
 pub mod text;

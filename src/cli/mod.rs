@@ -17,6 +17,7 @@ mod deadlines;
 mod experts;
 mod output;
 mod quarantine;
+mod report;
 mod requests;
 mod review;
 mod staff;
@@ -112,6 +113,9 @@ enum Command {
     /// The business-day calendar: business days and holidays, as the promised dates count them.
     #[command(subcommand)]
     Calendar(calendar::CalendarCmd),
+    /// The monthly report: questions, eligibility, cities, topics, responses and referrals, days to
+    /// response, the on-time rate, what was overdue, first-time cities, with charts.
+    Report(report::ReportArgs),
     /// Counts per outcome, the outbox backlog, the oldest unsent mail, the last successful poll.
     Stats {
         /// Print as JSON.
@@ -249,6 +253,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db(cmd) => db::run(cmd).await,
         Command::Calendar(cmd) => calendar::run(path, cmd),
         Command::Deadlines(cmd) => deadlines::run(Context::open(path).await?, cmd).await,
+        Command::Report(args) => report::run(Context::open(path).await?, args).await,
     }
 }
 

@@ -204,6 +204,86 @@ pub struct DigestContext {
     pub intake_address: String,
 }
 
+/// One headline figure of the monthly report, e.g. `Questions received` and `12`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportFigureContext {
+    pub label: String,
+    pub value: String,
+    /// How it is counted, in a few words.
+    pub note: String,
+}
+
+/// One row of a count table of the monthly report (a city, a topic, an outcome).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportCountContext {
+    pub name: String,
+    pub count: i64,
+    /// Of the month's questions, e.g. `25%`.
+    pub share: String,
+}
+
+/// A request still open and past due at the end of the month.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportOverdueContext {
+    pub tracking: String,
+    pub city: String,
+    pub subject: String,
+    /// `2026-11-23`
+    pub due_date: String,
+    pub days_over: i64,
+}
+
+/// One month of the report's trend.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportTrendContext {
+    /// `Nov 2026`
+    pub month: String,
+    pub received: i64,
+    pub answered: i64,
+}
+
+/// One chart of the report: `src` is `cid:…` in the mail and a `data:` URI in a saved file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportChartContext {
+    pub title: String,
+    pub alt: String,
+    pub src: String,
+}
+
+/// The monthly report (`monthly_report`), mailed to the admin staff and written by
+/// `intake311 report --format html|text`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportContext {
+    pub service_name: String,
+    /// `November 2026`
+    pub month: String,
+    /// `2026-11`
+    pub month_key: String,
+    /// `12 questions, 9 responses, 1 referral, 2 overdue at month end`
+    pub summary: String,
+    /// The time zone the days are taken in, e.g. `America/Chicago`.
+    pub timezone: String,
+    pub figures: Vec<ReportFigureContext>,
+    pub eligibility: Vec<ReportCountContext>,
+    pub cities: Vec<ReportCountContext>,
+    pub topics: Vec<ReportCountContext>,
+    /// Business days to response: `name` is the number of days, only days with requests.
+    pub days: Vec<ReportCountContext>,
+    pub overdue: Vec<ReportOverdueContext>,
+    pub first_time_cities: Vec<String>,
+    pub trend: Vec<ReportTrendContext>,
+    pub charts: ReportChartsContext,
+    pub intake_address: String,
+}
+
+/// The report's three charts, each shown beside its table.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportChartsContext {
+    pub topics: ReportChartContext,
+    pub days: ReportChartContext,
+    pub trend: ReportChartContext,
+}
+
 /// Replies to administrators' commands by mail (`admin_reply`).
 #[derive(Debug, Clone, Serialize)]
 pub struct AdminContext {
@@ -387,6 +467,53 @@ pub(crate) fn sample_shapes(name: &str) -> Option<Vec<serde_json::Value>> {
         "staff_command_error" => vec![json(&command_error(&ack.tag)), json(&command_error(""))],
         "too_large" => vec![json(&too_large)],
         "admin_reply" => vec![json(&admin)],
+        "monthly_report" => {
+            let count =
+                |name: &str, count: i64, share: &str| ReportCountContext { name: s(name), count, share: s(share) };
+            let chart =
+                |title: &str, src: &str| ReportChartContext { title: s(title), alt: s("housing: 2"), src: s(src) };
+            let report = ReportContext {
+                service_name: ack.service_name.clone(),
+                month: s("November 2026"),
+                month_key: s("2026-11"),
+                summary: s("4 questions, 2 responses, 1 referral, 1 overdue at month end"),
+                timezone: s("America/Chicago"),
+                figures: vec![ReportFigureContext {
+                    label: s("Questions received"),
+                    value: s("4"),
+                    note: s("arrived in the month"),
+                }],
+                eligibility: vec![count("eligible", 3, "75%"), count("unknown", 1, "25%")],
+                cities: vec![count("Dayton, OH", 3, "75%"), count("unknown city", 1, "25%")],
+                topics: vec![count("housing", 2, "50%"), count("(no topic)", 2, "50%")],
+                days: vec![count("3", 2, "67%"), count("12", 1, "33%")],
+                overdue: vec![ReportOverdueContext {
+                    tracking: ack.tracking.clone(),
+                    city: s("Dayton, OH"),
+                    subject: ack.subject.clone(),
+                    due_date: s("2026-11-23"),
+                    days_over: 5,
+                }],
+                first_time_cities: vec![s("Dayton, OH")],
+                trend: vec![ReportTrendContext { month: s("Nov 2026"), received: 4, answered: 3 }],
+                charts: ReportChartsContext {
+                    topics: chart("Requests by topic, November 2026", "cid:topics@311.test"),
+                    days: chart("Business days to response, November 2026", "cid:days@311.test"),
+                    trend: chart("The last 12 months, Dec 2025 to Nov 2026", "data:image/png;base64,iVBORw0KGgo="),
+                },
+                intake_address: ack.intake_address.clone(),
+            };
+            let empty = ReportContext {
+                eligibility: vec![],
+                cities: vec![],
+                topics: vec![],
+                days: vec![],
+                overdue: vec![],
+                first_time_cities: vec![],
+                ..report.clone()
+            };
+            vec![json(&report), json(&empty)]
+        }
         _ => return None,
     };
     Some(shapes)

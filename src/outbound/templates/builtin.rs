@@ -49,6 +49,7 @@ mails![
     "referral_intro",
     "staff_reminder",
     "staff_digest",
+    "monthly_report",
     "staff_new_request",
     "staff_followup",
     "staff_command_error",
