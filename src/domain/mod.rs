@@ -281,10 +281,11 @@ pub fn normalize_email(address: &str) -> Option<String> {
     Some(format!("{local}@{}", domain.to_ascii_lowercase()).to_lowercase())
 }
 
-/// Whether outbox mail of this kind goes to staff (a `staff_*` notice) rather than to a city:
+/// Whether outbox mail of this kind goes to staff (a `staff_*` notice, or the monthly report to
+/// the admin staff) rather than to a city:
 /// the two are separate threads of one request, ordered each on its own.
 pub fn is_staff_mail(kind: &str) -> bool {
-    kind.starts_with("staff_")
+    kind.starts_with("staff_") || kind == "monthly_report"
 }
 
 #[cfg(test)]

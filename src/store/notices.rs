@@ -78,6 +78,15 @@ impl Store {
         Ok(on_pool!(self.pool, db => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(db).await)?)
     }
 
+    /// Whether notice `key` was claimed (sent or decided) already.
+    pub async fn notice_claimed(&self, key: &str) -> anyhow::Result<bool> {
+        let n: i64 = on_pool!(self.pool, db => sqlx::query_scalar("SELECT COUNT(*) FROM deadline_notices WHERE key = $1")
+            .bind(key)
+            .fetch_one(db)
+            .await)?;
+        Ok(n > 0)
+    }
+
     /// The notices sent on `day` (YYYY-MM-DD), in the order they were claimed.
     pub async fn notices_on(&self, day: &str) -> anyhow::Result<Vec<NoticeRow>> {
         Ok(on_pool!(self.pool, db => sqlx::query_as(
