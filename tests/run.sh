@@ -32,7 +32,7 @@ cargo test --locked --all-targets -- --test-threads="${INTAKE311_TEST_THREADS:-4
 # The tests that touch the store once more on PostgreSQL (each test binary starts its own
 # private cluster, tests/support/postgres.rs); the full run above was on SQLite. Tests that mean
 # something on SQLite only print a "SKIPPED ON POSTGRESQL" line with the reason.
-pg_tests=(cli corpus_drain crash daemon_fetch dates_and_faults deadlines group_commit hygiene intake_flow referrals registry_mail robots_drain threads)
+pg_tests=(cli corpus_drain crash daemon_fetch dates_and_faults deadlines group_commit hygiene intake_flow referrals registry_mail report robots_drain threads)
 INTAKE311_TEST_ENGINE=postgres cargo test --locked "${pg_tests[@]/#/--test=}" \
     -- --test-threads="${INTAKE311_PG_TEST_THREADS:-2}" 2>&1 | tee -a "$log"
 # One closing line for the whole suite, both runs (cargo's last line is not the suite's).

@@ -410,6 +410,9 @@ fn the_report_mail_shows_every_figure_and_its_charts() {
     .expect("context");
     let t = crate::outbound::Templates::load(None).expect("templates");
     let mail = t.render("monthly_report", &ctx).expect("renders");
+    if let Ok(dir) = std::env::var("INTAKE311_CHART_DIR") {
+        std::fs::write(format!("{dir}/report.html"), &mail.html).expect("write");
+    }
     assert_eq!(
         mail.subject,
         "311 for Cities monthly report, November 2026: 7 questions, 2 responses, 1 referral, 2 overdue at month end"
