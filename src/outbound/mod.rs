@@ -201,7 +201,7 @@ mod tests {
         let from: Mailbox = "311 for Cities <intake@311.test>".parse().expect("mailbox");
         let env = Envelope {
             from: &from,
-            reply_to: None,
+            reply_to: &[],
             to: vec![from.clone()],
             cc: vec![],
             message_id: "intake311.r@311.test",
