@@ -1,6 +1,8 @@
 //! The monthly report against real Dovecot and Postfix: questions from three cities and an
-//! unknown sender arrive on chosen days of last month, staff respond to two of them now with
-//! `requests respond`, and then `report --month` gives the right counts as JSON and CSV, writes
+//! unknown sender arrive on chosen days of last month, staff confirm topics on two (a third keeps
+//! the topic suggested from its subject), respond to two now with `requests respond` and refer
+//! one to an expert with `requests refer`, and then `report --month` gives the right counts as
+//! JSON and CSV, writes
 //! a standalone HTML page with its charts inside, and `deadlines run --at` the first business day
 //! of the next month mails the report to the admin once, with text, HTML and the charts as
 //! inline PNG parts referenced by `cid:`; a second run sends nothing. Runs on both engines.
@@ -24,6 +26,7 @@ const WAIT: Duration = Duration::from_secs(60);
 const ANA: &str = "ana@311.test";
 const BOSS: &str = "boss@311.test";
 const LINCOLN: &str = "clerk@townoflincolnwi.gov";
+const LEE: &str = "lee@experts.test";
 const TZ: chrono_tz::Tz = chrono_tz::America::Chicago;
 
 fn question(from: &str, subject: &str, id: &str) -> String {
@@ -61,7 +64,7 @@ fn names(v: &Value) -> Vec<(String, i64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_monthly_report_counts_the_month_and_is_mailed_to_the_admin_once() -> anyhow::Result<()> {
     let env = TestEnv::new(Security::Plain)?;
-    for user in [ANA, BOSS, LINCOLN] {
+    for user in [ANA, BOSS, LINCOLN, LEE] {
         env.servers.add_user(user)?;
     }
     let holidays = repo_root().join("config/holidays.us-federal.txt");
@@ -101,14 +104,28 @@ async fn the_monthly_report_counts_the_month_and_is_mailed_to_the_admin_once() -
         let row = list.as_array().unwrap().iter().find(|r| r["subject"] == subject).expect(subject);
         row["tracking"].as_str().unwrap().to_string()
     };
-    let (snow, pool, salt) = (tracking("Snow routes"), tracking("Pool hours"), tracking("Road salt"));
+    let (snow, pool, salt, trees) =
+        (tracking("Snow routes"), tracking("Pool hours"), tracking("Road salt"), tracking("Tree permits"));
+    let due_of = |t: &str| -> NaiveDate {
+        let row = list.as_array().unwrap().iter().find(|r| r["tracking"] == t).unwrap();
+        row["due_date"].as_str().unwrap().parse().unwrap()
+    };
 
-    // Staff respond to two of them now (in C).
+    // Topics: staff confirm one on Snow routes and two on Pool hours; Road salt keeps the one
+    // suggested from its subject ("road": infrastructure); the others have none.
+    ok(env.cli(&["requests", "topic", &snow, "infrastructure", "--as", ANA])?, "topic");
+    ok(env.cli(&["requests", "topic", &pool, "housing", "finance", "--as", ANA])?, "topics");
+    // Staff respond to two of them now (in C), and refer a third to an expert.
     let body = env.dir.path().join("answer.md");
     std::fs::write(&body, "Dear official,\n\nPeer cities share their routes.")?;
     for t in [&snow, &salt] {
         ok(env.cli(&["requests", "respond", t, "--body", &body.to_string_lossy(), "--as", ANA])?, "respond");
     }
+    ok(env.cli(&["experts", "add", LEE, "--name", "Dr. Lee", "--topics", "infrastructure", "--as", ANA])?, "expert");
+    ok(
+        env.cli(&["requests", "refer", &trees, LEE, "--note", "Dr. Lee wrote the state's guide.", "--as", ANA])?,
+        "refer",
+    );
 
     // Last month's figures.
     let p: Value =
@@ -125,7 +142,10 @@ async fn the_monthly_report_counts_the_month_and_is_mailed_to_the_admin_once() -
             ("unknown city".into(), 1)
         ]
     );
-    assert_eq!(names(&p["by_topic"]), [("(no topic)".into(), 6)]);
+    assert_eq!(
+        names(&p["by_topic"]),
+        [("(no topic)".into(), 3), ("infrastructure".into(), 2), ("finance".into(), 1), ("housing".into(), 1)]
+    );
     assert_eq!(p["first_time_cities"], serde_json::json!(["Dayton, OH", "Lincoln, WI", "Springfield, MO"]));
     assert_eq!((p["responses_sent"].as_i64(), p["days_to_response"]["requests"].as_i64()), (Some(0), Some(0)));
     // Overdue when P ended: the three early eligible questions (two answered only in C); not
@@ -137,32 +157,31 @@ async fn the_monthly_report_counts_the_month_and_is_mailed_to_the_admin_once() -
         .iter()
         .map(|o| (o["tracking"].as_str().unwrap().to_string(), o["days_over"].as_i64().unwrap()))
         .collect();
-    let over = |t: &str| {
-        let due: NaiveDate = list.as_array().unwrap().iter().find(|r| r["tracking"] == t).unwrap()["due_date"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        -cal.business_days_between(counted_on, due)
-    };
+    let over = |t: &str| -cal.business_days_between(counted_on, due_of(t));
     let mut expected = vec![(snow.clone(), over(&snow)), (pool.clone(), over(&pool)), (salt.clone(), over(&salt))];
     expected.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     assert_eq!(overdue, expected, "{p:#}");
     assert_eq!(p["trend"].as_array().map(Vec::len), Some(12));
     assert_eq!(p["trend"][11], serde_json::json!({"month": last.to_string(), "received": 6, "answered": 0}));
 
-    // This month's: the two responses, their business days, both late.
+    // This month's: the two responses and the referral, their business days; the two answered
+    // after their due dates in P were late, the referral on time unless today is past its date.
     let c: Value =
         serde_json::from_str(&ok(env.cli(&["report", "--month", &this.to_string(), "--format", "json"])?, "report C"))?;
     assert_eq!((c["received"].as_i64(), c["responses_sent"].as_i64()), (Some(0), Some(2)), "{c:#}");
-    let days = [day(2), day(4)].map(|d| cal.business_days_between(d, today));
-    assert_eq!(c["days_to_response"]["requests"], 2);
-    assert_eq!(c["days_to_response"]["median"].as_f64(), Some((days[0] + days[1]) as f64 / 2.0), "{c:#}");
-    assert_eq!(c["days_to_response"]["p90"].as_i64(), Some(days[0].max(days[1])));
-    assert_eq!(c["on_time"], serde_json::json!({"on_time": 0, "of": 2, "rate": 0.0}));
-    assert!(c["overdue"].as_array().unwrap().iter().any(|o| o["tracking"] == pool.as_str()), "{c:#}");
+    assert_eq!(c["referrals_sent"], 1);
+    let mut days = [day(2), day(4), last.last_day()].map(|d| cal.business_days_between(d, today));
+    days.sort();
+    assert_eq!(c["days_to_response"]["requests"], 3);
+    assert_eq!(c["days_to_response"]["median"].as_f64(), Some(days[1] as f64), "{c:#}");
+    assert_eq!(c["days_to_response"]["p90"].as_i64(), Some(days[2]));
+    let kept = i64::from(today <= due_of(&trees));
+    assert_eq!((c["on_time"]["on_time"].as_i64(), c["on_time"]["of"].as_i64()), (Some(kept), Some(3)), "{c:#}");
+    let still_over: Vec<&str> =
+        c["overdue"].as_array().unwrap().iter().map(|o| o["tracking"].as_str().unwrap()).collect();
+    assert_eq!(still_over, [pool.as_str()], "{c:#}");
     assert_eq!(c["trend"][10]["received"], 6);
-    assert_eq!(c["trend"][11], serde_json::json!({"month": this.to_string(), "received": 0, "answered": 2}));
+    assert_eq!(c["trend"][11], serde_json::json!({"month": this.to_string(), "received": 0, "answered": 3}));
 
     // The same figures as CSV, one table per figure.
     let csv = ok(env.cli(&["report", "--month", &last.to_string(), "--format", "csv"])?, "report csv");
@@ -184,13 +203,15 @@ async fn the_monthly_report_counts_the_month_and_is_mailed_to_the_admin_once() -
     ok(out, "report html");
     let html = std::fs::read_to_string(&page)?;
     assert_eq!(html.matches("src=\"data:image/png;base64,iVBORw0KGgo").count(), 3, "{html}");
-    assert!(html.contains(&this.label()) && html.contains(&pool) && html.contains("0% (0 of 2)"), "{html}");
+    let rate = format!("{}% ({kept} of 3)", (kept as f64 * 100.0 / 3.0).round());
+    assert!(html.contains(&this.label()) && html.contains(&pool) && html.contains(&rate), "{rate}: {html}");
 
     // The monthly mail: on the first business day of next month, from 08:00, once.
     let next_first = cal.on_or_after(this.next().first_day());
     let at = format!("{next_first}T08:00");
     let run = ok(env.cli(&["deadlines", "run", "--at", &at])?, "deadlines run");
-    assert!(run.contains(&format!("sent report {this} to {BOSS} (0 questions, 2 responses, 0 referrals,")), "{run}");
+    let summary = "0 questions, 2 responses, 1 referral, 1 overdue at month end";
+    assert!(run.contains(&format!("sent report {this} to {BOSS} ({summary})")), "{run}");
     let again = ok(env.cli(&["deadlines", "run", "--at", &at])?, "deadlines run again");
     assert!(again.contains(&format!("already sent report:{this}")) && !sent_report(&again), "{again}");
     let later = ok(env.cli(&["deadlines", "run", "--at", &format!("{next_first}T15:00")])?, "later that day");
@@ -203,17 +224,13 @@ async fn the_monthly_report_counts_the_month_and_is_mailed_to_the_admin_once() -
     assert_eq!(mails_now.len(), 1, "one report mail");
     let raw = &mails[0];
     let mail = mail_parser::MessageParser::default().parse(raw).unwrap();
-    let overdue_then = c["overdue"].as_array().unwrap().len();
     assert_eq!(
         mail.subject().unwrap_or_default(),
-        format!(
-            "311 for Cities monthly report, {}: 0 questions, 2 responses, 0 referrals, {overdue_then} overdue at month end",
-            this.label()
-        )
+        format!("311 for Cities monthly report, {}: {summary}", this.label())
     );
     assert_eq!(header(raw, "Auto-Submitted").as_deref(), Some("auto-generated"));
     let text = mail.body_text(0).unwrap_or_default().to_string();
-    assert!(text.contains("Responses sent: 2") && text.contains(&pool), "{text}");
+    assert!(text.contains("Responses sent: 2") && text.contains("Referrals made: 1") && text.contains(&pool), "{text}");
     let html = mail.body_html(0).unwrap_or_default().to_string();
     let images: Vec<&mail_parser::MessagePart> =
         mail.parts.iter().filter(|p| p.content_type().is_some_and(|t| t.ctype() == "image")).collect();
