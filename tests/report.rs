@@ -202,6 +202,10 @@ async fn the_monthly_report_counts_the_month_and_is_mailed_to_the_admin_once() -
         env.cli(&["report", "--month", &this.to_string(), "--format", "html", "--output", &page.to_string_lossy()])?;
     ok(out, "report html");
     let html = std::fs::read_to_string(&page)?;
+    // Kept for a person to look at (target/test-artifacts/monthly-report-ENGINE.html).
+    let artefacts = repo_root().join("target/test-artifacts");
+    std::fs::create_dir_all(&artefacts)?;
+    std::fs::copy(&page, artefacts.join(format!("monthly-report-{:?}.html", test_engine()).to_lowercase()))?;
     assert_eq!(html.matches("src=\"data:image/png;base64,iVBORw0KGgo").count(), 3, "{html}");
     let rate = format!("{}% ({kept} of 3)", (kept as f64 * 100.0 / 3.0).round());
     assert!(html.contains(&this.label()) && html.contains(&pool) && html.contains(&rate), "{rate}: {html}");
