@@ -180,9 +180,9 @@ async fn check_names_a_wrong_password_port_and_template() -> anyhow::Result<()> 
     let out = env.cli(&["check"])?;
     let report = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{report}");
-    // config, timezone, database, templates (built in: the test config names no overrides),
-    // imap, smtp; and a warning that no trusted Authentication-Results id is set.
-    assert_eq!(report.lines().filter(|l| l.starts_with("ok")).count(), 6, "{report}");
+    // config, timezone, topics, database, templates (built in: the test config names no
+    // overrides), imap, smtp; and a warning that no trusted Authentication-Results id is set.
+    assert_eq!(report.lines().filter(|l| l.starts_with("ok")).count(), 7, "{report}");
     assert!(report.lines().any(|l| l.starts_with("WARN senders")), "{report}");
     assert!(report.contains("ok   templates built-in templates compiled"), "{report}");
 
