@@ -198,7 +198,6 @@ pub fn digest(rows: &[RequestRow], today: NaiveDate, cal: &Calendar, stale_after
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Eligibility;
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).expect("date")
@@ -206,31 +205,11 @@ mod tests {
 
     fn row(id: i64, status: RequestStatus, due: NaiveDate) -> RequestRow {
         RequestRow {
-            id,
-            tracking: format!("311-2027-{id:04}"),
-            city_id: Some(1),
-            city: Some("Dayton, OH".into()),
-            official_email: "mayor@daytonohio.gov".into(),
-            official_name: "Mayor".into(),
-            subject: format!("Question {id}"),
             status,
-            eligibility: Eligibility::Eligible,
-            eligibility_reason: String::new(),
             due_date: Some(due.to_string()),
             assignee: "ana@311.test".into(),
-            staff_thread_id: String::new(),
-            parent_id: None,
-            review_reason: String::new(),
-            suggested_city_id: None,
             received_on: "2027-01-04".into(),
-            clock_paused_on: None,
-            waited_days: 0,
-            first_response_days: None,
-            resolution_days: None,
-            resolved_on: None,
-            resolved_by: String::new(),
-            created_at: 0,
-            updated_at: 0,
+            ..crate::store::sample_row(id, 2027)
         }
     }
 

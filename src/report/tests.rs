@@ -24,31 +24,13 @@ fn cal() -> Calendar {
 
 fn row(id: i64, city: Option<&str>, received_on: &str, due: &str) -> RequestRow {
     RequestRow {
-        id,
-        tracking: format!("311-2026-{id:04}"),
         city_id: city.map(|_| id),
         city: city.map(str::to_string),
         official_email: "mayor@city.test".into(),
-        official_name: "Mayor".into(),
-        subject: format!("Question {id}"),
-        status: RequestStatus::Acknowledged,
         eligibility: if city.is_some() { Eligibility::Eligible } else { Eligibility::Unknown },
-        eligibility_reason: String::new(),
         due_date: (!due.is_empty()).then(|| due.to_string()),
-        assignee: String::new(),
-        staff_thread_id: String::new(),
-        parent_id: None,
-        review_reason: String::new(),
-        suggested_city_id: None,
         received_on: received_on.into(),
-        clock_paused_on: None,
-        waited_days: 0,
-        first_response_days: None,
-        resolution_days: None,
-        resolved_on: None,
-        resolved_by: String::new(),
-        created_at: 0,
-        updated_at: 0,
+        ..crate::store::sample_row(id, 2026)
     }
 }
 

@@ -54,6 +54,8 @@ pub use messages::{ConversationMessage, Handled, NewAttachment, NewMessage, Quar
 pub use notices::NoticeRow;
 pub use outbox::{NewOutbox, OutboxRow, OutboxStats, Recovered};
 pub use report::{CityFirstRow, ReportRows, ReportSpan, TopicRow};
+#[cfg(test)]
+pub(crate) use requests::sample_row;
 pub use requests::{ClockFields, IllegalTransition, NewRequest, RequestRow};
 pub use staff::{StaffMember, StaffRole};
 pub use timeline::{NewEvent, RequestEvent};

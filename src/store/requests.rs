@@ -53,6 +53,39 @@ pub struct RequestRow {
     pub updated_at: i64,
 }
 
+/// A request row for unit tests of pure rules: request `id` (tracking `311-YEAR-000id`) of
+/// Dayton, OH, acknowledged, eligible, with nothing else set; a test changes what it needs.
+#[cfg(test)]
+pub(crate) fn sample_row(id: i64, year: i32) -> RequestRow {
+    RequestRow {
+        id,
+        tracking: format!("311-{year}-{id:04}"),
+        city_id: Some(1),
+        city: Some("Dayton, OH".into()),
+        official_email: "mayor@daytonohio.gov".into(),
+        official_name: "Mayor".into(),
+        subject: format!("Question {id}"),
+        status: RequestStatus::Acknowledged,
+        eligibility: Eligibility::Eligible,
+        eligibility_reason: String::new(),
+        due_date: None,
+        assignee: String::new(),
+        staff_thread_id: String::new(),
+        parent_id: None,
+        review_reason: String::new(),
+        suggested_city_id: None,
+        received_on: String::new(),
+        clock_paused_on: None,
+        waited_days: 0,
+        first_response_days: None,
+        resolution_days: None,
+        resolved_on: None,
+        resolved_by: String::new(),
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
 /// A request's clock fields, as [`StoreTx::set_clock`] writes them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClockFields {
