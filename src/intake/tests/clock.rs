@@ -2,7 +2,7 @@
 //! `#due` promises a new date and tells the official in the thread; the first human response and
 //! the resolution are counted in business days. Dates come from INTERNALDATE, as in the daemon.
 
-use super::harness::{Harness, Sent, question};
+use super::harness::{Harness, Sent, question, reply_to};
 use crate::domain::RequestStatus;
 use crate::intake::Outcome;
 use crate::store::RequestRow;
@@ -18,15 +18,6 @@ async fn holidays() -> Harness {
 
 async fn row(h: &Harness, tracking: &str) -> RequestRow {
     h.store.request_by_tracking(&tracking.parse().expect("tracking")).await.expect("row").expect("request")
-}
-
-fn reply_to(sent: &Sent, from: &str, tracking: &str, body: &str) -> String {
-    let id = uuid::Uuid::new_v4();
-    format!(
-        "From: {from}\r\nTo: ask@311.example\r\nSubject: Re: [{tracking}] Lead pipes\r\nMessage-ID: <{id}@x.example>\r\n\
-In-Reply-To: {0}\r\nReferences: {0}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
-        sent.header("Message-ID")
-    )
 }
 
 const MAYOR: &str = "Mayor <mayor@daytonohio.gov>";

@@ -127,6 +127,17 @@ impl Harness {
     }
 }
 
+/// A reply from `from` to the mail `sent` of request `tracking` (In-Reply-To and References name
+/// it), with `body`.
+pub fn reply_to(sent: &Sent, from: &str, tracking: &str, body: &str) -> String {
+    let id = uuid::Uuid::new_v4();
+    format!(
+        "From: {from}\r\nTo: {INTAKE}\r\nSubject: Re: [{tracking}] Lead pipes\r\nMessage-ID: <{id}@x.example>\r\n\
+In-Reply-To: {0}\r\nReferences: {0}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
+        sent.header("Message-ID")
+    )
+}
+
 /// A plain question from `from` with `subject`, and extra header lines.
 pub fn question(from: &str, subject: &str, extra: &str, body: &str) -> String {
     let id = uuid::Uuid::new_v4();

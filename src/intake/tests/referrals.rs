@@ -2,18 +2,9 @@
 //! replaces them, and `#refer` or `#topic` naming nothing known is refused with the reason and
 //! changes nothing. (The introduction's delivery and the replies are in tests/referrals.rs.)
 
-use super::harness::{Harness, Sent, question};
+use super::harness::{Harness, question, reply_to};
 use crate::domain::{RequestId, RequestStatus};
 use crate::intake::Outcome;
-
-fn reply_to(sent: &Sent, from: &str, tracking: &str, body: &str) -> String {
-    let id = uuid::Uuid::new_v4();
-    format!(
-        "From: {from}\r\nTo: ask@311.example\r\nSubject: Re: [{tracking}] Lead pipes\r\nMessage-ID: <{id}@x.example>\r\n\
-In-Reply-To: {0}\r\nReferences: {0}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
-        sent.header("Message-ID")
-    )
-}
 
 const LEE: &str = "Lee Staff <lee@311.example>";
 
