@@ -221,8 +221,14 @@ impl Store {
     /// Adds an expert or updates one with the same address (bringing back a removed one).
     /// Returns true when added.
     pub async fn upsert_expert(&self, e: &ExpertRecord, actor: &str) -> anyhow::Result<bool> {
-        let existed = self.expert(&e.email).await?.is_some_and(|x| x.active);
         let mut tx = self.begin().await?;
+        // Read in the transaction that writes, so "added" and "updated" cannot be mixed up by a
+        // concurrent change.
+        let active: Option<bool> = on_tx!(tx.tx, db => sqlx::query_scalar("SELECT active FROM experts WHERE email = $1")
+            .bind(&e.email)
+            .fetch_optional(db)
+            .await)?;
+        let existed = active == Some(true);
         tx.upsert_expert_in(e).await?;
         tx.audit(actor, "expert add", &format!("{} ({})", e.email, e.name)).await?;
         tx.commit().await?;
